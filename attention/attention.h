@@ -1,0 +1,67 @@
+/*
+ * attention.h: the GPU attention-backend interface. One backend computes causal GQA attention
+ * (scale 1/sqrt(D)) under a Layout's mask rule, forward and backward.
+ *
+ *   "simple" (attention/simple.cu)  tiled, obviously-correct kernels; the GPU oracle.
+ *   "cudnn"  (attention/cudnn.c)    cuDNN fused flash attention through the backend API.
+ *
+ * Tensors are token-major and contiguous, bf16 unless said:
+ *   q, o, dq, do  (n_slots, Hq, D)      k, v, dk, dv  (n_slots, Hkv, D)
+ *   lse           (n_slots, Hq) fp32: natural log-sum-exp of the scaled scores of each query.
+ * Contract: a query slot with no allowed key (padding) gets o = 0; dq, dk, dv are 0 in padding
+ * slots; every other element of every output is written (callers do not pre-zero).
+ * prepare() is called once per layout (not timed): it builds plans and allocates what the
+ * backend needs for that layout, reporting the bytes so the step's size table is exact.
+ */
+#ifndef PB_ATTENTION_H
+#define PB_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#include "../strategies/layout.h"
+
+typedef struct AttnShape {
+    int n_head;     // Hq
+    int n_kv_head;  // Hkv
+    int head_dim;   // D
+} AttnShape;
+
+/* Device copies of a Layout's mask, made by the step (see layout.h for the rule). */
+typedef struct AttnMask {
+    const Layout *host;          // the host layout (sequences, segments, strategy)
+    const int32_t *kv_lo;        // device [n_slots]
+    const int32_t *shared_end;   // device [n_slots]
+    const int32_t *seg_lo;       // device [n_slots]
+} AttnMask;
+
+typedef struct AttnBackend AttnBackend; // opaque
+
+typedef struct AttnOps {
+    const char *name;
+    // NULL with a one-line reason in err.
+    AttnBackend *(*create)(const AttnShape *shape, char *err, size_t errlen);
+    // Plans and buffers for this layout. *device_bytes: what the backend holds on the device
+    // after this call (workspaces, accumulators). Returns 0, -1 (error), -2 (out of memory).
+    int (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, char *err, size_t errlen);
+    // Returns 0 or -1 with err set. Launches on stream; no synchronisation required.
+    int (*forward)(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
+                   cudaStream_t stream, char *err, size_t errlen);
+    int (*backward)(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
+                    const void *dout, const float *lse, void *dq, void *dk, void *dv,
+                    cudaStream_t stream, char *err, size_t errlen);
+    void (*release)(AttnBackend *b); // frees what prepare made
+    void (*destroy)(AttnBackend *b);
+} AttnOps;
+
+extern const AttnOps attn_simple_ops;
+#ifdef PB_HAVE_CUDNN
+extern const AttnOps attn_cudnn_ops;
+#endif
+
+// By name ("simple", "cudnn"); NULL if unknown or not built.
+const AttnOps *attn_ops_find(const char *name);
+
+#endif

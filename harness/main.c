@@ -1,0 +1,2 @@
+// placeholder: harness pending
+int main(void) { return 1; }

@@ -1,0 +1,60 @@
+/*
+ * kernels.h: launchers of the step's CUDA C kernels (one .cu per op in kernels/).
+ * bf16 tensors are passed as bf16_t (the bit pattern of __nv_bfloat16). Every launcher runs
+ * on the given stream and checks the launch. Element counts and offsets are size_t: a 16k x 16k
+ * padded batch has 196,608 tokens, and tokens x 18944 does not fit in 32 bits.
+ * Shapes as in reference/cpu_ops.h, whose functions are each launcher's oracle.
+ */
+#ifndef PB_KERNELS_H
+#define PB_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+typedef uint16_t bf16_t;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// defines: embedding_forward, embedding_backward (kernels/embedding.cu)
+void embedding_forward(bf16_t *out, const int32_t *tokens, const bf16_t *wte, size_t T, int C, cudaStream_t s);
+// Gather-sum form of the scatter-add, deterministic: for each present token u (n_uniq of them),
+// dwte[uniq_tok[u]] = sum over slots[uniq_off[u] .. uniq_off[u+1]) of dout[slot] (fp32 sum).
+// Rows of absent tokens are not touched (zeroed once by the caller).
+void embedding_backward(bf16_t *dwte, const bf16_t *dout, const int32_t *uniq_tok, const int32_t *uniq_off,
+                        const int32_t *slots, int n_uniq, int C, cudaStream_t s);
+
+// defines: rmsnorm_forward, rmsnorm_backward (kernels/rmsnorm.cu)
+void rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf16_t *w, size_t T, int C, float eps,
+                     cudaStream_t s);
+// dinp += d/dinp (bf16, read-modify-write: dinp is the residual stream's gradient);
+// dw_acc (fp32, C) += d/dw.
+void rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout, const bf16_t *inp, const bf16_t *w,
+                      const float *rstd, size_t T, int C, cudaStream_t s);
+
+// defines: rope_forward, rope_backward (kernels/rope.cu); in place on (T, H, D), rotate-half.
+void rope_forward(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
+void rope_backward(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
+
+// defines: swiglu_forward, swiglu_backward (kernels/swiglu.cu)
+void swiglu_forward(bf16_t *h, const bf16_t *gate, const bf16_t *up, size_t n, cudaStream_t s);
+// dgate may alias gate and dup may alias up (in place).
+void swiglu_backward(bf16_t *dgate, bf16_t *dup, const bf16_t *dh, const bf16_t *gate, const bf16_t *up,
+                     size_t n, cudaStream_t s);
+
+// defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_const_bf16, zero_rows_bf16
+// (kernels/elementwise.cu)
+void add_inplace(bf16_t *y, const bf16_t *x, size_t n, cudaStream_t s); // y += x
+void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStream_t s);
+// Seeded N(mean, std) from (seed, element index): the same values for any launch shape.
+void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s);
+void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,94 @@
+// model.c: parameter table, initialisation and FLOP counts (see model.h).
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../harness/rng.h"
+
+static const char *const param_names[P_COUNT] = {
+    "embed", "ln1", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "ln2",
+    "wgate", "wup", "wdown", "lnf", "lm_head",
+};
+
+const char *model_param_name(ParamId id) { return (id >= 0 && id < P_COUNT) ? param_names[id] : "?"; }
+
+ParamId model_lm_head(const ModelConfig *m) { return m->tied_embeddings ? P_EMBED : P_LMHEAD; }
+
+size_t model_param_layer_size(const ModelConfig *m, ParamId id) {
+    size_t C = (size_t)m->hidden, F = (size_t)m->mlp;
+    size_t q = (size_t)m->n_head * m->head_dim, kv = (size_t)m->n_kv_head * m->head_dim;
+    switch (id) {
+    case P_LN1: case P_LN2: return C;
+    case P_WQ: return q * C;
+    case P_BQ: return q;
+    case P_WK: case P_WV: return kv * C;
+    case P_BK: case P_BV: return kv;
+    case P_WO: return C * q;
+    case P_WGATE: case P_WUP: case P_WDOWN: return F * C;
+    default: return 0;
+    }
+}
+
+void model_param_sizes(const ModelConfig *m, size_t sizes[P_COUNT]) {
+    size_t V = (size_t)m->vocab, C = (size_t)m->hidden, L = (size_t)m->layers;
+    for (int i = 0; i < P_COUNT; i++) sizes[i] = L * model_param_layer_size(m, (ParamId)i);
+    sizes[P_EMBED] = V * C;
+    sizes[P_LNF] = C;
+    sizes[P_LMHEAD] = m->tied_embeddings ? 0 : V * C;
+}
+
+size_t model_param_offsets(const ModelConfig *m, size_t offsets[P_COUNT]) {
+    size_t sizes[P_COUNT], total = 0;
+    model_param_sizes(m, sizes);
+    for (int i = 0; i < P_COUNT; i++) { offsets[i] = total; total += sizes[i]; }
+    return total;
+}
+
+size_t model_param_bytes_bf16(const ModelConfig *m) {
+    size_t offsets[P_COUNT];
+    return 2 * model_param_offsets(m, offsets);
+}
+
+void model_init_params(const ModelConfig *m, uint64_t seed, float *params) {
+    size_t sizes[P_COUNT], offsets[P_COUNT];
+    model_param_sizes(m, sizes);
+    model_param_offsets(m, offsets);
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < P_COUNT; i++) {
+        float *p = params + offsets[i];
+        int is_norm = (i == P_LN1 || i == P_LN2 || i == P_LNF);
+        for (size_t j = 0; j < sizes[i]; j++) p[j] = is_norm ? 1.0f : 0.02f * rng_normal(&rng);
+    }
+}
+
+int model_validate(const ModelConfig *m, char *err, size_t errlen) {
+    const char *why = NULL;
+    if (m->vocab <= 1 || m->hidden <= 0 || m->layers <= 0 || m->n_head <= 0 || m->n_kv_head <= 0 ||
+        m->head_dim <= 0 || m->mlp <= 0)
+        why = "every size must be positive";
+    else if (m->n_head % m->n_kv_head != 0)
+        why = "n_head must be a multiple of n_kv_head";
+    else if (m->head_dim % 2 != 0)
+        why = "head_dim must be even (RoPE rotates pairs)";
+    else if (m->n_head * m->head_dim != m->hidden)
+        why = "n_head * head_dim must equal hidden";
+    else if (!(m->rms_eps > 0.0f) || !(m->rope_theta > 0.0))
+        why = "rms_eps and rope_theta must be positive";
+    if (why) { snprintf(err, errlen, "model %s: %s", m->name, why); return -1; }
+    return 0;
+}
+
+Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows) {
+    double C = m->hidden, F = m->mlp, L = m->layers, V = m->vocab;
+    double q = (double)m->n_head * m->head_dim, kv = (double)m->n_kv_head * m->head_dim;
+    double macs_per_token = L * (C * q + 2.0 * C * kv + q * C + 3.0 * C * F);
+    Flops f;
+    f.dense = 6.0 * macs_per_token * (double)token_slots;
+    f.attention = L * m->n_head * (4.0 * m->head_dim) * 3.5 * (double)attn_pairs;
+    f.lm_head = 6.0 * C * V * (double)loss_rows;
+    f.total = f.dense + f.attention + f.lm_head;
+    return f;
+}

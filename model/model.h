@@ -1,0 +1,84 @@
+/*
+ * model.h: the one source of truth for model shapes, the parameter table and FLOP counts.
+ *
+ * A Qwen2-architecture decoder (DESIGN.md section 2). Parameters live in one flat
+ * buffer, tensor after tensor in the order of ParamId; per-layer tensors are stacked
+ * with a leading layer dimension (llm.c style). Linear weights are [out, in] row-major,
+ * y = x W^T + b, as in PyTorch's nn.Linear.
+ */
+#ifndef PB_MODEL_H
+#define PB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ModelConfig {
+    char name[64];
+    int vocab;      // V
+    int hidden;     // C
+    int layers;     // L
+    int n_head;     // Hq
+    int n_kv_head;  // Hkv
+    int head_dim;   // D
+    int mlp;        // F
+    float rms_eps;
+    double rope_theta;
+    int tied_embeddings; // 1: the LM head is the embedding matrix (no P_LMHEAD tensor)
+} ModelConfig;
+
+typedef enum ParamId {
+    P_EMBED,   // (V, C)
+    P_LN1,     // (L, C)
+    P_WQ,      // (L, Hq*D, C)
+    P_BQ,      // (L, Hq*D)
+    P_WK,      // (L, Hkv*D, C)
+    P_BK,      // (L, Hkv*D)
+    P_WV,      // (L, Hkv*D, C)
+    P_BV,      // (L, Hkv*D)
+    P_WO,      // (L, C, Hq*D)
+    P_LN2,     // (L, C)
+    P_WGATE,   // (L, F, C)
+    P_WUP,     // (L, F, C)
+    P_WDOWN,   // (L, C, F)
+    P_LNF,     // (C)
+    P_LMHEAD,  // (V, C); 0 elements when tied
+    P_COUNT
+} ParamId;
+
+// Elements of each tensor, all layers together.
+void model_param_sizes(const ModelConfig *m, size_t sizes[P_COUNT]);
+// Element offset of each tensor in the flat buffer; returns the total element count.
+size_t model_param_offsets(const ModelConfig *m, size_t offsets[P_COUNT]);
+// Elements of one layer's slice of a per-layer tensor (0 for P_EMBED, P_LNF, P_LMHEAD).
+size_t model_param_layer_size(const ModelConfig *m, ParamId id);
+const char *model_param_name(ParamId id);
+// The LM head's weight (P_LMHEAD, or P_EMBED when tied).
+ParamId model_lm_head(const ModelConfig *m);
+
+// Seeded host initialisation (fp32): norms 1, other weights N(0, 0.02), biases N(0, 0.02).
+// Deterministic in (m, seed); the tests hand the same values to every implementation.
+void model_init_params(const ModelConfig *m, uint64_t seed, float *params);
+
+// Checks a config for consistency (Hq divisible by Hkv, C == Hq*D for Qwen2, D even, ...).
+// Returns 0 or -1 with a one-line reason in err.
+int model_validate(const ModelConfig *m, char *err, size_t errlen);
+
+/*
+ * FLOPs (DESIGN.md section 3). Model FLOPs only: no recomputation.
+ * Dense: 2 per multiply-add forward, 4 backward, for every token slot the layout computes
+ * (padding slots of the padded layout included: that is the work padding costs).
+ * Attention: 4*D per allowed (query, key) pair per layer and query head forward, 2.5x that backward.
+ * LM head: on loss rows only.
+ */
+typedef struct Flops {
+    double dense;     // projections + MLP, forward + backward
+    double attention; // forward + backward
+    double lm_head;   // forward + backward
+    double total;
+} Flops;
+Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows);
+
+// Bytes of one token's activations in various buffers, used by the GPU size table.
+size_t model_param_bytes_bf16(const ModelConfig *m);
+
+#endif

@@ -1,0 +1,2 @@
+// placeholder: implementation pending
+typedef int pb_placeholder_layout;
