@@ -1,2 +1,235 @@
-// placeholder: implementation pending
-typedef int pb_placeholder_cpu_step;
+/*
+ * cpu_step.c: the whole unit of work in fp32 on the CPU (DESIGN.md section 2), the oracle of the
+ * GPU step and the ground of the strategy-equality test.
+ *
+ * Activations are carved out of one allocation from a size table (llm.c style), so their bytes
+ * are known exactly (cpu_step_activation_bytes) and the table depends on the recompute policy:
+ * the residual stream (every layer's input, and the last layer's output) is always kept; the
+ * per-layer intermediates (LayerActs) are kept for every layer (checkpoint = 0) or exist once
+ * and are recomputed layer by layer in backward (checkpoint = 1). Forward and backward run the
+ * same functions either way, so both policies give bit-identical results.
+ */
+#include "cpu_step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+
+// One layer's intermediates; T token slots.
+typedef struct LayerActs {
+    float *ln1;   // (T, C)
+    float *rstd1; // (T)
+    float *q;     // (T, Hq, D) after RoPE
+    float *k;     // (T, Hkv, D) after RoPE
+    float *v;     // (T, Hkv, D)
+    float *att;   // (T, Hq, D)
+    float *lse;   // (T, Hq)
+    float *res2;  // (T, C) residual after attention
+    float *ln2;   // (T, C)
+    float *rstd2; // (T)
+    float *gate;  // (T, F)
+    float *up;    // (T, F)
+    float *h;     // (T, F) silu(gate) * up
+} LayerActs;
+enum { LA_COUNT = 13 };
+
+// Backward scratch, shared by all layers.
+typedef struct GradActs {
+    float *dres;  // (T, C) gradient of the current layer's output, then of its input
+    float *dres2; // (T, C)
+    float *dln;   // (T, C)
+    float *dtmp;  // (T, C)
+    float *dh;    // (T, F)
+    float *dgate; // (T, F)
+    float *dup;   // (T, F)
+    float *datt;  // (T, Hq, D)
+    float *dq;    // (T, Hq, D)
+    float *dk;    // (T, Hkv, D)
+    float *dv;    // (T, Hkv, D)
+} GradActs;
+enum { GA_COUNT = 11 };
+
+static void layer_acts_sizes(const ModelConfig *m, size_t T, size_t s[LA_COUNT]) {
+    size_t C = (size_t)m->hidden, F = (size_t)m->mlp, Q = (size_t)m->n_head * m->head_dim,
+           KV = (size_t)m->n_kv_head * m->head_dim;
+    size_t v[LA_COUNT] = {T * C, T, T * Q, T * KV, T * KV, T * Q, T * (size_t)m->n_head, T * C, T * C, T,
+                          T * F, T * F, T * F};
+    memcpy(s, v, sizeof v);
+}
+
+static void grad_acts_sizes(const ModelConfig *m, size_t T, size_t s[GA_COUNT]) {
+    size_t C = (size_t)m->hidden, F = (size_t)m->mlp, Q = (size_t)m->n_head * m->head_dim,
+           KV = (size_t)m->n_kv_head * m->head_dim;
+    size_t v[GA_COUNT] = {T * C, T * C, T * C, T * C, T * F, T * F, T * F, T * Q, T * Q, T * KV, T * KV};
+    memcpy(s, v, sizeof v);
+}
+
+static size_t sum_sizes(const size_t *s, int n) {
+    size_t t = 0;
+    for (int i = 0; i < n; i++) t += s[i];
+    return t;
+}
+
+// Floats of the whole table: residual stream (L+1)(T, C), final norm (T, C) + (T),
+// LayerActs x (checkpoint ? 1 : L), and GradActs when backward runs.
+static size_t step_floats(const ModelConfig *m, size_t T, int checkpoint, int backward) {
+    size_t la[LA_COUNT], ga[GA_COUNT], C = (size_t)m->hidden;
+    layer_acts_sizes(m, T, la);
+    grad_acts_sizes(m, T, ga);
+    size_t n = ((size_t)m->layers + 1) * T * C + T * C + T;
+    n += (checkpoint ? 1 : (size_t)m->layers) * sum_sizes(la, LA_COUNT);
+    if (backward) n += sum_sizes(ga, GA_COUNT);
+    return n;
+}
+
+size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int checkpoint) {
+    // + the cross-entropy's logits buffer (V + C doubles)
+    return step_floats(m, l->n_slots, checkpoint, 1) * sizeof(float) +
+           ((size_t)m->vocab + (size_t)m->hidden) * sizeof(double);
+}
+
+static float *carve_layer(LayerActs *a, float *p, const size_t s[LA_COUNT]) {
+    float **f[LA_COUNT] = {&a->ln1, &a->rstd1, &a->q, &a->k, &a->v, &a->att, &a->lse, &a->res2, &a->ln2,
+                           &a->rstd2, &a->gate, &a->up, &a->h};
+    for (int i = 0; i < LA_COUNT; i++) { *f[i] = p; p += s[i]; }
+    return p;
+}
+
+static float *carve_grads(GradActs *g, float *p, const size_t s[GA_COUNT]) {
+    float **f[GA_COUNT] = {&g->dres, &g->dres2, &g->dln, &g->dtmp, &g->dh, &g->dgate, &g->dup, &g->datt,
+                           &g->dq, &g->dk, &g->dv};
+    for (int i = 0; i < GA_COUNT; i++) { *f[i] = p; p += s[i]; }
+    return p;
+}
+
+// Pointers to layer l's slice of every per-layer tensor of a flat parameter (or gradient) buffer.
+typedef struct LayerParams { float *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wgate, *wup, *wdown; } LayerParams;
+
+static LayerParams layer_params(const ModelConfig *m, const float *base, int layer) {
+    size_t off[P_COUNT];
+    model_param_offsets(m, off);
+    float *b = (float *)base;
+#define SLICE(id) (b + off[id] + (size_t)layer * model_param_layer_size(m, id))
+    LayerParams p = {SLICE(P_LN1), SLICE(P_WQ), SLICE(P_BQ), SLICE(P_WK), SLICE(P_BK), SLICE(P_WV),
+                     SLICE(P_BV), SLICE(P_WO), SLICE(P_LN2), SLICE(P_WGATE), SLICE(P_WUP), SLICE(P_WDOWN)};
+#undef SLICE
+    return p;
+}
+
+// out (T, C) = layer(inp); intermediates into a.
+static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, float *out,
+                          const float *inp, const Layout *l) {
+    size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp;
+    int Hq = m->n_head, Hkv = m->n_kv_head, D = m->head_dim, Q = Hq * D, KV = Hkv * D;
+    cpu_rmsnorm_forward(a->ln1, a->rstd1, inp, p->ln1, T, (int)C, m->rms_eps);
+    cpu_linear_forward(a->q, a->ln1, p->wq, p->bq, T, (int)C, Q);
+    cpu_linear_forward(a->k, a->ln1, p->wk, p->bk, T, (int)C, KV);
+    cpu_linear_forward(a->v, a->ln1, p->wv, p->bv, T, (int)C, KV);
+    cpu_rope_forward(a->q, l->pos, T, Hq, D, m->rope_theta);
+    cpu_rope_forward(a->k, l->pos, T, Hkv, D, m->rope_theta);
+    cpu_attention_forward(a->att, a->lse, a->q, a->k, a->v, l, Hq, Hkv, D);
+    cpu_linear_forward(a->res2, a->att, p->wo, NULL, T, Q, (int)C);
+    for (size_t i = 0; i < T * C; i++) a->res2[i] += inp[i];
+    cpu_rmsnorm_forward(a->ln2, a->rstd2, a->res2, p->ln2, T, (int)C, m->rms_eps);
+    cpu_linear_forward(a->gate, a->ln2, p->wgate, NULL, T, (int)C, (int)F);
+    cpu_linear_forward(a->up, a->ln2, p->wup, NULL, T, (int)C, (int)F);
+    cpu_swiglu_forward(a->h, a->gate, a->up, T * F);
+    cpu_linear_forward(out, a->h, p->wdown, NULL, T, (int)F, (int)C);
+    for (size_t i = 0; i < T * C; i++) out[i] += a->res2[i];
+}
+
+// On entry g->dres holds d(loss)/d(layer output); on return d(loss)/d(layer input).
+static void layer_backward(const ModelConfig *m, const LayerParams *p, LayerParams *dp, const LayerActs *a,
+                           GradActs *g, const float *inp, const Layout *l) {
+    size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp, TC = T * C;
+    int Hq = m->n_head, Hkv = m->n_kv_head, D = m->head_dim, Q = Hq * D, KV = Hkv * D;
+    // out = res2 + h Wdown^T
+    memcpy(g->dres2, g->dres, TC * sizeof(float));
+    cpu_linear_backward(g->dh, dp->wdown, NULL, g->dres, a->h, p->wdown, T, (int)F, (int)C);
+    cpu_swiglu_backward(g->dgate, g->dup, g->dh, a->gate, a->up, T * F);
+    cpu_linear_backward(g->dln, dp->wup, NULL, g->dup, a->ln2, p->wup, T, (int)C, (int)F);
+    cpu_linear_backward(g->dtmp, dp->wgate, NULL, g->dgate, a->ln2, p->wgate, T, (int)C, (int)F);
+    for (size_t i = 0; i < TC; i++) g->dln[i] += g->dtmp[i];
+    cpu_rmsnorm_backward(g->dres2, dp->ln2, g->dln, a->res2, p->ln2, a->rstd2, T, (int)C);
+    // res2 = inp + att Wo^T
+    memcpy(g->dres, g->dres2, TC * sizeof(float));
+    cpu_linear_backward(g->datt, dp->wo, NULL, g->dres2, a->att, p->wo, T, Q, (int)C);
+    cpu_attention_backward(g->dq, g->dk, g->dv, g->datt, a->q, a->k, a->v, a->att, a->lse, l, Hq, Hkv, D);
+    cpu_rope_backward(g->dq, l->pos, T, Hq, D, m->rope_theta);
+    cpu_rope_backward(g->dk, l->pos, T, Hkv, D, m->rope_theta);
+    cpu_linear_backward(g->dln, dp->wq, dp->bq, g->dq, a->ln1, p->wq, T, (int)C, Q);
+    cpu_linear_backward(g->dtmp, dp->wk, dp->bk, g->dk, a->ln1, p->wk, T, (int)C, KV);
+    for (size_t i = 0; i < TC; i++) g->dln[i] += g->dtmp[i];
+    cpu_linear_backward(g->dtmp, dp->wv, dp->bv, g->dv, a->ln1, p->wv, T, (int)C, KV);
+    for (size_t i = 0; i < TC; i++) g->dln[i] += g->dtmp[i];
+    cpu_rmsnorm_backward(g->dres, dp->ln1, g->dln, inp, p->ln1, a->rstd1, T, (int)C);
+}
+
+// Forward (and backward when grads != NULL) over one allocation from the size table.
+static double step_run(const ModelConfig *m, const float *params, float *grads, const Layout *l, int checkpoint) {
+    size_t T = l->n_slots, C = (size_t)m->hidden, TC = T * C, L = (size_t)m->layers;
+    int backward = grads != NULL;
+    if (!backward) checkpoint = 1; // forward only: one set of intermediates is enough
+    float *mem = malloc(step_floats(m, T, checkpoint, backward) * sizeof(float));
+    if (!mem) return NAN;
+    size_t la[LA_COUNT], ga[GA_COUNT], off[P_COUNT];
+    layer_acts_sizes(m, T, la);
+    grad_acts_sizes(m, T, ga);
+    model_param_offsets(m, off);
+
+    float *resid = mem;               // (L+1, T, C): input of layer i at resid + i*TC
+    float *lnf = resid + (L + 1) * TC; // (T, C)
+    float *rstdf = lnf + TC;           // (T)
+    float *p = rstdf + T;
+    size_t n_acts = checkpoint ? 1 : L;
+    LayerActs acts[n_acts];
+    for (size_t i = 0; i < n_acts; i++) p = carve_layer(&acts[i], p, la);
+    GradActs g;
+    if (backward) p = carve_grads(&g, p, ga);
+
+    cpu_embedding_forward(resid, l->tokens, params + off[P_EMBED], T, (int)C);
+    for (size_t i = 0; i < L; i++) {
+        LayerParams lp = layer_params(m, params, (int)i);
+        layer_forward(m, &lp, &acts[checkpoint ? 0 : i], resid + (i + 1) * TC, resid + i * TC, l);
+    }
+    cpu_rmsnorm_forward(lnf, rstdf, resid + L * TC, params + off[P_LNF], T, (int)C, m->rms_eps);
+    const float *head = params + off[model_lm_head(m)];
+    double loss;
+    if (!backward) {
+        // the CE writes gradients: give it throwaway buffers (dhidden in the layer scratch, dW once)
+        float *dw = calloc((size_t)m->vocab * C, sizeof(float));
+        memset(acts[0].res2, 0, TC * sizeof(float));
+        loss = dw ? cpu_linear_cross_entropy(acts[0].res2, dw, lnf, head, l->loss_row, l->loss_target,
+                                             l->n_loss, (int)C, m->vocab)
+                  : NAN;
+        free(dw);
+        free(mem);
+        return loss;
+    }
+
+    memset(grads, 0, model_param_offsets(m, off) * sizeof(float));
+    memset(g.dln, 0, TC * sizeof(float));
+    loss = cpu_linear_cross_entropy(g.dln, grads + off[model_lm_head(m)], lnf, head, l->loss_row,
+                                    l->loss_target, l->n_loss, (int)C, m->vocab);
+    memset(g.dres, 0, TC * sizeof(float));
+    cpu_rmsnorm_backward(g.dres, grads + off[P_LNF], g.dln, resid + L * TC, params + off[P_LNF], rstdf, T, (int)C);
+    for (size_t i = L; i-- > 0;) {
+        LayerParams lp = layer_params(m, params, (int)i), dlp = layer_params(m, grads, (int)i);
+        LayerActs *a = &acts[checkpoint ? 0 : i];
+        if (checkpoint) layer_forward(m, &lp, a, resid + (i + 1) * TC, resid + i * TC, l); // recompute
+        layer_backward(m, &lp, &dlp, a, &g, resid + i * TC, l);
+    }
+    cpu_embedding_backward(grads + off[P_EMBED], g.dres, l->tokens, T, (int)C);
+    free(mem);
+    return loss;
+}
+
+double cpu_step(const ModelConfig *m, const float *params, float *grads, const Layout *l, int checkpoint) {
+    return grads ? step_run(m, params, grads, l, checkpoint) : NAN;
+}
+
+double cpu_loss(const ModelConfig *m, const float *params, const Layout *l) {
+    return step_run(m, params, NULL, l, 1);
+}

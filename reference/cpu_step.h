@@ -16,4 +16,7 @@ double cpu_step(const ModelConfig *m, const float *params, float *grads, const L
 // Forward only (loss), for finite-difference tests.
 double cpu_loss(const ModelConfig *m, const float *params, const Layout *l);
 
+// Bytes of everything cpu_step allocates for this layout besides params and grads (its size table).
+size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int checkpoint);
+
 #endif

@@ -93,6 +93,8 @@ typedef struct Layout {
     int32_t *loss_target;// [n_loss] target token id
 
     size_t attn_pairs;   // allowed (q, k) pairs, for FLOPs
+    size_t n_loss_rows;  // distinct loss_row values: the rows the LM head runs on
+                         // (n_loss, less B*(K-1) in the prefix layout where K pairs share a row)
 } Layout;
 
 int layout_build(Layout *out, Strategy s, const GroupBatch *g); // 0 or -1 (out of memory / bad input)
@@ -110,6 +112,21 @@ static inline int layout_allows_ranges(const Layout *l, size_t q, size_t k) {
     int32_t lo = l->kv_lo[q];
     if (lo < 0 || k > q) return 0;
     return ((int64_t)k >= lo && (int64_t)k < l->shared_end[q]) || (int64_t)k >= l->seg_lo[q];
+}
+
+/* The keys query q may see, as at most two disjoint half-open slot ranges [lo[i], hi[i]) in
+ * increasing order (the union of the two ranges of layout_allows_ranges, clipped to k <= q).
+ * Returns the number of ranges: 0 in padding, 1 or 2 otherwise. */
+static inline int layout_key_ranges(const Layout *l, size_t q, int64_t lo[2], int64_t hi[2]) {
+    int64_t lo0 = l->kv_lo[q];
+    if (lo0 < 0) return 0;
+    int64_t hi0 = l->shared_end[q] < (int64_t)q + 1 ? l->shared_end[q] : (int64_t)q + 1;
+    int64_t lo1 = l->seg_lo[q] > 0 ? l->seg_lo[q] : 0, hi1 = (int64_t)q + 1;
+    if (hi0 <= lo0) { lo[0] = lo1; hi[0] = hi1; return lo1 < hi1; } // first range empty
+    if (lo1 >= hi1) { lo[0] = lo0; hi[0] = hi0; return 1; }          // second range empty
+    if (lo1 <= hi0) { lo[0] = lo0 < lo1 ? lo0 : lo1; hi[0] = hi1; return 1; } // they touch: merge
+    lo[0] = lo0; hi[0] = hi0; lo[1] = lo1; hi[1] = hi1;
+    return 2;
 }
 
 #endif

@@ -1,0 +1,191 @@
+/*
+ * test_step: the CPU reference step (cpu_step) as a whole.
+ *  1. gradients against central finite differences of cpu_loss, on a sample of every tensor;
+ *  2. checkpoint on == off, bit for bit;
+ *  3. loss and every parameter gradient equal across padded, packed and prefix for seeded random
+ *     groups (uneven lengths, K = 1, 2, 4): per tensor ||g_a - g_b|| / ||g_a|| <= 1e-5;
+ *  4. the CPU StepBackend gives the same loss and gradients and an exact memory figure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../harness/step.h"
+#include "../../reference/cpu_step.h"
+#include "tiny.h"
+
+static int failures = 0;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+/* Finite differences of the fp32 step. The loss is a double sum of ~20 NLL terms (~80) and the
+ * ops reduce in double, so its rounding noise is ~1e-6 absolute; with eps = 1e-2 the central
+ * difference's noise is ~1e-4 absolute, and its truncation error O(eps^2 L''') was measured at
+ * <= 0.2% (embedding rows, the most curved). Tolerance: 1% of |g| + 2e-3 of the tensor's largest
+ * |g| (the second term covers near-zero entries such as key biases, which softmax nearly
+ * ignores). A wrong sign, mask or missing term is an O(1) error. Checked: each tensor's 3
+ * largest gradients and 3 random entries. */
+static void check_finite_differences(const ModelConfig *m, float *params, const Layout *l) {
+    size_t off[P_COUNT], sizes[P_COUNT], n = model_param_offsets(m, off);
+    model_param_sizes(m, sizes);
+    float *grads = malloc(n * sizeof(float));
+    cpu_step(m, params, grads, l, 1);
+    Rng r;
+    rng_seed(&r, 7);
+    double worst = 0.0;
+    for (int t = 0; t < P_COUNT; t++) {
+        if (sizes[t] == 0) continue;
+        float *g = grads + off[t];
+        size_t pick[6];
+        double gmax = 0.0;
+        for (int i = 0; i < 3; i++) { // the 3 largest |g|
+            size_t best = 0;
+            double bv = -1.0;
+            for (size_t j = 0; j < sizes[t]; j++) {
+                int taken = 0;
+                for (int k = 0; k < i; k++) taken |= pick[k] == j;
+                if (!taken && fabs(g[j]) > bv) { bv = fabs(g[j]); best = j; }
+            }
+            pick[i] = best;
+            if (i == 0) gmax = bv;
+        }
+        for (int i = 3; i < 6; i++) pick[i] = (size_t)rng_range(&r, 0, (int64_t)sizes[t] - 1);
+        for (int i = 0; i < 6; i++) {
+            float *p = params + off[t] + pick[i], saved = *p;
+            double eps = 1e-2;
+            *p = saved + (float)eps;
+            double lp = cpu_loss(m, params, l);
+            *p = saved - (float)eps;
+            double lm = cpu_loss(m, params, l);
+            *p = saved;
+            double fd = (lp - lm) / (2 * eps), an = g[pick[i]];
+            double err = fabs(fd - an) / (0.01 * fabs(an) + 2e-3 * gmax + 1e-6);
+            if (err > worst) worst = err;
+            CHECK(err <= 1.0, "FD %s[%zu]: analytic %.6e, finite difference %.6e", model_param_name((ParamId)t),
+                  pick[i], an, fd);
+        }
+    }
+    printf("test_step: finite differences, %d tensors x 6 entries: worst error / tolerance %.3f\n",
+           P_COUNT - 1, worst);
+    free(grads);
+}
+
+static void check_checkpoint(const ModelConfig *m, const float *params, const Layout *l) {
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float));
+    double l0 = cpu_step(m, params, g0, l, 0), l1 = cpu_step(m, params, g1, l, 1), lf = cpu_loss(m, params, l);
+    CHECK(l0 == l1 && memcmp(g0, g1, n * sizeof(float)) == 0, "%s: checkpoint on != off (loss %.9g vs %.9g)",
+          strategy_name(l->strategy), l0, l1);
+    CHECK(l0 == lf, "%s: cpu_loss %.9g != cpu_step %.9g", strategy_name(l->strategy), lf, l0);
+    free(g0); free(g1);
+}
+
+// Worst per-tensor relative difference of b against a.
+static double grads_rel_err(const ModelConfig *m, const float *a, const float *b, int *worst_t) {
+    size_t off[P_COUNT], sizes[P_COUNT];
+    model_param_offsets(m, off);
+    model_param_sizes(m, sizes);
+    double worst = 0.0;
+    for (int t = 0; t < P_COUNT; t++) {
+        double na = 0.0, nd = 0.0;
+        for (size_t j = 0; j < sizes[t]; j++) {
+            double x = a[off[t] + j], d = x - b[off[t] + j];
+            na += x * x; nd += d * d;
+        }
+        if (sizes[t] == 0) continue;
+        double e = na > 0 ? sqrt(nd / na) : sqrt(nd);
+        if (e > worst || !(e == e)) { worst = e; *worst_t = t; }
+    }
+    return worst;
+}
+
+static void check_equality(const ModelConfig *m, const float *params) {
+    static const int ks[] = {1, 2, 4};
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *g[STRATEGY_COUNT];
+    for (int s = 0; s < STRATEGY_COUNT; s++) g[s] = malloc(n * sizeof(float));
+    double worst_loss = 0.0, worst_grad = 0.0;
+    int cases = 0;
+    for (int ki = 0; ki < 3; ki++)
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            GroupBatch gb;
+            int K = ks[ki], B = 1 + (int)(seed % 3);
+            tiny_groups(&gb, B, K, 6, 5, m->vocab, 100 * seed + (uint64_t)K);
+            double loss[STRATEGY_COUNT];
+            for (int s = 0; s < STRATEGY_COUNT; s++) {
+                Layout l;
+                layout_build(&l, (Strategy)s, &gb);
+                loss[s] = cpu_step(m, params, g[s], &l, 1);
+                layout_free(&l);
+            }
+            for (int s = 1; s < STRATEGY_COUNT; s++) {
+                int wt = 0;
+                double el = fabs(loss[s] - loss[0]) / fabs(loss[0]), eg = grads_rel_err(m, g[0], g[s], &wt);
+                CHECK(el <= 1e-5 && eg <= 1e-5, "B=%d K=%d seed=%llu: %s vs padded: loss %.9g vs %.9g (rel %.2e), "
+                      "gradient rel err %.2e in %s", B, K, (unsigned long long)seed, strategy_name((Strategy)s),
+                      loss[s], loss[0], el, eg, model_param_name((ParamId)wt));
+                if (el > worst_loss) worst_loss = el;
+                if (eg > worst_grad) worst_grad = eg;
+            }
+            cases++;
+            groups_free(&gb);
+        }
+    printf("test_step: %d batches, packed and prefix vs padded: worst loss rel err %.3e, worst gradient "
+           "rel err %.3e (tolerance 1e-5)\n", cases, worst_loss, worst_grad);
+    for (int s = 0; s < STRATEGY_COUNT; s++) free(g[s]);
+}
+
+static void check_backend(const ModelConfig *m, const float *params, const Layout *l) {
+    char err[256];
+    StepOptions o = {.seed = 42, .attention = NULL, .checkpoint = 1};
+    Step *s = cpu_step_backend.create(m, &o, err, sizeof err);
+    CHECK(s != NULL, "cpu backend create: %s", err);
+    if (!s) return;
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *p = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    double ms = -1, loss = 0;
+    CHECK(cpu_step_backend.prepare(s, l, err, sizeof err) == STEP_OK, "prepare: %s", err);
+    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == STEP_OK, "run: %s", err);
+    cpu_step_backend.params(s, p);
+    cpu_step_backend.grads(s, g);
+    CHECK(memcmp(p, params, n * sizeof(float)) == 0, "backend params differ from model_init_params(42)");
+    double want = cpu_step(m, params, ref, l, 1);
+    CHECK(loss == want && memcmp(g, ref, n * sizeof(float)) == 0 && ms >= 0, "backend run differs from cpu_step");
+    StepMemory mem;
+    cpu_step_backend.memory(s, &mem);
+    size_t bytes = 2 * n * sizeof(float) + cpu_step_activation_bytes(m, l, 1);
+    CHECK(mem.predicted == bytes && mem.allocated == bytes && mem.driver_used == 0, "backend memory %zu, want %zu",
+          mem.predicted, bytes);
+    char name[128], ver[64];
+    cpu_step_backend.describe(s, name, sizeof name, ver, sizeof ver);
+    CHECK(name[0] != '\0' && ver[0] == '\0', "describe");
+    cpu_step_backend.release(s);
+    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == STEP_ERROR, "run after release accepted");
+    cpu_step_backend.destroy(s);
+    printf("test_step: cpu backend loss %.6f in %.2f ms on %s, memory %zu bytes\n", loss, ms, name, bytes);
+    free(p); free(g); free(ref);
+}
+
+int main(void) {
+    ModelConfig m = tiny_model();
+    char err[128];
+    CHECK(model_validate(&m, err, sizeof err) == 0, "%s", err);
+    size_t off[P_COUNT], n = model_param_offsets(&m, off);
+    float *params = malloc(n * sizeof(float));
+    model_init_params(&m, 42, params);
+
+    GroupBatch gb;
+    tiny_groups(&gb, 2, 2, 6, 5, m.vocab, 3);
+    Layout l[STRATEGY_COUNT];
+    for (int s = 0; s < STRATEGY_COUNT; s++) layout_build(&l[s], (Strategy)s, &gb);
+    check_finite_differences(&m, params, &l[STRATEGY_PREFIX]);
+    for (int s = 0; s < STRATEGY_COUNT; s++) check_checkpoint(&m, params, &l[s]);
+    check_backend(&m, params, &l[STRATEGY_PADDED]);
+    check_equality(&m, params);
+    for (int s = 0; s < STRATEGY_COUNT; s++) layout_free(&l[s]);
+    groups_free(&gb);
+    free(params);
+    printf("test_step: %d failures\n", failures);
+    return failures ? 1 : 0;
+}
