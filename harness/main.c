@@ -1,2 +1,10 @@
-// placeholder: harness pending
-int main(void) { return 1; }
+// main.c: packbench's entry point; everything else is bench_main (harness/bench.c).
+#include "bench.h"
+
+int main(int argc, char **argv) {
+#ifdef PB_HAVE_CUDA
+    return bench_main(argc, argv, &gpu_step_backend);
+#else
+    return bench_main(argc, argv, NULL);
+#endif
+}

@@ -1,0 +1,154 @@
+// cli.c: flag parsing for bench (see cli.h).
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../strategies/layout.h"
+#include "sweep.h"
+
+void cli_usage(FILE *fp) {
+    fputs("usage: bench [options]            run a sweep, write a CSV, print a table\n"
+          "       bench compare BASE.csv NEW.csv [--threshold PCT]\n"
+          "options:\n"
+          "  --strategy padded|packed|prefix|all   strategies to run (default all)\n"
+          "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
+          "  --sweep NAME|FILE     sweep config (configs/sweeps; default nll_2_qwen7b, tiny on cpu)\n"
+          "  --cells PxC,...       explicit cells instead of the sweep's, e.g. 512x512,2048x128\n"
+          "  --completions K       completions per prompt (default: the sweep's)\n"
+          "  --prompts B           prompts per cell (default: the sweep's)\n"
+          "  --seed N              weights and token ids (default 1)\n"
+          "  --out FILE.csv        results (default out/<sweep>-<device>.csv)\n"
+          "  --device cpu|gpu      default: gpu where usable, else cpu\n"
+          "  --attention cudnn|simple   GPU attention backend (default cudnn)\n"
+          "  --resume              skip cells already in --out, append the rest\n"
+          "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
+          "  --min-reps N          timed steps at least (default 3)\n"
+          "  --min-time S          timed seconds at least (default 1)\n"
+          "  --max-time S          timed seconds at most per strategy and cell (default 30)\n"
+          "  --list                list models and sweeps\n"
+          "  --help                this text\n"
+          "exit status: 0 done, 1 a step failed or losses disagree, 2 usage or config error\n", fp);
+}
+
+static int bad(char *err, size_t errlen, const char *flag, const char *value, const char *want) {
+    snprintf(err, errlen, "bad value '%s' for %s (want %s)", value, flag, want);
+    return 2;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 1e6) return -1;
+    *out = v;
+    return 0;
+}
+
+static const char *const value_flags[] = {
+    "--strategy", "--model", "--sweep", "--cells", "--completions", "--prompts", "--seed", "--out",
+    "--device", "--attention", "--shard", "--min-reps", "--min-time", "--max-time",
+};
+
+static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
+    long n;
+    if (!strcmp(flag, "--strategy")) {
+        Strategy s;
+        if (!strcmp(v, "all")) o->strategies = (1u << STRATEGY_COUNT) - 1;
+        else if (strategy_parse(v, &s) == 0) o->strategies = 1u << s;
+        else return bad(err, errlen, flag, v, "padded|packed|prefix|all");
+    } else if (!strcmp(flag, "--model")) o->model = v;
+    else if (!strcmp(flag, "--sweep")) o->sweep = v;
+    else if (!strcmp(flag, "--cells")) {
+        CellList l;
+        char why[256];
+        if (sweep_cells_parse(v, 1, 1, &l, why, sizeof why)) return bad(err, errlen, flag, v, "PxC[,PxC...], e.g. 512x512,2048x128");
+        cells_free(&l);
+        o->cells = v;
+    } else if (!strcmp(flag, "--completions")) {
+        if (parse_int(v, 1, PB_MAX_COMPLETIONS, &n)) return bad(err, errlen, flag, v, "1..64");
+        o->completions = (int)n;
+    } else if (!strcmp(flag, "--prompts")) {
+        if (parse_int(v, 1, 1 << 16, &n)) return bad(err, errlen, flag, v, "1..65536");
+        o->prompts = (int)n;
+    } else if (!strcmp(flag, "--seed")) {
+        if (parse_int(v, 0, 0x7fffffffL, &n)) return bad(err, errlen, flag, v, "0..2147483647");
+        o->seed = n;
+    } else if (!strcmp(flag, "--out")) o->out = v;
+    else if (!strcmp(flag, "--device")) {
+        if (strcmp(v, "cpu") && strcmp(v, "gpu")) return bad(err, errlen, flag, v, "cpu|gpu");
+        o->device = v;
+    } else if (!strcmp(flag, "--attention")) {
+        if (strcmp(v, "cudnn") && strcmp(v, "simple")) return bad(err, errlen, flag, v, "cudnn|simple");
+        o->attention = v;
+    } else if (!strcmp(flag, "--shard")) {
+        if (shard_parse(v, &o->shard_i, &o->shard_n)) return bad(err, errlen, flag, v, "i/n with 0 <= i < n");
+    } else if (!strcmp(flag, "--min-reps")) {
+        if (parse_int(v, 1, 1 << 20, &n)) return bad(err, errlen, flag, v, "1..1048576");
+        o->min_reps = (int)n;
+    } else if (!strcmp(flag, "--min-time")) {
+        if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
+    } else if (!strcmp(flag, "--max-time")) {
+        if (parse_seconds(v, &o->max_time)) return bad(err, errlen, flag, v, "seconds >= 0");
+    }
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
+    memset(o, 0, sizeof *o);
+    o->action = CLI_RUN;
+    o->strategies = (1u << STRATEGY_COUNT) - 1;
+    o->completions = o->prompts = o->min_reps = -1;
+    o->seed = -1;
+    o->shard_i = 0;
+    o->shard_n = 1;
+    o->min_time = o->max_time = -1;
+    if (argc > 1 && !strcmp(argv[1], "compare")) {
+        o->action = CLI_COMPARE;
+        o->compare_argc = argc - 2;
+        o->compare_argv = argv + 2;
+        return 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
+        if (!strcmp(a, "--list")) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
+        const char *eq = strchr(a, '=');
+        size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
+        int known = 0;
+        for (size_t f = 0; f < sizeof value_flags / sizeof value_flags[0] && !known; f++) {
+            if (strlen(value_flags[f]) != flag_len || strncmp(a, value_flags[f], flag_len)) continue;
+            known = 1;
+            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) { snprintf(err, errlen, "%s needs a value", value_flags[f]); return 2; }
+            if (apply(o, value_flags[f], v, err, errlen)) return 2;
+        }
+        if (!known) { snprintf(err, errlen, "unknown argument '%s'", a); return 2; }
+    }
+    if (o->min_time >= 0 && o->max_time >= 0 && o->max_time < o->min_time) {
+        snprintf(err, errlen, "--max-time %g is below --min-time %g", o->max_time, o->min_time);
+        return 2;
+    }
+    if (o->resume && !o->out) {
+        snprintf(err, errlen, "--resume needs --out FILE.csv");
+        return 2;
+    }
+    return 0;
+}
+
+void cli_command_line(int argc, char **argv, char *out, size_t len) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < argc && n < len; i++) n += (size_t)snprintf(out + n, len - n, "%s%s", i ? " " : "", argv[i]);
+}

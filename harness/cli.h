@@ -1,0 +1,39 @@
+/*
+ * cli.h: the command line of `bench` (see cli_usage). Parsing is pure: no file is opened and
+ * nothing is run, so every error path is testable. Unset numbers are -1, unset strings NULL.
+ */
+#ifndef PB_CLI_H
+#define PB_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE } CliAction;
+
+typedef struct CliOptions {
+    CliAction action;
+    unsigned strategies;    // bit (1 << Strategy); default all three
+    const char *model;      // NAME or FILE
+    const char *sweep;
+    const char *cells;      // "512x512,2048x128"
+    int completions, prompts;
+    int64_t seed;           // -1: the default (1)
+    const char *out;        // CSV path
+    const char *device;     // "cpu" | "gpu" | NULL (gpu where usable)
+    const char *attention;  // "cudnn" | "simple" | NULL
+    int resume;
+    int shard_i, shard_n;   // 0/1 = everything
+    int min_reps;
+    double min_time, max_time; // -1: unset
+    int compare_argc;       // CLI_COMPARE: the arguments after "compare"
+    char **compare_argv;
+} CliOptions;
+
+// 0 ok; 2 usage error (one line in err). argv[0] is the program.
+int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen);
+void cli_usage(FILE *fp);
+// The command line as one string (arguments joined by spaces), for the CSV.
+void cli_command_line(int argc, char **argv, char *out, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * config.h: configs/ files (`key = value`, `#` comments) turned into a ModelConfig or a
+ * SweepConfig. A malformed file is rejected with ONE line naming file, line and key (the
+ * caller prints it and exits 2). Names are looked up in configs/models and configs/sweeps of
+ * the repository the executable lives in; anything with a '/' or ending in .conf is a path.
+ */
+#ifndef PB_CONFIG_H
+#define PB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model/model.h"
+
+#define PB_MAX_LENS 32
+
+typedef enum SweepKind { SWEEP_GRID, SWEEP_RANDOM } SweepKind;
+
+typedef struct SweepConfig {
+    char name[64];
+    char model[256];       // model name or file
+    SweepKind kind;
+    int prompts;           // B
+    int completions;       // K
+    // grid: every (prompt_len, completion_len) pair; all prompts / completions of a cell alike
+    int n_prompt_lens, prompt_lens[PB_MAX_LENS];
+    int n_completion_lens, completion_lens[PB_MAX_LENS];
+    // random: `cells` cells; every prompt and completion its own length in [min_len, max_len]
+    int cells, min_len, max_len;
+    uint64_t seed;
+    // measurement defaults of this sweep (0: the harness defaults)
+    int min_reps, max_reps;
+    double min_time, max_time;
+} SweepConfig;
+
+// Parses a model file. 0, or -1 with "FILE:LINE: key 'K': reason" in err.
+int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen);
+int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen);
+
+// Resolves NAME or FILE for kind "models" / "sweeps" to a readable path. 0 or -1 with err.
+int config_find(const char *kind, const char *name_or_path, char *path, size_t pathlen,
+                char *err, size_t errlen);
+// The configs/ folder used for names (first one found upwards from the executable, else
+// the source tree the binary was built from). 0 or -1.
+int config_dir(char *dir, size_t dirlen);
+
+#endif

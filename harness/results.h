@@ -1,0 +1,72 @@
+/*
+ * results.h: one CSV row per cell. The 18 columns of the reference CSV come first, unchanged
+ * (DESIGN.md section 5), so `cut -d, -f1-18` of our file diffs against the published numbers;
+ * then ours: per strategy loss, status, spread, FLOPs and memory views; the ideal speedup and
+ * efficiency; the loss verdict; the environment. A missing value is an empty field.
+ * Quoting and parsing go through libcsv. The column table in results.c is the one list.
+ */
+#ifndef PB_RESULTS_H
+#define PB_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../strategies/layout.h"
+
+typedef struct StrategyResult {
+    char status[12];        // ok | oom | error | skipped; "" = not run
+    double ms;              // median step time (NaN = missing)
+    double min_ms, iqr_ms;
+    int reps;               // -1 = missing
+    double gb;              // peak bytes by the program's own accounting / 1e9
+    double driver_gb;       // cudaMemGetInfo view / 1e9
+    double predicted_gb;    // size table / 1e9
+    int64_t tokens;         // token slots of the layout
+    double loss;            // summed completion NLL of the warm-up step
+    double model_tflop;     // model FLOPs of one step / 1e12
+    double tflops;          // model TFLOP/s at the median time
+} StrategyResult;
+
+typedef struct ResultRow {
+    char model[64];
+    char method[16];
+    int prompt_len, completion_len, num_completions, batch_size;
+    StrategyResult s[STRATEGY_COUNT];
+    double speedup_pad_pack, speedup_pack_prefix, speedup_pad_prefix; // ratios of medians
+    double ideal_speedup_pad_prefix; // model FLOPs padded / prefix
+    double efficiency;               // speedup_pad_prefix / ideal_speedup_pad_prefix
+    char loss_check[16];             // ok | mismatch | nonfinite | incomplete
+    double loss_max_rel_diff;
+    char attention[16], device[8], gpu[128], versions[256], git_commit[64];
+    char command[4096];
+    int64_t seed;
+    char sweep[64];
+    int cell;                        // index in the sweep
+    char prompt_lens[2048];          // exact lengths, space separated
+    char completion_lens[4096];
+    char time[32];                   // UTC, ISO 8601, when the row was written
+} ResultRow;
+
+// Every number missing, every string empty.
+void results_row_init(ResultRow *r);
+// Fills the speedups, ideal speedup and efficiency from the per-strategy fields.
+void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT]);
+
+int results_write_header(FILE *fp);
+int results_write_row(FILE *fp, const ResultRow *r); // one whole line, then fflush. 0 or -1
+// The header line the writer emits (without newline), for --resume checks. 4096 bytes suffice.
+void results_header(char *buf, size_t len);
+
+/*
+ * Reads a results CSV (ours, or the reference one: unknown columns are ignored, missing ones
+ * stay missing). The key columns model, prompt_len, completion_len, num_completions and
+ * batch_size are required. 0, or -1 with "FILE:LINE: ..." in err. *rows: free() it.
+ */
+int results_read(const char *path, ResultRow **rows, size_t *n, char *err, size_t errlen);
+
+// Whether two rows are the same cell (model ignoring an "-instruct" suffix, lengths, counts,
+// and the exact lengths where both rows have them).
+int results_same_cell(const ResultRow *a, const ResultRow *b);
+
+#endif

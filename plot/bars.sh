@@ -1,0 +1,40 @@
+#!/bin/sh
+# bars.sh: a chart for ragged (random) sweeps, whose cells form no grid: per cell, the
+# measured speedup padded/prefix beside the ideal one (model FLOPs padded / prefix), and the
+# memory saved (padded_gb - prefix_gb). x labels: the cell index and its mean lengths.
+#   plot/bars.sh IN.csv OUT.png
+set -eu
+if [ $# -ne 2 ]; then echo "usage: $0 IN.csv OUT.png" >&2; exit 2; fi
+here=$(cd "$(dirname "$0")" && pwd)
+in=$1 out=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+awk -v cols=model,num_completions,cell,prompt_len,completion_len,speedup_pad_prefix,ideal_speedup_pad_prefix,padded_gb,prefix_gb \
+    -f "$here/csvcols.awk" "$in" |
+awk -F '\t' -v dir="$tmp" '
+    NR == 1 { model = $1; k = $2 }
+    $6 == "NaN" { next }
+    { n++; saved = ($8 == "NaN" || $9 == "NaN") ? "NaN" : $8 - $9
+      printf "\"%s: %s/%s\" %s %s %s\n", $3, $4, $5, $6, $7, saved > (dir "/bars") }
+    END {
+        if (!n) { print "bars: no cell with speedup_pad_prefix" > "/dev/stderr"; exit 2 }
+        printf "chart_title = \"Prefix sharing per cell (%s, completions=%s): cell: mean prompt/completion length\"\n", model, k > (dir "/vars")
+    }'
+gnuplot -e "datafile = '$tmp/bars'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
+set terminal pngcairo size 1600,700 font "DejaVu Sans,11"
+set output outfile
+set multiplot layout 2,1 title chart_title font ",13"
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set grid ytics
+set key top left
+set xtics rotate by -30 font ",9"
+set yrange [0:*]
+set ylabel "speedup padded / prefix"
+plot datafile using 2:xtic(1) title "measured" lc rgb "#A11A5B", '' using 3 title "ideal (FLOPs)" lc rgb "#F69C73"
+set ylabel "memory saved (GB)"
+plot datafile using 4:xtic(1) title "padded - prefix" lc rgb "#395D9C"
+unset multiplot
+GP

@@ -1,0 +1,88 @@
+/*
+ * test_config.c: the configs/ parser. Every shipped config loads with the values the brief
+ * gives; every file in tests/harness/bad/ is rejected with exactly one line naming the file,
+ * the line and the key. argv[1]: the source root.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../harness/config.h"
+
+static int failures;
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static void check_model(const char *root, const char *name, int vocab, int hidden, int layers, int nh, int nkv,
+                        int hd, int mlp, double eps, double theta, int tied) {
+    char path[1024], err[600] = "";
+    snprintf(path, sizeof path, "%s/configs/models/%s.conf", root, name);
+    ModelConfig m;
+    int rc = config_load_model(path, &m, err, sizeof err);
+    CHECK(rc == 0, "%s: %s", name, err);
+    if (rc) return;
+    CHECK(!strcmp(m.name, name), "name %s", m.name);
+    CHECK(m.vocab == vocab && m.hidden == hidden && m.layers == layers && m.n_head == nh && m.n_kv_head == nkv &&
+          m.head_dim == hd && m.mlp == mlp && m.tied_embeddings == tied, "%s: shape differs", name);
+    CHECK(m.rms_eps == (float)eps && m.rope_theta == theta, "%s: eps %g theta %g", name, m.rms_eps, m.rope_theta);
+}
+
+static void check_sweeps(const char *root) {
+    char path[1024], err[600] = "";
+    SweepConfig s;
+    snprintf(path, sizeof path, "%s/configs/sweeps/nll_2_qwen7b.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(!strcmp(s.model, "qwen2.5-7b") && s.kind == SWEEP_GRID && s.prompts == 3 && s.completions == 2, "nll_2 header");
+    CHECK(s.n_prompt_lens == 8 && s.n_completion_lens == 8, "nll_2 grid %d x %d", s.n_prompt_lens, s.n_completion_lens);
+    for (int i = 0; i < 8 && i < s.n_prompt_lens; i++)
+        CHECK(s.prompt_lens[i] == 128 << i && s.completion_lens[i] == 128 << i, "nll_2 length %d", i);
+    snprintf(path, sizeof path, "%s/configs/sweeps/random.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(s.kind == SWEEP_RANDOM && s.min_len == 128 && s.max_len == 16384 && s.cells > 0 && s.prompts == 3 &&
+          s.completions == 2, "random sweep");
+    snprintf(path, sizeof path, "%s/configs/sweeps/tiny.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(!strcmp(s.model, "tiny") && s.min_time > 0, "tiny sweep");
+}
+
+// A malformed file: rejected, one line, "PATH:LINE: ..." containing want.
+static void check_bad(const char *root, const char *file, int is_model, int line, const char *want) {
+    char path[1024], err[600] = "", prefix[1100];
+    snprintf(path, sizeof path, "%s/tests/harness/bad/%s", root, file);
+    ModelConfig m;
+    SweepConfig s;
+    int rc = is_model ? config_load_model(path, &m, err, sizeof err) : config_load_sweep(path, &s, err, sizeof err);
+    snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
+    CHECK(rc == -1, "%s accepted", file);
+    CHECK(!strchr(err, '\n') && err[0], "%s: message is not one line: '%s'", file, err);
+    CHECK(!strncmp(err, prefix, strlen(prefix)), "%s: message '%s' does not start with '%s'", file, err, prefix);
+    CHECK(strstr(err, want) != NULL, "%s: message '%s' lacks '%s'", file, err, want);
+}
+
+int main(int argc, char **argv) {
+    const char *root = argc > 1 ? argv[1] : ".";
+    check_model(root, "qwen2.5-7b", 152064, 3584, 28, 28, 4, 128, 18944, 1e-6, 1e6, 0);
+    check_model(root, "qwen2.5-0.5b", 151936, 896, 24, 14, 2, 64, 4864, 1e-6, 1e6, 1);
+    check_model(root, "tiny", 512, 64, 2, 4, 2, 16, 128, 1e-6, 1e4, 0);
+    check_sweeps(root);
+    check_bad(root, "model_unknown_key.conf", 1, 4, "key 'layerz': unknown key");
+    check_bad(root, "model_bad_number.conf", 1, 3, "key 'hidden': bad integer");
+    check_bad(root, "model_missing_key.conf", 1, 10, "key 'mlp': missing");
+    check_bad(root, "model_duplicate.conf", 1, 8, "key 'hidden': duplicate (first on line 3)");
+    check_bad(root, "model_no_equals.conf", 1, 10, "expected 'key = value'");
+    check_bad(root, "model_bad_bool.conf", 1, 11, "key 'tied_embeddings': bad boolean");
+    check_bad(root, "model_invalid.conf", 1, 11, "n_head must be a multiple of n_kv_head");
+    check_bad(root, "model_negative.conf", 1, 9, "key 'rms_eps': bad number");
+    check_bad(root, "sweep_bad_list.conf", 0, 5, "key 'prompt_lens': bad length list");
+    check_bad(root, "sweep_bad_kind.conf", 0, 2, "key 'kind': unknown kind");
+    check_bad(root, "sweep_missing_lens.conf", 0, 4, "key 'completion_lens': missing");
+    check_bad(root, "sweep_random_range.conf", 0, 7, "key 'max_len': smaller than min_len");
+    check_bad(root, "sweep_too_many_completions.conf", 0, 3, "key 'completions': bad integer (want 1..64)");
+    // lookup by name and by path
+    char path[4200], err[600];
+    CHECK(config_find("models", "tiny", path, sizeof path, err, sizeof err) == 0, "find tiny: %s", err);
+    CHECK(config_find("models", "no-such-model", path, sizeof path, err, sizeof err) == -1 && strstr(err, "no-such-model"),
+          "unknown name accepted");
+    CHECK(config_find("sweeps", "/nonexistent/x.conf", path, sizeof path, err, sizeof err) == -1, "missing path accepted");
+    printf("%s: %d failure(s)\n", argv[0], failures);
+    return failures ? 1 : 0;
+}

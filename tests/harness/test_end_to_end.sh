@@ -1,0 +1,77 @@
+#!/bin/sh
+# test_end_to_end.sh: bench on the CPU, all strategies: the tiny sweep runs, every row's loss
+# columns agree (relative 1e-5) and loss_check says ok; --resume skips done cells; --shard
+# splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV.
+# Usage: test_end_to_end.sh BENCH SOURCE_ROOT
+set -u
+bench=$1 root=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+cols() { awk -v cols="$1" -f "$root/plot/csvcols.awk" "$2"; }
+
+# check_losses CSV ROWS: ROWS data rows, statuses ok, losses finite and equal within 1e-5
+check_losses() {
+    n=$(cols cell "$1" | wc -l)
+    [ "$n" -eq "$2" ] || fail "$1: $n rows, want $2"
+    cols padded_status,packed_status,prefix_status,padded_loss,packed_loss,prefix_loss,loss_check "$1" | awk -F '\t' '
+        { if ($1 != "ok" || $2 != "ok" || $3 != "ok" || $7 != "ok") { print "row " NR ": " $0; bad = 1 }
+          for (i = 5; i <= 6; i++) { d = $i - $4; if (d < 0) d = -d; a = $4 < 0 ? -$4 : $4
+              if (!(a > 0) || d > 1e-5 * a) { print "row " NR ": losses " $4 " " $5 " " $6; bad = 1 } } }
+        END { exit bad }' || fail "$1: losses or statuses"
+}
+
+# 1. the default CPU run, as a user types it
+"$bench" --device cpu --strategy all --out "$tmp/tiny.csv" > "$tmp/stdout" 2> "$tmp/stderr" || { fail "tiny sweep exit $?"; cat "$tmp/stderr"; }
+check_losses "$tmp/tiny.csv" 4
+grep -q "| prompt |" "$tmp/stdout" || fail "no table on stdout"
+grep -q "\[4/4\]" "$tmp/stderr" || fail "no progress on stderr"
+head -n 1 "$tmp/tiny.csv" | grep -q "^model,method,prompt_len,completion_len,num_completions,batch_size,padded_ms,packed_ms,prefix_ms,padded_gb,packed_gb,prefix_gb,speedup_pad_pack,speedup_pack_prefix,speedup_pad_prefix,padded_tokens,packed_tokens,prefix_tokens," || fail "header"
+
+fast="--device cpu --min-reps 1 --min-time 0"
+# 2. resume: nothing left to do, the file keeps its 4 rows
+"$bench" $fast --resume --out "$tmp/tiny.csv" > /dev/null 2> "$tmp/stderr" || fail "resume exit"
+grep -q "4 of 4 cells already" "$tmp/stderr" || fail "resume did not skip: $(cat "$tmp/stderr")"
+check_losses "$tmp/tiny.csv" 4
+
+# 3. shard 1/2 runs cells 1 and 3; resuming without a shard adds 0 and 2
+"$bench" $fast --shard 1/2 --out "$tmp/shard.csv" > /dev/null 2>&1 || fail "shard exit"
+[ "$(cols cell "$tmp/shard.csv" | tr '\n' ' ')" = "1 3 " ] || fail "shard cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
+"$bench" $fast --resume --out "$tmp/shard.csv" > /dev/null 2>&1 || fail "shard resume exit"
+[ "$(cols cell "$tmp/shard.csv" | sort | tr '\n' ' ')" = "0 1 2 3 " ] || fail "resumed cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
+
+# 4. ragged lengths: padded rows carry real padding; losses still agree
+cat > "$tmp/ragged.conf" <<CONF
+model = tiny
+kind = random
+prompts = 2
+completions = 3
+cells = 2
+min_len = 3
+max_len = 40
+seed = 7
+CONF
+"$bench" $fast --sweep "$tmp/ragged.conf" --out "$tmp/ragged.csv" > /dev/null 2>&1 || fail "ragged exit"
+check_losses "$tmp/ragged.csv" 2
+[ "$(cols completion_lens "$tmp/ragged.csv" | head -n 1 | wc -w)" -eq 6 ] || fail "exact completion lengths missing"
+
+# 5. one strategy: the others are "skipped", no loss check possible
+"$bench" $fast --strategy prefix --cells 8x8 --out "$tmp/one.csv" > /dev/null 2>&1 || fail "one strategy exit"
+[ "$(cols padded_status,prefix_status,loss_check "$tmp/one.csv")" = "$(printf 'skipped\tok\tn/a')" ] || fail "one strategy row"
+
+# 6. SIGINT: exit 130, the CSV holds whole rows only
+"$bench" --device cpu --min-time 0.4 --out "$tmp/int.csv" > /dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "SIGINT exit $rc, want 130"
+nf=$(head -n 1 "$tmp/int.csv" | awk -F, '{ print NF }')
+awk -F, -v nf="$nf" 'NF != nf { bad = 1 } END { exit bad }' "$tmp/int.csv" || fail "SIGINT left a partial row"
+"$bench" $fast --resume --out "$tmp/int.csv" > /dev/null 2>&1 || fail "resume after SIGINT"
+check_losses "$tmp/int.csv" 4
+
+echo "test_end_to_end: $fails failure(s)"
+[ "$fails" -eq 0 ]

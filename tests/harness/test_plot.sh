@@ -1,0 +1,18 @@
+#!/bin/sh
+# test_plot.sh: plot/heatmap.sh renders the reference CSV to a real, non-trivial PNG, and
+# rejects a CSV without the columns it needs. Usage: test_plot.sh SOURCE_ROOT
+set -u
+root=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+"$root/plot/heatmap.sh" "$root/tests/harness/data/reference_nll_2_qwen7b.csv" "$tmp/ref.png" || { echo "FAIL: heatmap.sh exit $?"; fails=1; }
+magic=$(od -An -c -N 4 "$tmp/ref.png" 2>/dev/null | tr -d ' ')
+[ "$magic" = "211PNG" ] || { echo "FAIL: not a PNG ($magic)"; fails=1; }
+size=$(wc -c < "$tmp/ref.png" 2>/dev/null || echo 0)
+[ "$size" -gt 40000 ] || { echo "FAIL: PNG too small ($size bytes): empty chart?"; fails=1; }
+if "$root/plot/heatmap.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad.png" 2>/dev/null; then
+    echo "FAIL: garbage CSV accepted"; fails=1
+fi
+echo "test_plot: PNG $size bytes, $fails failure(s)"
+[ "$fails" -eq 0 ]
