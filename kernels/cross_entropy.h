@@ -16,7 +16,8 @@ extern "C" {
 // Device scratch the fused op needs for a chunk of chunk_rows rows.
 size_t fused_ce_scratch_bytes(int chunk_rows, int C, int V);
 
-// loss (device, one double) = sum_i NLL(hidden[rows[i]] W^T, targets[i]);
+// loss (device, one double) = sum_i NLL(hidden[rows[i]] W^T, targets[i]) (set, not accumulated:
+// zeroed on the stream first; the caller need not clear it);
 // dhidden (T, C) += gradient at rows (rows sorted, may repeat: see layout.h);
 // dw (V, C) = gradient (overwritten). scratch: fused_ce_scratch_bytes(chunk_rows, C, V) bytes.
 void fused_linear_cross_entropy(Matmul *mm, double *loss, bf16_t *dhidden, bf16_t *dw, const bf16_t *hidden,

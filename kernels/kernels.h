@@ -45,6 +45,12 @@ void swiglu_forward(bf16_t *h, const bf16_t *gate, const bf16_t *up, size_t n, c
 void swiglu_backward(bf16_t *dgate, bf16_t *dup, const bf16_t *dh, const bf16_t *gate, const bf16_t *up,
                      size_t n, cudaStream_t s);
 
+// defines: bias_backward (kernels/bias_backward.cu); used by matmul_backward_weight where the
+// BGRADB epilogue cannot serve. dbias (N) = (accumulate: +=) sum over T rows of dout (T, N);
+// deterministic; scratch (fp32) needs at least N * sizeof(float) bytes (more: more parallel).
+void bias_backward(bf16_t *dbias, const bf16_t *dout, size_t T, int N, int accumulate, float *scratch,
+                   size_t scratch_bytes, cudaStream_t s);
+
 // defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_const_bf16, zero_rows_bf16
 // (kernels/elementwise.cu)
 void add_inplace(bf16_t *y, const bf16_t *x, size_t n, cudaStream_t s); // y += x
@@ -52,6 +58,8 @@ void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStream_t s);
 // Seeded N(mean, std) from (seed, element index): the same values for any launch shape.
 void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s);
 void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s);
+// p[rows[i]] (C wide) = 0 for i < n_rows (e.g. gradient rows of padding slots).
+void zero_rows_bf16(bf16_t *p, const int32_t *rows, int n_rows, int C, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,167 @@
+/*
+ * attn_bench.c: speed of an attention backend (default "cudnn") at the project's shapes.
+ *
+ *   1. plain causal attention, 28/4 heads, d 128: 4k x 16 rows, 16k x 4 rows, 32k x 2 rows,
+ *      as the padded layout (BSHD, no padding) and the packed layout (THD);
+ *   2. the prefix cells 4096x4096 and 16384x128 (3 prompts x 2 completions): padded, packed,
+ *      and prefix with each cuDNN prefix method (PB_CUDNN_PREFIX=c (default), a, b).
+ * FLOPs count only allowed (query, key) pairs (DESIGN.md section 3): 4 * D * Hq per pair forward,
+ * 2.5x that backward. CUDA events, warm-up, median (and min) of >= 10 repetitions.
+ * Usage: attn_bench [backend] [reps]
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../attention/attention.h"
+#include "../kernels/check.h"
+#include "../kernels/kernels.h"
+
+#include <cudnn.h>
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct Timing { float fwd, bwd, both, both_min; } Timing;
+
+static int bench_layout(const AttnOps *ops, const Layout *l, int reps, Timing *t, size_t *bytes) {
+    const int hq = 28, hkv = 4, D = 128;
+    const size_t T = l->n_slots, nq = T * hq * D, nkv = T * hkv * D;
+    bf16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
+    float *lse;
+    int32_t *mk[3];
+    cudaCheck(cudaMalloc((void **)&q, nq * 2));
+    cudaCheck(cudaMalloc((void **)&o, nq * 2));
+    cudaCheck(cudaMalloc((void **)&dout, nq * 2));
+    cudaCheck(cudaMalloc((void **)&dq, nq * 2));
+    cudaCheck(cudaMalloc((void **)&k, nkv * 2));
+    cudaCheck(cudaMalloc((void **)&v, nkv * 2));
+    cudaCheck(cudaMalloc((void **)&dk, nkv * 2));
+    cudaCheck(cudaMalloc((void **)&dv, nkv * 2));
+    cudaCheck(cudaMalloc((void **)&lse, T * hq * 4));
+    const int32_t *src[3] = {l->kv_lo, l->shared_end, l->seg_lo};
+    for (int i = 0; i < 3; i++) {
+        cudaCheck(cudaMalloc((void **)&mk[i], T * 4));
+        cudaCheck(cudaMemcpy(mk[i], src[i], T * 4, cudaMemcpyHostToDevice));
+    }
+    fill_normal_bf16(q, nq, 1, 0.0f, 1.0f, 0);
+    fill_normal_bf16(k, nkv, 2, 0.0f, 1.0f, 0);
+    fill_normal_bf16(v, nkv, 3, 0.0f, 1.0f, 0);
+    fill_normal_bf16(dout, nq, 4, 0.0f, 1.0f, 0);
+    AttnMask mask = {l, mk[0], mk[1], mk[2]};
+    AttnShape shape = {hq, hkv, D};
+    char err[512] = {0};
+    int rc = 0;
+    AttnBackend *ab = ops->create(&shape, err, sizeof err);
+    if (!ab || ops->prepare(ab, &mask, bytes, err, sizeof err)) {
+        printf("  error: %s\n", err);
+        rc = -1;
+    }
+    cudaEvent_t ev[3];
+    for (int i = 0; i < 3; i++) cudaCheck(cudaEventCreate(&ev[i]));
+    float *ms = malloc(sizeof(float) * (size_t)reps * 3);
+    for (int it = -3; !rc && it < reps; it++) { // 3 warm-up steps
+        cudaCheck(cudaEventRecord(ev[0], 0));
+        if (ops->forward(ab, q, k, v, o, lse, 0, err, sizeof err)) rc = -1;
+        cudaCheck(cudaEventRecord(ev[1], 0));
+        if (!rc && ops->backward(ab, q, k, v, o, dout, lse, dq, dk, dv, 0, err, sizeof err)) rc = -1;
+        cudaCheck(cudaEventRecord(ev[2], 0));
+        cudaCheck(cudaEventSynchronize(ev[2]));
+        if (rc) printf("  error: %s\n", err);
+        if (it < 0 || rc) continue;
+        cudaCheck(cudaEventElapsedTime(&ms[it], ev[0], ev[1]));
+        cudaCheck(cudaEventElapsedTime(&ms[reps + it], ev[1], ev[2]));
+        cudaCheck(cudaEventElapsedTime(&ms[2 * reps + it], ev[0], ev[2]));
+    }
+    if (!rc) {
+        for (int j = 0; j < 3; j++) qsort(ms + (size_t)j * reps, (size_t)reps, sizeof(float), cmp_float);
+        t->fwd = ms[reps / 2];
+        t->bwd = ms[reps + reps / 2];
+        t->both = ms[2 * reps + reps / 2];
+        t->both_min = ms[2 * reps];
+    }
+    free(ms);
+    for (int i = 0; i < 3; i++) cudaEventDestroy(ev[i]);
+    if (ab) ops->destroy(ab);
+    cudaFree(q), cudaFree(o), cudaFree(dout), cudaFree(dq), cudaFree(k), cudaFree(v), cudaFree(dk), cudaFree(dv);
+    cudaFree(lse);
+    for (int i = 0; i < 3; i++) cudaFree(mk[i]);
+    return rc;
+}
+
+static void report(const char *cell, const char *how, const Layout *l, const Timing *t, size_t bytes) {
+    const double fwd_flop = (double)l->attn_pairs * 4.0 * 128 * 28, bwd_flop = 2.5 * fwd_flop;
+    printf("| %-22s | %-9s | %9zu | %8.3f | %8.3f | %8.3f | %8.3f | %6.1f | %6.1f | %6.1f | %8.1f |\n", cell, how,
+           l->n_slots, t->fwd, t->bwd, t->both, t->both_min, fwd_flop / t->fwd * 1e-9, bwd_flop / t->bwd * 1e-9,
+           (fwd_flop + bwd_flop) / t->both * 1e-9, (double)bytes / (1 << 20));
+}
+
+static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, int c, Strategy s, const char *method,
+                     int reps) {
+    int32_t pl[PB_MAX_COMPLETIONS], cl[PB_MAX_COMPLETIONS * 4];
+    if (b > PB_MAX_COMPLETIONS || b * k > PB_MAX_COMPLETIONS * 4) return;
+    for (int i = 0; i < b; i++) pl[i] = p;
+    for (int i = 0; i < b * k; i++) cl[i] = c;
+    GroupBatch g;
+    Layout l;
+    if (groups_make(&g, b, k, pl, cl, 1000, 1) || layout_build(&l, s, &g)) {
+        printf("  %s: layout build failed\n", cell);
+        return;
+    }
+    if (method) setenv("PB_CUDNN_PREFIX", method, 1);
+    char how[32];
+    snprintf(how, sizeof how, "%s%s%s", strategy_name(s), method ? " " : "", method ? method : "");
+    Timing t;
+    size_t bytes = 0;
+    if (bench_layout(ops, &l, reps, &t, &bytes) == 0) report(cell, how, &l, &t, bytes);
+    fflush(stdout);
+    layout_free(&l);
+    groups_free(&g);
+}
+
+int main(int argc, char **argv) {
+    const char *name = argc > 1 ? argv[1] : "cudnn";
+    int reps = argc > 2 ? atoi(argv[2]) : 20;
+    if (reps < 10) reps = 10;
+    const AttnOps *ops = attn_ops_find(name);
+    if (!ops) {
+        fprintf(stderr, "attn_bench: backend %s not built\n", name);
+        return 1;
+    }
+    struct cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    int rt = 0;
+    cudaCheck(cudaRuntimeGetVersion(&rt));
+    printf("attn_bench: backend %s, %s, CUDA runtime %d, cuDNN %zu, median of %d reps\n\n", name, prop.name, rt,
+           cudnnGetVersion(), reps);
+    printf("| %-22s | %-9s | %9s | %8s | %8s | %8s | %8s | %6s | %6s | %6s | %8s |\n", "cell", "layout", "slots",
+           "fwd ms", "bwd ms", "f+b ms", "f+b min", "fwd TF", "bwd TF", "f+b TF", "dev MiB");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    // 1. plain causal: rows of S tokens (one prompt of S/2 + one completion of S/2 each)
+    const int plain[3][2] = {{4096, 16}, {16384, 4}, {32768, 2}};
+    for (int i = 0; i < 3; i++) {
+        char cell[64];
+        snprintf(cell, sizeof cell, "causal %dk x %d", plain[i][0] / 1024, plain[i][1]);
+        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PADDED, NULL, reps);
+        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, reps);
+    }
+    // 2. prefix cells: 3 prompts x 2 completions
+    const int cells[2][2] = {{4096, 4096}, {16384, 128}};
+    for (int i = 0; i < 2; i++) {
+        char cell[64];
+        snprintf(cell, sizeof cell, "%dx%d 3x2", cells[i][0], cells[i][1]);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PADDED, NULL, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PACKED, NULL, reps);
+        if (strcmp(name, "cudnn") != 0) {
+            run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, reps);
+            continue;
+        }
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "c", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "a", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "b", reps);
+    }
+    return 0;
+}

@@ -1,0 +1,79 @@
+// memory_plan.c: the GPU step's size table (see memory_plan.h). Plain host C: builds without CUDA.
+#include "memory_plan.h"
+
+static const char *const buf_names[GB_COUNT] = {
+    "weights", "grads", "norm_grad_acc", "loss", "matmul_workspace",
+    "tokens", "pos", "kv_lo", "shared_end", "seg_lo", "loss_rows", "loss_targets",
+    "emb_uniq_tok", "emb_uniq_off", "emb_slots",
+    "checkpoints", "ln1", "rstd1", "q", "k", "v", "att", "lse", "ln2", "rstd2",
+    "gate", "up", "h", "dres", "dln", "datt", "dq", "dk", "dv", "ce_scratch",
+    "attention",
+};
+
+const char *gpu_buf_name(GpuBuf b) { return (b >= 0 && b < GB_COUNT) ? buf_names[b] : "?"; }
+
+static size_t align_up(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
+
+int gpu_plan_mlp_rows(const Layout *l) {
+    if (!l || l->n_slots == 0) return 0;
+    return l->n_slots < GPU_MLP_CHUNK_ROWS ? (int)l->n_slots : GPU_MLP_CHUNK_ROWS;
+}
+
+int gpu_plan_ce_rows(const Layout *l) {
+    if (!l || l->n_loss == 0) return 1;
+    return l->n_loss < GPU_CE_CHUNK_ROWS ? (int)l->n_loss : GPU_CE_CHUNK_ROWS;
+}
+
+size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes, size_t ce_scratch_bytes,
+                       GpuMemPlan *out) {
+    size_t *b = out->bytes;
+    for (int i = 0; i < GB_COUNT; i++) b[i] = 0;
+    const size_t C = (size_t)m->hidden, L = (size_t)m->layers, F = (size_t)m->mlp, V = (size_t)m->vocab;
+    const size_t QD = (size_t)m->n_head * m->head_dim, KVD = (size_t)m->n_kv_head * m->head_dim;
+    const size_t bf = 2, i32 = 4, f32 = 4;
+
+    b[GB_WEIGHTS] = model_param_bytes_bf16(m);
+    b[GB_GRADS] = model_param_bytes_bf16(m);
+    b[GB_NORM_GRAD_ACC] = (2 * L + 1) * C * f32;
+    b[GB_LOSS] = sizeof(double);
+    b[GB_MATMUL_WORKSPACE] = GPU_MATMUL_WORKSPACE;
+
+    out->mlp_rows = gpu_plan_mlp_rows(l);
+    out->ce_rows = gpu_plan_ce_rows(l);
+    out->n_uniq_max = 0;
+    if (l) {
+        const size_t T = l->n_slots, R = (size_t)out->mlp_rows, real = l->n_real;
+        const size_t U = real < V ? real : V;
+        out->n_uniq_max = U;
+        b[GB_TOKENS] = b[GB_POS] = b[GB_KV_LO] = b[GB_SHARED_END] = b[GB_SEG_LO] = T * i32;
+        b[GB_LOSS_ROWS] = b[GB_LOSS_TARGETS] = l->n_loss * i32;
+        b[GB_EMB_UNIQ_TOK] = U * i32;
+        b[GB_EMB_UNIQ_OFF] = (U + 1) * i32;
+        b[GB_EMB_SLOTS] = real * i32;
+        b[GB_CHECKPOINTS] = (L + 1) * T * C * bf;
+        b[GB_LN1] = b[GB_LN2] = b[GB_DRES] = b[GB_DLN] = T * C * bf;
+        b[GB_RSTD1] = b[GB_RSTD2] = T * f32;
+        b[GB_Q] = b[GB_ATT] = b[GB_DATT] = b[GB_DQ] = T * QD * bf;
+        b[GB_K] = b[GB_V] = b[GB_DK] = b[GB_DV] = T * KVD * bf;
+        b[GB_LSE] = T * (size_t)m->n_head * f32;
+        b[GB_GATE] = b[GB_UP] = b[GB_H] = R * F * bf;
+        b[GB_CE_SCRATCH] = ce_scratch_bytes;
+        b[GB_ATTENTION] = attn_bytes;
+    }
+    out->model = out->arena = out->total = 0;
+    for (int i = 0; i < GB_COUNT; i++) {
+        if (i != GB_ATTENTION) b[i] = align_up(b[i]); // the backend's figure is its own
+        if (i < GB_FIRST_ARENA) out->model += b[i];
+        else if (i <= GB_LAST_ARENA) out->arena += b[i];
+        out->total += b[i];
+    }
+    return out->total;
+}
+
+void gpu_memory_plan_print(const GpuMemPlan *p, FILE *f) {
+    for (int i = 0; i < GB_COUNT; i++)
+        if (p->bytes[i]) fprintf(f, "  %-18s %10.3f GB\n", gpu_buf_name((GpuBuf)i), (double)p->bytes[i] / 1e9);
+    fprintf(f, "  model %.3f GB + layout arena %.3f GB + attention %.3f GB = %.3f GB (mlp_rows %d, ce_rows %d)\n",
+            (double)p->model / 1e9, (double)p->arena / 1e9, (double)p->bytes[GB_ATTENTION] / 1e9,
+            (double)p->total / 1e9, p->mlp_rows, p->ce_rows);
+}

@@ -1,0 +1,488 @@
+/*
+ * step.cu: the GPU step (harness/step.h): forward + backward of the completion NLL through a
+ * Qwen2 decoder in bf16 (fp32 accumulation), with layer checkpointing, on one GPU.
+ *
+ * The spine only: every op is a launcher of kernels/ or an attention backend (attention.h).
+ *   create   device check, stream/events, cuBLASLt (matmul_create), weights and gradients as
+ *            two allocations sized by the param table, seeded on the device.
+ *   prepare  one arena carved in the order of the size table (gpu/memory_plan.h): the layout's
+ *            device inputs and every activation buffer; then the attention backend's prepare.
+ *   run      embedding -> L x layer (input checkpointed) -> final RMSNorm -> fused linear CE ->
+ *            final norm backward -> L x (recompute the layer from its checkpoint, backward) ->
+ *            embedding backward. CUDA events around all of it.
+ * Nothing is allocated in run, so the size table is the peak. Weight gradients are bf16, written
+ * per layer (the chunked MLP accumulates over its chunks); norm weight gradients accumulate in
+ * fp32 and are cast at the end. Tied embeddings are not supported (the 7B model is untied).
+ */
+#include <cuda_runtime.h>
+#include <cublasLt.h>
+#ifdef PB_HAVE_CUDNN
+#include <cudnn.h>
+#endif
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/check.h"
+#include "../kernels/cross_entropy.h"
+#include "../kernels/kernels.h"
+#include "../kernels/matmul.h"
+
+extern "C" {
+#include "../attention/attention.h"
+#include "../harness/step.h"
+#include "../model/model.h"
+#include "memory_plan.h"
+}
+
+struct Step {
+    ModelConfig m;
+    StepOptions opt;
+    const AttnOps *attn_ops;
+    AttnBackend *attn;
+    cudaStream_t stream;
+    cudaEvent_t ev_start, ev_stop;
+    Matmul *mm;
+    size_t baseline_used;      // device bytes in use before our allocations (context included)
+
+    // model (create)
+    bf16_t *weights, *grads;   // flat, model.h table order
+    bf16_t *w[P_COUNT], *g[P_COUNT];
+    float *norm_acc;           // (2L + 1, C): ln1, ln2, lnf
+    double *loss;              // device
+    void *small;               // the allocation holding norm_acc and loss
+
+    // layout (prepare)
+    const Layout *layout;
+    void *arena;
+    size_t attn_bytes;
+    GpuMemPlan plan;
+    size_t T, n_loss;
+    int n_uniq;
+    char *buf[GB_COUNT];       // arena lines (NULL for model lines)
+};
+
+static bf16_t *bbuf(Step *s, GpuBuf b) { return (bf16_t *)s->buf[b]; }
+static float *fbuf(Step *s, GpuBuf b) { return (float *)s->buf[b]; }
+static int32_t *ibuf(Step *s, GpuBuf b) { return (int32_t *)s->buf[b]; }
+
+// One layer's slice of a per-layer tensor.
+static bf16_t *layer_w(Step *s, ParamId id, int l) { return s->w[id] + (size_t)l * model_param_layer_size(&s->m, id); }
+static bf16_t *layer_g(Step *s, ParamId id, int l) { return s->g[id] + (size_t)l * model_param_layer_size(&s->m, id); }
+
+static size_t device_used(void) {
+    size_t free_b = 0, total_b = 0;
+    cudaCheck(cudaMemGetInfo(&free_b, &total_b));
+    return total_b - free_b;
+}
+
+// ------------------------------------------------------------------------------------------
+// create / destroy
+
+static void init_weights(Step *s) {
+    size_t sizes[P_COUNT];
+    model_param_sizes(&s->m, sizes);
+    for (int i = 0; i < P_COUNT; i++) {
+        if (!sizes[i]) continue;
+        if (i == P_LN1 || i == P_LN2 || i == P_LNF) fill_const_bf16(s->w[i], sizes[i], 1.0f, s->stream);
+        else fill_normal_bf16(s->w[i], sizes[i], s->opt.seed * 1000003ull + (uint64_t)i, 0.0f, 0.02f, s->stream);
+    }
+    cudaCheck(cudaStreamSynchronize(s->stream));
+}
+
+static void gpu_destroy(Step *s);
+
+static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, size_t errlen) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        snprintf(err, errlen, "gpu: no usable GPU (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return NULL;
+    }
+    int major = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess || major < 9) {
+        snprintf(err, errlen, "gpu: device 0 is compute capability %d.x; this build targets sm_90", major);
+        return NULL;
+    }
+    if (model_validate(m, err, errlen) != 0) return NULL;
+    if (m->tied_embeddings) { snprintf(err, errlen, "gpu: tied embeddings are not supported"); return NULL; }
+    const char *attn_name = o && o->attention ? o->attention :
+#ifdef PB_HAVE_CUDNN
+        "cudnn";
+#else
+        "simple";
+#endif
+    const AttnOps *ops = attn_ops_find(attn_name);
+    if (!ops) { snprintf(err, errlen, "gpu: unknown or unbuilt attention backend '%s'", attn_name); return NULL; }
+
+    Step *s = (Step *)calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "gpu: out of host memory"); return NULL; }
+    s->m = *m;
+    if (o) s->opt = *o;
+    s->opt.attention = ops->name;
+    s->attn_ops = ops;
+    cudaCheck(cudaSetDevice(0));
+    cudaCheck(cudaFree(0)); // create the context before the baseline
+    s->baseline_used = device_used();
+    cudaCheck(cudaStreamCreate(&s->stream));
+    cudaCheck(cudaEventCreate(&s->ev_start));
+    cudaCheck(cudaEventCreate(&s->ev_stop));
+
+    AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
+    s->attn = ops->create(&shape, err, errlen);
+    if (!s->attn) { gpu_destroy(s); return NULL; }
+
+    gpu_memory_plan(m, NULL, 0, 0, &s->plan);
+    size_t param_bytes = s->plan.bytes[GB_WEIGHTS];
+    if (cudaMalloc((void **)&s->weights, param_bytes) != cudaSuccess ||
+        cudaMalloc((void **)&s->grads, param_bytes) != cudaSuccess ||
+        cudaMalloc(&s->small, s->plan.bytes[GB_NORM_GRAD_ACC] + s->plan.bytes[GB_LOSS]) != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(err, errlen, "gpu: out of device memory for weights and gradients (%.2f GB each)",
+                 (double)param_bytes / 1e9);
+        gpu_destroy(s);
+        return NULL;
+    }
+    s->norm_acc = (float *)s->small;
+    s->loss = (double *)((char *)s->small + s->plan.bytes[GB_NORM_GRAD_ACC]);
+    size_t offsets[P_COUNT];
+    model_param_offsets(m, offsets);
+    for (int i = 0; i < P_COUNT; i++) { s->w[i] = s->weights + offsets[i]; s->g[i] = s->grads + offsets[i]; }
+    s->mm = matmul_create(GPU_MATMUL_WORKSPACE);
+    init_weights(s);
+    cudaCheck(cudaMemset(s->grads, 0, param_bytes));
+    return s;
+}
+
+static void gpu_release(Step *s) {
+    if (!s->layout && !s->arena) return;
+    if (s->attn) s->attn_ops->release(s->attn);
+    if (s->arena) cudaCheck(cudaFree(s->arena));
+    s->arena = NULL;
+    s->layout = NULL;
+    s->attn_bytes = 0;
+    memset(s->buf, 0, sizeof s->buf);
+    s->T = s->n_loss = 0;
+    s->n_uniq = 0;
+}
+
+static void gpu_destroy(Step *s) {
+    if (!s) return;
+    gpu_release(s);
+    if (s->attn) s->attn_ops->destroy(s->attn);
+    if (s->mm) matmul_destroy(s->mm);
+    cudaFree(s->weights);
+    cudaFree(s->grads);
+    cudaFree(s->small);
+    if (s->ev_start) cudaEventDestroy(s->ev_start);
+    if (s->ev_stop) cudaEventDestroy(s->ev_stop);
+    if (s->stream) cudaStreamDestroy(s->stream);
+    free(s);
+}
+
+// ------------------------------------------------------------------------------------------
+// prepare
+
+// Embedding-backward CSR over the real slots: unique tokens ascending, each with its slots.
+// Returns the number of unique tokens, or -1 (out of host memory, or real slots != n_real).
+static int build_embedding_csr(const Layout *l, int V, int32_t *uniq_tok, int32_t *uniq_off, int32_t *slots) {
+    int32_t *count = (int32_t *)calloc((size_t)V + 1, sizeof *count);
+    if (!count) return -1;
+    size_t real = 0;
+    for (size_t t = 0; t < l->n_slots; t++)
+        if (l->kv_lo[t] >= 0) { count[l->tokens[t] + 1]++; real++; }
+    if (real != l->n_real) { free(count); return -1; }
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        if (count[v + 1]) { uniq_tok[n] = v; uniq_off[n] = count[v]; n++; }
+        count[v + 1] += count[v]; // count[v] = first slot index of token v
+    }
+    uniq_off[n] = count[V];
+    for (size_t t = 0; t < l->n_slots; t++)
+        if (l->kv_lo[t] >= 0) slots[count[l->tokens[t]]++] = (int32_t)t;
+    free(count);
+    return n;
+}
+
+static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
+    if (bytes) cudaCheck(cudaMemcpy(s->buf[b], host, bytes, cudaMemcpyHostToDevice));
+}
+
+static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
+    gpu_release(s);
+    if (l->n_slots == 0 || l->n_slots > (size_t)(1 << 30) || l->n_loss > (size_t)(1 << 30)) {
+        snprintf(err, errlen, "gpu: layout of %zu slots / %zu loss rows not supported", l->n_slots, l->n_loss);
+        return STEP_ERROR;
+    }
+    for (size_t t = 0; t < l->n_slots; t++)
+        if (l->tokens[t] < 0 || l->tokens[t] >= s->m.vocab) {
+            snprintf(err, errlen, "gpu: token %d at slot %zu outside the vocabulary", l->tokens[t], t);
+            return STEP_ERROR;
+        }
+    const int V = s->m.vocab, C = s->m.hidden;
+    gpu_memory_plan(&s->m, l, 0, fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V), &s->plan);
+    if (cudaMalloc(&s->arena, s->plan.arena) != cudaSuccess) {
+        cudaGetLastError();
+        s->arena = NULL;
+        snprintf(err, errlen, "gpu: out of device memory for the layout arena (%.2f GB)", (double)s->plan.arena / 1e9);
+        return STEP_NO_MEMORY;
+    }
+    char *p = (char *)s->arena;
+    for (int b = GB_FIRST_ARENA; b <= GB_LAST_ARENA; b++) { s->buf[b] = p; p += s->plan.bytes[b]; }
+    s->layout = l;
+    s->T = l->n_slots;
+    s->n_loss = l->n_loss;
+
+    // device copies of the layout
+    const size_t T = l->n_slots;
+    copy_in(s, GB_TOKENS, l->tokens, T * 4);
+    copy_in(s, GB_POS, l->pos, T * 4);
+    copy_in(s, GB_KV_LO, l->kv_lo, T * 4);
+    copy_in(s, GB_SHARED_END, l->shared_end, T * 4);
+    copy_in(s, GB_SEG_LO, l->seg_lo, T * 4);
+    copy_in(s, GB_LOSS_ROWS, l->loss_row, l->n_loss * 4);
+    copy_in(s, GB_LOSS_TARGETS, l->loss_target, l->n_loss * 4);
+    size_t U = s->plan.n_uniq_max;
+    int32_t *csr = (int32_t *)malloc((2 * U + 1 + l->n_real + 1) * sizeof *csr);
+    int n_uniq = csr ? build_embedding_csr(l, V, csr, csr + U, csr + 2 * U + 1) : -1;
+    if (n_uniq < 0) {
+        free(csr);
+        gpu_release(s);
+        snprintf(err, errlen, "gpu: out of host memory, or the layout's real slots differ from n_real");
+        return STEP_ERROR;
+    }
+    s->n_uniq = n_uniq;
+    copy_in(s, GB_EMB_UNIQ_TOK, csr, (size_t)n_uniq * 4);
+    copy_in(s, GB_EMB_UNIQ_OFF, csr + U, ((size_t)n_uniq + 1) * 4);
+    copy_in(s, GB_EMB_SLOTS, csr + 2 * U + 1, l->n_real * 4);
+    free(csr);
+
+    // the attention backend's plans and buffers
+    AttnMask mask = {l, ibuf(s, GB_KV_LO), ibuf(s, GB_SHARED_END), ibuf(s, GB_SEG_LO)};
+    size_t attn_bytes = 0;
+    int rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, err, errlen);
+    if (rc != 0) {
+        gpu_release(s);
+        return rc == -2 ? STEP_NO_MEMORY : STEP_ERROR;
+    }
+    s->attn_bytes = attn_bytes;
+    gpu_memory_plan(&s->m, l, attn_bytes, s->plan.bytes[GB_CE_SCRATCH], &s->plan);
+    return STEP_OK;
+}
+
+// ------------------------------------------------------------------------------------------
+// the layer
+
+// x1 = x + attention(ln1(x)); leaves ln1, q, k (roped), v, att, lse, ln2 = ln2(x1), rstd2.
+static int attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, char *err, size_t errlen) {
+    const ModelConfig *m = &s->m;
+    const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
+    const int QD = Hq * D, KVD = Hkv * D;
+    cudaStream_t st = s->stream;
+    rmsnorm_forward(bbuf(s, GB_LN1), fbuf(s, GB_RSTD1), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
+    matmul_forward(s->mm, bbuf(s, GB_Q), bbuf(s, GB_LN1), layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
+    matmul_forward(s->mm, bbuf(s, GB_K), bbuf(s, GB_LN1), layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
+    matmul_forward(s->mm, bbuf(s, GB_V), bbuf(s, GB_LN1), layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
+    rope_forward(bbuf(s, GB_Q), ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
+    rope_forward(bbuf(s, GB_K), ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    if (s->attn_ops->forward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT), fbuf(s, GB_LSE),
+                             st, err, errlen))
+        return -1;
+    cudaCheck(cudaMemcpyAsync(x1, x, s->T * (size_t)C * sizeof(bf16_t), cudaMemcpyDeviceToDevice, st));
+    matmul_forward(s->mm, x1, bbuf(s, GB_ATT), layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
+    rmsnorm_forward(bbuf(s, GB_LN2), fbuf(s, GB_RSTD2), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
+    return 0;
+}
+
+// gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2.
+static void mlp_chunk_forward(Step *s, int l, size_t r0, int n) {
+    const int C = s->m.hidden, F = s->m.mlp;
+    const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
+    matmul_forward(s->mm, bbuf(s, GB_GATE), ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
+    matmul_forward(s->mm, bbuf(s, GB_UP), ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
+    swiglu_forward(bbuf(s, GB_H), bbuf(s, GB_GATE), bbuf(s, GB_UP), (size_t)n * F, s->stream);
+}
+
+// x1 += mlp(ln2), chunk by chunk.
+static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
+    const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
+    for (size_t r0 = 0; r0 < s->T; r0 += R) {
+        int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
+        mlp_chunk_forward(s, l, r0, n);
+        matmul_forward(s->mm, x1 + r0 * C, bbuf(s, GB_H), layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
+    }
+}
+
+// dres: gradient of the layer output in, of x1 out (the MLP branch's gradient added).
+static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
+    const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
+    cudaStream_t st = s->stream;
+    float *acc_ln2 = s->norm_acc + ((size_t)s->m.layers + l) * C;
+    for (size_t r0 = 0; r0 < s->T; r0 += R) {
+        int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
+        int acc = r0 > 0; // weight gradients accumulate over chunks
+        bf16_t *dres = bbuf(s, GB_DRES) + r0 * C, *dln = bbuf(s, GB_DLN) + r0 * C;
+        const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
+        bf16_t *gate = bbuf(s, GB_GATE), *up = bbuf(s, GB_UP), *h = bbuf(s, GB_H);
+        mlp_chunk_forward(s, l, r0, n);
+        matmul_backward_weight(s->mm, layer_g(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
+        matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
+        swiglu_backward(gate, up, h, gate, up, (size_t)n * F, st);                      // in place: dgate, dup
+        matmul_backward_weight(s->mm, layer_g(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
+        matmul_backward_weight(s->mm, layer_g(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
+        matmul_backward_input(s->mm, dln, gate, layer_w(s, P_WGATE, l), n, C, F, 0, st);
+        matmul_backward_input(s->mm, dln, up, layer_w(s, P_WUP, l), n, C, F, 1, st);
+        rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), fbuf(s, GB_RSTD2) + r0, (size_t)n, C,
+                         st);
+    }
+}
+
+// dres: gradient of x1 in, of the layer input x out.
+static int attention_block_backward(Step *s, int l, const bf16_t *x, char *err, size_t errlen) {
+    const ModelConfig *m = &s->m;
+    const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
+    const int QD = Hq * D, KVD = Hkv * D;
+    cudaStream_t st = s->stream;
+    bf16_t *dres = bbuf(s, GB_DRES), *dln = bbuf(s, GB_DLN), *ln1 = bbuf(s, GB_LN1);
+    bf16_t *dq = bbuf(s, GB_DQ), *dk = bbuf(s, GB_DK), *dv = bbuf(s, GB_DV);
+    matmul_backward_weight(s->mm, layer_g(s, P_WO, l), NULL, dres, bbuf(s, GB_ATT), T, QD, C, 0, st);
+    matmul_backward_input(s->mm, bbuf(s, GB_DATT), dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
+    if (s->attn_ops->backward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
+                              bbuf(s, GB_DATT), fbuf(s, GB_LSE), dq, dk, dv, st, err, errlen))
+        return -1;
+    rope_backward(dq, ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
+    rope_backward(dk, ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    matmul_backward_weight(s->mm, layer_g(s, P_WQ, l), layer_g(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
+    matmul_backward_weight(s->mm, layer_g(s, P_WK, l), layer_g(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
+    matmul_backward_weight(s->mm, layer_g(s, P_WV, l), layer_g(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
+    matmul_backward_input(s->mm, dln, dq, layer_w(s, P_WQ, l), T, C, QD, 0, st);
+    matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
+    matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
+    rmsnorm_backward(dres, s->norm_acc + (size_t)l * C, dln, x, layer_w(s, P_LN1, l), fbuf(s, GB_RSTD1), s->T, C, st);
+    return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// run
+
+static int step_forward_backward(Step *s, char *err, size_t errlen) {
+    const ModelConfig *m = &s->m;
+    const int L = m->layers, C = m->hidden, V = m->vocab;
+    const size_t TC = s->T * (size_t)C;
+    cudaStream_t st = s->stream;
+    bf16_t *ckpt = bbuf(s, GB_CHECKPOINTS); // (L + 1, T, C)
+    const ParamId head = model_lm_head(m);
+
+    // forward: keep each layer's input
+    embedding_forward(ckpt, ibuf(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
+    for (int l = 0; l < L; l++) {
+        bf16_t *x = ckpt + (size_t)l * TC, *y = ckpt + (size_t)(l + 1) * TC;
+        if (attention_block_forward(s, l, x, y, err, errlen)) return -1;
+        mlp_block_forward(s, l, y);
+    }
+    bf16_t *xf = ckpt + (size_t)L * TC, *lnf = bbuf(s, GB_LN1);
+    float *rstdf = fbuf(s, GB_RSTD1);
+    rmsnorm_forward(lnf, rstdf, xf, s->w[P_LNF], s->T, C, m->rms_eps, st);
+
+    // loss and the LM head; the final norm's backward
+    cudaCheck(cudaMemsetAsync(s->norm_acc, 0, s->plan.bytes[GB_NORM_GRAD_ACC], st));
+    cudaCheck(cudaMemsetAsync(bbuf(s, GB_DLN), 0, TC * sizeof(bf16_t), st));
+    cudaCheck(cudaMemsetAsync(bbuf(s, GB_DRES), 0, TC * sizeof(bf16_t), st));
+    fused_linear_cross_entropy(s->mm, s->loss, bbuf(s, GB_DLN), s->g[head], lnf, s->w[head], ibuf(s, GB_LOSS_ROWS),
+                               ibuf(s, GB_LOSS_TARGETS), (int)s->n_loss, C, V, s->plan.ce_rows,
+                               s->buf[GB_CE_SCRATCH], st);
+    rmsnorm_backward(bbuf(s, GB_DRES), s->norm_acc + 2 * (size_t)L * C, bbuf(s, GB_DLN), xf, s->w[P_LNF], rstdf,
+                     s->T, C, st);
+
+    // backward: recompute each layer from its checkpoint (x1 goes where the output was)
+    for (int l = L - 1; l >= 0; l--) {
+        bf16_t *x = ckpt + (size_t)l * TC, *x1 = ckpt + (size_t)(l + 1) * TC;
+        if (attention_block_forward(s, l, x, x1, err, errlen)) return -1;
+        mlp_block_backward(s, l, x1);
+        if (attention_block_backward(s, l, x, err, errlen)) return -1;
+    }
+
+    // embedding: rows of absent tokens are zero
+    cudaCheck(cudaMemsetAsync(s->g[P_EMBED], 0, (size_t)V * C * sizeof(bf16_t), st));
+    embedding_backward(s->g[P_EMBED], bbuf(s, GB_DRES), ibuf(s, GB_EMB_UNIQ_TOK), ibuf(s, GB_EMB_UNIQ_OFF),
+                       ibuf(s, GB_EMB_SLOTS), s->n_uniq, C, st);
+    cast_f32_to_bf16(s->g[P_LN1], s->norm_acc, (size_t)L * C, st);
+    cast_f32_to_bf16(s->g[P_LN2], s->norm_acc + (size_t)L * C, (size_t)L * C, st);
+    cast_f32_to_bf16(s->g[P_LNF], s->norm_acc + 2 * (size_t)L * C, (size_t)C, st);
+    return 0;
+}
+
+static int gpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
+    if (!s->arena) { snprintf(err, errlen, "gpu: run before prepare"); return STEP_ERROR; }
+    cudaCheck(cudaEventRecord(s->ev_start, s->stream));
+    if (step_forward_backward(s, err, errlen)) return STEP_ERROR;
+    cudaCheck(cudaEventRecord(s->ev_stop, s->stream));
+    cudaCheck(cudaEventSynchronize(s->ev_stop));
+    float t = 0.0f;
+    cudaCheck(cudaEventElapsedTime(&t, s->ev_start, s->ev_stop));
+    double h_loss = 0.0;
+    cudaCheck(cudaMemcpy(&h_loss, s->loss, sizeof h_loss, cudaMemcpyDeviceToHost));
+    if (ms) *ms = t;
+    if (loss) *loss = h_loss;
+    return STEP_OK;
+}
+
+// ------------------------------------------------------------------------------------------
+// accounting, copies, environment
+
+static void gpu_memory(Step *s, StepMemory *out) {
+    out->predicted = s->plan.total;
+    out->allocated = s->plan.bytes[GB_WEIGHTS] + s->plan.bytes[GB_GRADS] + s->plan.bytes[GB_NORM_GRAD_ACC] +
+                     s->plan.bytes[GB_LOSS] + matmul_workspace_bytes(s->mm) + (s->arena ? s->plan.arena : 0) +
+                     s->attn_bytes;
+    size_t used = device_used();
+    out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
+}
+
+static float bf16_to_float(bf16_t x) {
+    uint32_t u = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static int copy_out(Step *s, const bf16_t *dev, float *out) {
+    size_t offsets[P_COUNT];
+    const size_t n = model_param_offsets(&s->m, offsets); // elements (the plan's line is aligned)
+    bf16_t *h = (bf16_t *)malloc(n * sizeof *h);
+    if (!h) return -1;
+    cudaCheck(cudaStreamSynchronize(s->stream));
+    cudaCheck(cudaMemcpy(h, dev, n * sizeof *h, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i++) out[i] = bf16_to_float(h[i]);
+    free(h);
+    return 0;
+}
+
+static int gpu_params(Step *s, float *out) { return copy_out(s, s->weights, out); }
+static int gpu_grads(Step *s, float *out) { return copy_out(s, s->grads, out); }
+
+static void gpu_describe(Step *s, char *gpu_name, size_t n1, char *versions, size_t n2) {
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    int clock_khz = 0, driver = 0, runtime = 0;
+    cudaCheck(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+    cudaCheck(cudaDriverGetVersion(&driver));
+    cudaCheck(cudaRuntimeGetVersion(&runtime));
+    snprintf(gpu_name, n1, "%s (SM clock %d MHz)", prop.name, clock_khz / 1000);
+    size_t cublas = cublasLtGetVersion();
+    char cudnn[32] = "none";
+#ifdef PB_HAVE_CUDNN
+    size_t v = cudnnGetVersion();
+    snprintf(cudnn, sizeof cudnn, "%zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
+#endif
+    snprintf(versions, n2, "driver %d.%d, CUDA runtime %d.%d, cuBLASLt %zu.%zu.%zu, cuDNN %s, attention %s",
+             driver / 1000, (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10, cublas / 10000,
+             (cublas / 100) % 100, cublas % 100, cudnn, s->attn_ops->name);
+}
+
+extern "C" const StepBackend gpu_step_backend = {
+    "gpu", gpu_create, gpu_prepare, gpu_run, gpu_memory, gpu_params, gpu_grads, gpu_release, gpu_destroy,
+    gpu_describe,
+};

@@ -1,0 +1,261 @@
+/*
+ * matmul.c: the step's GEMMs over cuBLASLt (bf16 in and out, fp32 accumulate and scale).
+ *
+ * Row-major to column-major: a row-major (R, S) matrix is the column-major (S, R) matrix with
+ * the same bytes, so every GEMM is computed transposed (D^T = B^T A^T) with no copies:
+ *   forward          out (T,N) = inp W^T : D (N x T) = W^T[op T] (N x K)   * inp (K x T), m N, n T, k K
+ *   backward_input   dinp (T,K) = dout W : D (K x T) = W (K x N)           * dout (N x T), m K, n T, k N
+ *   backward_weight  dw (N,K) = dout^T inp: D (K x N) = inp (K x T)        * dout^T[op T] (T x N), m K, n N, k T
+ * The forward bias (length N = m) is the BIAS epilogue; the weight GEMM's bias gradient (length
+ * N = n, reduced over k = T) is the BGRADB epilogue when not accumulating and an algorithm exists,
+ * else bias_backward() after the GEMM. accumulate: beta = 1 with C = D.
+ *
+ * Heuristics: queried once per (op, m, n, k, accumulate, epilogue, pointer alignments) and
+ * cached together with the descriptors in a small table (round-robin eviction when full).
+ * One workspace, allocated at create, serves every GEMM (and bias_backward's scratch: both run
+ * in stream order). PB_MATMUL_VERBOSE=1 in the environment prints each plan as it is built.
+ */
+#define PB_WANT_CUBLAS
+#include "matmul.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+#define MATMUL_CACHE 64
+
+enum { OP_FORWARD, OP_BACKWARD_INPUT, OP_BACKWARD_WEIGHT };
+
+typedef struct MatmulKey {
+    int op, m, n, k, accumulate;
+    cublasLtEpilogue_t epilogue;
+    uint32_t align[4]; // A, B, C/D, bias
+} MatmulKey;
+
+typedef struct MatmulPlan {
+    int used;
+    int supported; // 0: no algorithm for this key (only tolerated for the BGRADB epilogue)
+    MatmulKey key;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, d;
+    cublasLtMatmulAlgo_t algo;
+} MatmulPlan;
+
+struct Matmul {
+    cublasLtHandle_t lt;
+    void *workspace;
+    size_t workspace_bytes;
+    MatmulPlan plans[MATMUL_CACHE];
+    int next_evict;
+};
+
+static uint32_t pointer_alignment(const void *p) {
+    uintptr_t v = (uintptr_t)p;
+    uint32_t a = 256;
+    while (a > 1 && (v & (a - 1))) a >>= 1;
+    return a;
+}
+
+Matmul *matmul_create(size_t workspace_bytes) {
+    Matmul *mm = calloc(1, sizeof *mm);
+    if (!mm) {
+        fprintf(stderr, "packbench: matmul_create: out of host memory\n");
+        exit(3);
+    }
+    cublasCheck(cublasLtCreate(&mm->lt));
+    mm->workspace_bytes = workspace_bytes;
+    if (workspace_bytes) cudaCheck(cudaMalloc(&mm->workspace, workspace_bytes));
+    return mm;
+}
+
+static void plan_release(MatmulPlan *p) {
+    if (!p->used) return;
+    cublasCheck(cublasLtMatrixLayoutDestroy(p->a));
+    cublasCheck(cublasLtMatrixLayoutDestroy(p->b));
+    cublasCheck(cublasLtMatrixLayoutDestroy(p->d));
+    cublasCheck(cublasLtMatmulDescDestroy(p->desc));
+    memset(p, 0, sizeof *p);
+}
+
+void matmul_destroy(Matmul *mm) {
+    if (!mm) return;
+    for (int i = 0; i < MATMUL_CACHE; i++) plan_release(&mm->plans[i]);
+    if (mm->workspace) cudaCheck(cudaFree(mm->workspace));
+    cublasCheck(cublasLtDestroy(mm->lt));
+    free(mm);
+}
+
+size_t matmul_workspace_bytes(const Matmul *mm) { return mm->workspace_bytes; }
+
+// Column-major layout of a bf16 matrix of `rows` x `cols` with leading dimension ld.
+static cublasLtMatrixLayout_t bf16_layout(int rows, int cols, int ld) {
+    cublasLtMatrixLayout_t l;
+    cublasCheck(cublasLtMatrixLayoutCreate(&l, CUDA_R_16BF, (uint64_t)rows, (uint64_t)cols, (int64_t)ld));
+    return l;
+}
+
+// Builds descriptors and asks the heuristic for the key's algorithm.
+static void plan_build(Matmul *mm, MatmulPlan *p, const MatmulKey *key) {
+    memset(p, 0, sizeof *p);
+    p->used = 1;
+    p->key = *key;
+    int m = key->m, n = key->n, k = key->k;
+    cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+    switch (key->op) {
+    case OP_FORWARD: // A = W stored (K x N) col-major, op T; B = inp (K x T)
+        ta = CUBLAS_OP_T;
+        p->a = bf16_layout(k, m, k);
+        p->b = bf16_layout(k, n, k);
+        break;
+    case OP_BACKWARD_INPUT: // A = W stored (K x N), op N; B = dout (N x T)
+        p->a = bf16_layout(m, k, m);
+        p->b = bf16_layout(k, n, k);
+        break;
+    default: // OP_BACKWARD_WEIGHT: A = inp (K x T), op N; B = dout stored (N x T), op T
+        tb = CUBLAS_OP_T;
+        p->a = bf16_layout(m, k, m);
+        p->b = bf16_layout(n, k, n);
+        break;
+    }
+    p->d = bf16_layout(m, n, m);
+    cublasCheck(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    cublasLtEpilogue_t ep = key->epilogue;
+    cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
+    if (ep != CUBLASLT_EPILOGUE_DEFAULT) {
+        int32_t bias_type = CUDA_R_16BF;
+        cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                   sizeof bias_type));
+    }
+
+    cublasLtMatmulPreference_t pref;
+    cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = mm->workspace_bytes;
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key->align[0],
+                                                     sizeof(uint32_t)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key->align[1],
+                                                     sizeof(uint32_t)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key->align[2],
+                                                     sizeof(uint32_t)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key->align[2],
+                                                     sizeof(uint32_t)));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(mm->lt, p->desc, p->a, p->b, p->d, p->d, pref, 1, &res, &found);
+    cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
+    int ok = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
+    if (getenv("PB_MATMUL_VERBOSE"))
+        fprintf(stderr, "matmul plan: op %d m %d n %d k %d acc %d epilogue %d align %u/%u/%u: %s (workspace %zu)\n",
+                key->op, m, n, k, key->accumulate, (int)ep, key->align[0], key->align[1], key->align[2],
+                ok ? "ok" : "no algorithm", ok ? res.workspaceSize : (size_t)0);
+    if (ok) {
+        p->algo = res.algo;
+        p->supported = 1;
+        return;
+    }
+    if (ep == CUBLASLT_EPILOGUE_BGRADB) return; // the caller falls back to bias_backward()
+    fprintf(stderr,
+            "packbench: cuBLASLt has no algorithm for op %d m %d n %d k %d accumulate %d epilogue %d "
+            "(alignments %u %u %u): %s\n",
+            key->op, m, n, k, key->accumulate, (int)ep, key->align[0], key->align[1], key->align[2],
+            cublasGetStatusString(st));
+    exit(3);
+}
+
+static MatmulPlan *plan_get(Matmul *mm, const MatmulKey *key) {
+    for (int i = 0; i < MATMUL_CACHE; i++)
+        if (mm->plans[i].used && memcmp(&mm->plans[i].key, key, sizeof *key) == 0) return &mm->plans[i];
+    MatmulPlan *p = NULL;
+    for (int i = 0; i < MATMUL_CACHE && !p; i++)
+        if (!mm->plans[i].used) p = &mm->plans[i];
+    if (!p) {
+        p = &mm->plans[mm->next_evict];
+        mm->next_evict = (mm->next_evict + 1) % MATMUL_CACHE;
+        plan_release(p);
+    }
+    plan_build(mm, p, key);
+    return p;
+}
+
+static MatmulKey make_key(int op, int m, int n, int k, int accumulate, cublasLtEpilogue_t ep, const void *a,
+                          const void *b, const void *d, const void *bias) {
+    MatmulKey key;
+    memset(&key, 0, sizeof key); // the key is compared with memcmp: no stray padding bytes
+    key.op = op;
+    key.m = m;
+    key.n = n;
+    key.k = k;
+    key.accumulate = accumulate ? 1 : 0;
+    key.epilogue = ep;
+    key.align[0] = pointer_alignment(a);
+    key.align[1] = pointer_alignment(b);
+    key.align[2] = pointer_alignment(d);
+    key.align[3] = bias ? pointer_alignment(bias) : 0;
+    return key;
+}
+
+static void plan_run(Matmul *mm, MatmulPlan *p, void *d, const void *a, const void *b, const void *bias,
+                     cudaStream_t s) {
+    if (bias)
+        cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    float alpha = 1.0f, beta = p->key.accumulate ? 1.0f : 0.0f;
+    cublasCheck(cublasLtMatmul(mm->lt, p->desc, &alpha, a, p->a, b, p->b, &beta, d, p->d, d, p->d, &p->algo,
+                               mm->workspace, mm->workspace_bytes, s));
+}
+
+// The BGRADB GEMM; a refusal at launch (not only at the heuristic) marks the plan unsupported
+// so that this and later calls take the plain GEMM + bias_backward() path.
+static int plan_try_bgradb(Matmul *mm, MatmulPlan *p, void *dw, const void *inp, const void *dout, void *dbias,
+                           cudaStream_t s) {
+    cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &dbias, sizeof dbias));
+    float alpha = 1.0f, beta = 0.0f;
+    cublasStatus_t st = cublasLtMatmul(mm->lt, p->desc, &alpha, inp, p->a, dout, p->b, &beta, dw, p->d, dw, p->d,
+                                       &p->algo, mm->workspace, mm->workspace_bytes, s);
+    if (st == CUBLAS_STATUS_SUCCESS) return 1;
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE) cublasCheck(st);
+    if (getenv("PB_MATMUL_VERBOSE")) fprintf(stderr, "matmul: BGRADB refused at launch: %s\n", cublasGetStatusString(st));
+    p->supported = 0;
+    return 0;
+}
+
+// A GEMM with an empty reduction (k == 0) is out = beta * out (+ bias): handled without cuBLAS.
+static int degenerate(int m, int n) { return m <= 0 || n <= 0; }
+
+void matmul_forward(Matmul *mm, bf16_t *out, const bf16_t *inp, const bf16_t *w, const bf16_t *bias, int T, int K,
+                    int N, int accumulate, cudaStream_t s) {
+    if (degenerate(N, T)) return;
+    cublasLtEpilogue_t ep = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    MatmulKey key = make_key(OP_FORWARD, N, T, K, accumulate, ep, w, inp, out, bias);
+    plan_run(mm, plan_get(mm, &key), out, w, inp, bias, s);
+}
+
+void matmul_backward_input(Matmul *mm, bf16_t *dinp, const bf16_t *dout, const bf16_t *w, int T, int K, int N,
+                           int accumulate, cudaStream_t s) {
+    if (degenerate(K, T)) return;
+    MatmulKey key = make_key(OP_BACKWARD_INPUT, K, T, N, accumulate, CUBLASLT_EPILOGUE_DEFAULT, w, dout, dinp, NULL);
+    plan_run(mm, plan_get(mm, &key), dinp, w, dout, NULL, s);
+}
+
+void matmul_backward_weight(Matmul *mm, bf16_t *dw, bf16_t *dbias, const bf16_t *dout, const bf16_t *inp, int T,
+                            int K, int N, int accumulate, cudaStream_t s) {
+    if (degenerate(K, N)) return;
+    if (T <= 0) { // empty sum: the gradient is zero (or unchanged when accumulating)
+        if (!accumulate) {
+            cudaCheck(cudaMemsetAsync(dw, 0, (size_t)N * (size_t)K * sizeof(bf16_t), s));
+            if (dbias) cudaCheck(cudaMemsetAsync(dbias, 0, (size_t)N * sizeof(bf16_t), s));
+        }
+        return;
+    }
+    if (dbias && !accumulate) {
+        MatmulKey key = make_key(OP_BACKWARD_WEIGHT, K, N, T, 0, CUBLASLT_EPILOGUE_BGRADB, inp, dout, dw, dbias);
+        MatmulPlan *p = plan_get(mm, &key);
+        if (p->supported && plan_try_bgradb(mm, p, dw, inp, dout, dbias, s)) return;
+    }
+    MatmulKey key = make_key(OP_BACKWARD_WEIGHT, K, N, T, accumulate, CUBLASLT_EPILOGUE_DEFAULT, inp, dout, dw, NULL);
+    plan_run(mm, plan_get(mm, &key), dw, inp, dout, NULL, s);
+    if (dbias) bias_backward(dbias, dout, (size_t)T, N, accumulate, (float *)mm->workspace, mm->workspace_bytes, s);
+}

@@ -1,0 +1,72 @@
+/*
+ * rope.cu: rotary position embedding, rotate-half convention (Qwen2 / HF), in place on (T, H, D).
+ * Pair (i, i + D/2) of head h at slot t is rotated by angle pos[t] * theta^(-2i/D); backward
+ * rotates the gradient by the negative angle (the rotation is orthogonal).
+ * Accuracy at long positions: inv_freq is computed in double once per block (shared memory),
+ * the angle pos * inv_freq in double and reduced to [-pi, pi] in double, and only then handed
+ * to sincosf; an fp32 angle would be off by ~1e-3 rad at pos 32k.
+ */
+#include "common.cuh"
+
+// sign = +1: forward, -1: backward. dynamic shared memory: D/2 doubles (inv_freq).
+template <int VEC>
+__global__ void rope_kernel(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double log2_theta, float sign) {
+    extern __shared__ double inv_freq[];
+    int half = D / 2;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) inv_freq[i] = exp2(-(2.0 * i / D) * log2_theta);
+    __syncthreads();
+    const double two_pi = 6.283185307179586476925286766559;
+    int per_head = half / VEC;
+    size_t n = T * (size_t)H * (size_t)per_head;
+    for (size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x; w < n; w += (size_t)gridDim.x * blockDim.x) {
+        int i0 = (int)(w % (size_t)per_head) * VEC;
+        size_t th = w / (size_t)per_head; // t * H + h
+        size_t t = th / (size_t)H;
+        bf16_t *p = x + th * (size_t)D + i0;
+        float a[VEC], b[VEC];
+        load_bf16<VEC>(a, p);
+        load_bf16<VEC>(b, p + half);
+        double ps = (double)pos[t];
+#pragma unroll
+        for (int j = 0; j < VEC; j++) {
+            double ang = ps * inv_freq[i0 + j];
+            ang -= rint(ang / two_pi) * two_pi;
+            float sn, cs;
+            sincosf((float)ang, &sn, &cs);
+            sn *= sign;
+            float x1 = a[j], x2 = b[j];
+            a[j] = x1 * cs - x2 * sn;
+            b[j] = x2 * cs + x1 * sn;
+        }
+        store_bf16<VEC>(p, a);
+        store_bf16<VEC>(p + half, b);
+    }
+}
+
+static void rope_launch(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, float sign,
+                        cudaStream_t s) {
+    if (T == 0 || H == 0) return;
+    if (D % 2 != 0) {
+        fprintf(stderr, "packbench: rope: head dim %d is odd\n", D);
+        exit(3);
+    }
+    int half = D / 2, block = 256;
+    size_t shmem = (size_t)half * sizeof(double);
+    double l2 = log2(theta);
+    if (half % 8 == 0 && is_aligned16(x)) {
+        size_t n = T * (size_t)H * (size_t)(half / 8);
+        rope_kernel<8><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, sign);
+    } else {
+        size_t n = T * (size_t)H * (size_t)half;
+        rope_kernel<1><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, sign);
+    }
+    cudaCheckLaunch();
+}
+
+extern "C" void rope_forward(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s) {
+    rope_launch(x, pos, T, H, D, theta, 1.0f, s);
+}
+
+extern "C" void rope_backward(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s) {
+    rope_launch(dx, pos, T, H, D, theta, -1.0f, s);
+}

@@ -1,0 +1,209 @@
+/*
+ * test_attn_cudnn.c: the cuDNN attention backend against the fp32 CPU oracle
+ * (cpu_attention_forward/backward) for every layout, forward and backward, on random bf16
+ * inputs: GQA and MHA, uneven and even lengths, K = 1, 2, 4, every prefix method (a, b, c). Outputs are poisoned
+ * (NaN) before each call, so an element the backend forgets to write fails; padding slots must
+ * be exactly 0 in o, dq, dk, dv. When the "simple" backend is built it is checked the same way.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../attention/attention.h"
+#include "../../harness/rng.h"
+#include "../../kernels/check.h"
+#include "../../reference/cpu_ops.h"
+#include "../gpu_test.h"
+
+#include <cudnn.h>
+
+static uint16_t bf16_from_float(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7FFF + ((u >> 16) & 1); // round to nearest even (inputs are finite)
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+typedef struct Case {
+    const char *name;
+    int hq, hkv, b, k;
+    int32_t prompt[4];
+    int32_t comp[8];
+} Case;
+
+static const Case k_cases[] = {
+    {"gqa 4/2, K=1", 4, 2, 2, 1, {37, 50}, {20, 9}},
+    {"gqa 4/2, K=1, even", 4, 2, 2, 1, {40, 40}, {24, 24}}, // padded without padding
+    {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}},
+    {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}},
+    {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}},
+};
+
+typedef struct Buffers { float *q, *k, *v, *dout, *o, *lse, *dq, *dk, *dv; } Buffers;
+
+static float *fill_bf16(Rng *r, size_t n, uint16_t **bits) {
+    float *f = malloc(n * sizeof(float));
+    *bits = malloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) {
+        (*bits)[i] = bf16_from_float(rng_normal(r));
+        f[i] = bf16_to_float((*bits)[i]);
+    }
+    return f;
+}
+
+// Real slots: |gpu - ref| <= tol * (max|ref| + |ref|); padding slots: exactly 0 (skip lse).
+static int compare(const char *what, const uint16_t *gpu_bf16, const float *gpu_f32, const float *ref,
+                   const Layout *l, size_t per_slot, double tol, int pad_zero) {
+    double amax = 0.0;
+    for (size_t i = 0; i < l->n_slots * per_slot; i++)
+        if (l->seq_id[i / per_slot] >= 0) amax = fmax(amax, fabs(ref[i]));
+    double worst = 0.0;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < l->n_slots * per_slot; i++) {
+        double g = gpu_bf16 ? bf16_to_float(gpu_bf16[i]) : gpu_f32[i];
+        int pad = l->seq_id[i / per_slot] < 0;
+        if (pad) {
+            if (pad_zero && g != 0.0) {
+                if (!bad++) first = i;
+            }
+            continue;
+        }
+        double err = fabs(g - ref[i]);
+        if (!(err <= tol * (amax + fabs(ref[i])))) {
+            if (!bad++) first = i;
+        }
+        if (err > worst || isnan(err)) worst = isnan(err) ? INFINITY : err;
+    }
+    if (bad) {
+        double g = gpu_bf16 ? bf16_to_float(gpu_bf16[first]) : gpu_f32[first];
+        printf("    FAIL %s: %zu bad of %zu, first at slot %zu (gpu %g, ref %g), max err %.3g, max|ref| %.3g\n", what, bad,
+               l->n_slots * per_slot, first / per_slot, g, ref[first], worst, amax);
+        return 1;
+    }
+    printf("    ok   %-4s max err %.3g (max|ref| %.3g)\n", what, worst, amax);
+    return 0;
+}
+
+static void *dev_copy(const void *h, size_t bytes) {
+    void *d;
+    cudaCheck(cudaMalloc(&d, bytes));
+    cudaCheck(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    return d;
+}
+
+static int run_case(const AttnOps *ops, const Case *c, Strategy s, const char *label) {
+    const int D = 128, hq = c->hq, hkv = c->hkv;
+    GroupBatch g;
+    Layout l;
+    if (groups_make(&g, c->b, c->k, c->prompt, c->comp, 1000, 7) || layout_build(&l, s, &g)) {
+        printf("  %s: layout build failed\n", c->name);
+        return 1;
+    }
+    printf("  %s, %s, %s (%zu slots, %zu real, %zu pairs)\n", c->name, strategy_name(s), label, l.n_slots, l.n_real,
+           l.attn_pairs);
+    const size_t T = l.n_slots, nq = T * hq * D, nkv = T * hkv * D;
+    Rng r;
+    rng_seed(&r, 1234 + (uint64_t)s);
+    uint16_t *hq16, *hk16, *hv16, *hdo16;
+    float *q = fill_bf16(&r, nq, &hq16), *k = fill_bf16(&r, nkv, &hk16), *v = fill_bf16(&r, nkv, &hv16);
+    float *dout = fill_bf16(&r, nq, &hdo16);
+    // padding tokens' inputs are garbage on purpose: they must not leak into real outputs
+    float *o = malloc(nq * 4), *lse = malloc(T * hq * 4), *dq = malloc(nq * 4), *dk = malloc(nkv * 4),
+          *dv = malloc(nkv * 4);
+    cpu_attention_forward(o, lse, q, k, v, &l, hq, hkv, D);
+    cpu_attention_backward(dq, dk, dv, dout, q, k, v, o, lse, &l, hq, hkv, D);
+
+    // device
+    int32_t *kv_lo = dev_copy(l.kv_lo, T * 4), *shared_end = dev_copy(l.shared_end, T * 4),
+            *seg_lo = dev_copy(l.seg_lo, T * 4);
+    AttnMask mask = {&l, kv_lo, shared_end, seg_lo};
+    void *dq_in = dev_copy(hq16, nq * 2), *dk_in = dev_copy(hk16, nkv * 2), *dv_in = dev_copy(hv16, nkv * 2),
+         *ddo = dev_copy(hdo16, nq * 2);
+    void *d_o, *d_dq, *d_dk, *d_dv;
+    float *d_lse;
+    cudaCheck(cudaMalloc(&d_o, nq * 2));
+    cudaCheck(cudaMalloc(&d_dq, nq * 2));
+    cudaCheck(cudaMalloc(&d_dk, nkv * 2));
+    cudaCheck(cudaMalloc(&d_dv, nkv * 2));
+    cudaCheck(cudaMalloc((void **)&d_lse, T * hq * 4));
+    cudaCheck(cudaMemset(d_o, 0xFF, nq * 2)); // poison: NaN
+    cudaCheck(cudaMemset(d_dq, 0xFF, nq * 2));
+    cudaCheck(cudaMemset(d_dk, 0xFF, nkv * 2));
+    cudaCheck(cudaMemset(d_dv, 0xFF, nkv * 2));
+    cudaCheck(cudaMemset(d_lse, 0xFF, T * hq * 4));
+
+    int fails = 0;
+    char err[512] = {0};
+    AttnShape shape = {hq, hkv, D};
+    AttnBackend *ab = ops->create(&shape, err, sizeof err);
+    size_t bytes = 0;
+    if (!ab || ops->prepare(ab, &mask, &bytes, err, sizeof err) ||
+        ops->forward(ab, dq_in, dk_in, dv_in, d_o, d_lse, 0, err, sizeof err) ||
+        ops->backward(ab, dq_in, dk_in, dv_in, d_o, ddo, d_lse, d_dq, d_dk, d_dv, 0, err, sizeof err)) {
+        printf("    FAIL: %s\n", err);
+        fails = 1;
+    } else {
+        cudaCheck(cudaDeviceSynchronize());
+        uint16_t *go = malloc(nq * 2), *gdq = malloc(nq * 2), *gdk = malloc(nkv * 2), *gdv = malloc(nkv * 2);
+        float *glse = malloc(T * hq * 4);
+        cudaCheck(cudaMemcpy(go, d_o, nq * 2, cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(gdq, d_dq, nq * 2, cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(gdk, d_dk, nkv * 2, cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(gdv, d_dv, nkv * 2, cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(glse, d_lse, T * hq * 4, cudaMemcpyDeviceToHost));
+        printf("    device bytes %zu\n", bytes);
+        fails += compare("o", go, NULL, o, &l, (size_t)hq * D, 2e-2, 1);
+        fails += compare("lse", NULL, glse, lse, &l, (size_t)hq, 2e-3, 0);
+        fails += compare("dq", gdq, NULL, dq, &l, (size_t)hq * D, 3e-2, 1);
+        fails += compare("dk", gdk, NULL, dk, &l, (size_t)hkv * D, 3e-2, 1);
+        fails += compare("dv", gdv, NULL, dv, &l, (size_t)hkv * D, 3e-2, 1);
+        free(go), free(gdq), free(gdk), free(gdv), free(glse);
+    }
+    if (ab) ops->destroy(ab);
+    cudaFree(kv_lo), cudaFree(shared_end), cudaFree(seg_lo), cudaFree(dq_in), cudaFree(dk_in), cudaFree(dv_in);
+    cudaFree(ddo), cudaFree(d_o), cudaFree(d_dq), cudaFree(d_dk), cudaFree(d_dv), cudaFree(d_lse);
+    free(q), free(k), free(v), free(dout), free(o), free(lse), free(dq), free(dk), free(dv);
+    free(hq16), free(hk16), free(hv16), free(hdo16);
+    layout_free(&l);
+    groups_free(&g);
+    return fails ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    gpu_test_require("attn_cudnn");
+    // argv[1] (optional): the backend to test ("cudnn" by default; "simple" to check the oracle)
+    const char *name = argc > 1 ? argv[1] : "cudnn";
+    const AttnOps *ops = attn_ops_find(name);
+    if (!ops) {
+        printf("attn_cudnn: backend %s not built\n", name);
+        return 1;
+    }
+    printf("attn_cudnn: backend %s, cuDNN %zu\n", name, cudnnGetVersion());
+    int fails = 0, runs = 0;
+    for (size_t ci = 0; ci < sizeof k_cases / sizeof k_cases[0]; ci++) {
+        for (int s = 0; s < STRATEGY_COUNT; s++) {
+            if (s != STRATEGY_PREFIX || strcmp(name, "cudnn") != 0) {
+                fails += run_case(ops, &k_cases[ci], (Strategy)s, "");
+                runs++;
+                continue;
+            }
+            static const char *methods[3][2] = {{"a", "method a"}, {"b", "method b"}, {"c", "method c"}};
+            for (int m = 0; m < 3; m++) {
+                setenv("PB_CUDNN_PREFIX", methods[m][0], 1);
+                fails += run_case(ops, &k_cases[ci], (Strategy)s, methods[m][1]);
+                runs++;
+            }
+        }
+    }
+    printf("attn_%s: %d of %d runs failed\n", name, fails, runs);
+    return fails ? 1 : 0;
+}
