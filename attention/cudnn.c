@@ -275,7 +275,7 @@ typedef struct SdpaCall {
     int32_t *seg_lo, *prompt_last;   // device, prefix mask only: both per row [b, 1, sq, 1]
 } SdpaCall;
 
-typedef struct PadRun { size_t start, len; } PadRun;
+typedef struct SlotRun { size_t start, len; } SlotRun;
 
 typedef struct PrefixGather { size_t src_prompt, prompt_len, src_comp, comp_len, dst; } PrefixGather;
 
@@ -290,13 +290,13 @@ struct AttnBackend {
     int n_calls;
     int split_backward;          // prefix (c): backward by calls[2] (groups vs prompts), calls[3] (self)
     void *dq_tmp;                // prefix (c): dq of calls[3], added onto dq; bf16 (n_slots, Hq, D)
-    PadRun *comps;               // prefix (c): each group's completion slots
+    SlotRun *comps;               // prefix (c): each group's completion slots
     int n_comps;
     void *workspace;
     size_t workspace_bytes;
     float *sum_buf, *dq_acc;     // fp32 softmax-sum (n_slots, Hq), dQ accumulator (n_slots, Hq, D)
     void *dk_full, *dv_full;     // ragged GQA: per-query-head dK / dV
-    PadRun *pads;
+    SlotRun *pads;
     int n_pads;
     // prefix (a)
     void *kcat, *vcat, *dkcat, *dvcat; // [cat_tokens, Hkv, D]
@@ -765,12 +765,12 @@ static int find_pad_runs(AttnBackend *ab, const Layout *l) {
     int n = 0;
     for (size_t i = 0; i < l->n_slots; i++)
         if (l->seq_id[i] < 0 && (i == 0 || l->seq_id[i - 1] >= 0)) n++;
-    ab->pads = n ? calloc((size_t)n, sizeof(PadRun)) : NULL;
+    ab->pads = n ? calloc((size_t)n, sizeof(SlotRun)) : NULL;
     if (n && !ab->pads) return -1;
     ab->n_pads = 0;
     for (size_t i = 0; i < l->n_slots; i++) {
         if (l->seq_id[i] >= 0) continue;
-        if (i == 0 || l->seq_id[i - 1] >= 0) ab->pads[ab->n_pads++] = (PadRun){i, 0};
+        if (i == 0 || l->seq_id[i - 1] >= 0) ab->pads[ab->n_pads++] = (SlotRun){i, 0};
         ab->pads[ab->n_pads - 1].len++;
     }
     return 0;
@@ -827,7 +827,7 @@ static int prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_
     memset(sp, 0, sizeof sp);
     int rc = 0;
     if (spec_alloc(&sp[0], l->n_seqs) || spec_alloc(&sp[1], l->n_segs)) rc = -1;
-    ab->comps = calloc((size_t)l->n_seqs, sizeof(PadRun));
+    ab->comps = calloc((size_t)l->n_seqs, sizeof(SlotRun));
     if (!ab->comps) rc = -1;
     int32_t max_q = 0, max_c = 0;
     for (int i = 0; !rc && i < l->n_seqs; i++) {
@@ -837,7 +837,7 @@ static int prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_
         sp[0].start_q[i] = sp[0].start_kv[i] = sq->start;
         if (sq->len > max_q) max_q = sq->len;
         if (sq->len > sq->shared_len)
-            ab->comps[ab->n_comps++] = (PadRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
+            ab->comps[ab->n_comps++] = (SlotRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
     }
     for (int i = 0; !rc && i < l->n_segs; i++) {
         sp[1].len_q[i] = sp[1].len_kv[i] = l->segs[i].len;
@@ -995,8 +995,8 @@ static void prefix_scatter(const AttnBackend *ab, void *dk, void *dv, cudaStream
             cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->src_comp * tok,
                                       (const char *)cat[j] + (gt->dst + gt->prompt_len) * tok, gt->comp_len * tok,
                                       cudaMemcpyDeviceToDevice, stream));
-            add_inplace((bf16_t *)((char *)dst[j] + gt->src_prompt * tok), (const bf16_t *)((const char *)cat[j] + gt->dst * tok),
-                        gt->prompt_len * row, stream);
+            bf16_t *prompt = (bf16_t *)((char *)dst[j] + gt->src_prompt * tok);
+            add_inplace(prompt, (const bf16_t *)((const char *)cat[j] + gt->dst * tok), gt->prompt_len * row, stream);
         }
     }
 }
