@@ -8,12 +8,6 @@
 
 #include "results.h"
 
-size_t run_loss_rows(const Layout *l) {
-    size_t n = 0;
-    for (size_t i = 0; i < l->n_loss; i++) n += (i == 0 || l->loss_row[i] != l->loss_row[i - 1]);
-    return n;
-}
-
 typedef struct StepCtx { const StepBackend *b; Step *s; } StepCtx;
 
 static int step_once(void *ctx, double *ms, double *loss, char *err, size_t errlen) {
@@ -33,7 +27,7 @@ static int run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st, Resu
         return 1;
     }
     out->tokens = (int64_t)l.n_slots;
-    Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, run_loss_rows(&l));
+    Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows);
     *flop = f.total;
     out->model_tflop = f.total * 1e-12;
     int rc = p->backend->prepare(p->step, &l, err, sizeof err);

@@ -1,0 +1,30 @@
+#!/bin/sh
+# test_gpu_regress.sh: tools/gpu_regress.sh's plumbing on the CPU (tiny model): against a
+# baseline twice as fast as this machine it reports the regression (exit 1); against one
+# twice as slow it passes (exit 0); a missing baseline is bad input (exit 2).
+# Usage: test_gpu_regress.sh BENCH SOURCE_ROOT
+set -u
+bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the script changes folder
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+"$bench" --device cpu --model tiny --prompts 3 --completions 2 --cells 16x16,32x8 --min-reps 3 --min-time 0 \
+    --out "$tmp/base.csv" > /dev/null 2>&1 || fail "baseline run"
+# scale the median times (columns 7-9, before any quoted field) of the baseline by $1
+scale() { awk -F, -v OFS=, -v k="$1" 'NR > 1 { $7 *= k; $8 *= k; $9 *= k } { print }' "$tmp/base.csv" > "$2"; }
+scale 0.5 "$tmp/fast.csv"
+scale 2 "$tmp/slow.csv"
+regress() {
+    PB_REGRESS_OUT="$tmp" "$root/tools/gpu_regress.sh" --bench "$bench" --device cpu --model tiny \
+        --cells 16x16,32x8 --threshold 20 --base "$1" > "$tmp/out" 2>&1
+}
+regress "$tmp/fast.csv"; rc=$?
+[ $rc -eq 1 ] || fail "regression against a faster baseline: exit $rc, want 1: $(cat "$tmp/out")"
+grep -q SLOWER "$tmp/out" || fail "no SLOWER verdict"
+regress "$tmp/slow.csv"; rc=$?
+[ $rc -eq 0 ] || fail "against a slower baseline: exit $rc, want 0: $(cat "$tmp/out")"
+regress "$tmp/missing.csv"; rc=$?
+[ $rc -eq 2 ] || fail "missing baseline: exit $rc, want 2"
+[ $fails -eq 0 ] && echo "test_gpu_regress: ok"
+exit $fails
