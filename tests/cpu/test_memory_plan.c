@@ -1,0 +1,93 @@
+/*
+ * test_memory_plan.c: the GPU step's size table (gpu/memory_plan.c) on the CPU. It is what makes
+ * the step's peak memory known before a cell runs, so it is checked line by line against sizes
+ * computed here from first principles, for Qwen2.5-7B at 16384 x 16384 (3 prompts x 2
+ * completions) in each layout: totals add up, every line is aligned, the checkpoints and the
+ * working buffers scale with the layout's token slots, the MLP and the fused CE work in chunks,
+ * and the padded total is the 88.0 GB (before the attention backend's own buffers) that the
+ * H200 allocated for that cell.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../gpu/memory_plan.h"
+#include "tiny.h"
+
+static int fails = 0;
+#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL: "); printf(__VA_ARGS__); printf("\n"); fails++; } } while (0)
+
+static ModelConfig qwen7b(void) {
+    ModelConfig m;
+    memset(&m, 0, sizeof m);
+    strcpy(m.name, "qwen2.5-7b");
+    m.vocab = 152064; m.hidden = 3584; m.layers = 28; m.n_head = 28; m.n_kv_head = 4; m.head_dim = 128;
+    m.mlp = 18944; m.rms_eps = 1e-6f; m.rope_theta = 1e6; m.tied_embeddings = 0;
+    return m;
+}
+
+// The fused CE's scratch for a chunk (kernels/cross_entropy.cu): gathered rows, their gradient,
+// and the chunk's bf16 logits.
+static size_t ce_scratch(size_t rows, size_t C, size_t V) { return 2 * rows * C * 2 + rows * V * 2; }
+
+static size_t aligned(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
+
+static void check_layout(const ModelConfig *m, const Layout *l, const char *name) {
+    const size_t T = l->n_slots, C = (size_t)m->hidden, L = (size_t)m->layers, F = (size_t)m->mlp;
+    const size_t attn = 123456789; // a backend's own figure, taken as it is
+    GpuMemPlan p;
+    size_t ce_rows = l->n_loss < GPU_CE_CHUNK_ROWS ? l->n_loss : GPU_CE_CHUNK_ROWS;
+    size_t total = gpu_memory_plan(m, l, attn, ce_scratch(ce_rows, C, (size_t)m->vocab), &p);
+
+    size_t sum = 0, model = 0, arena = 0;
+    for (int i = 0; i < GB_COUNT; i++) {
+        sum += p.bytes[i];
+        if (i < GB_FIRST_ARENA) model += p.bytes[i];
+        else if (i <= GB_LAST_ARENA) arena += p.bytes[i];
+        if (i != GB_ATTENTION) CHECK(p.bytes[i] % GPU_PLAN_ALIGN == 0, "%s: %s not aligned", name, gpu_buf_name((GpuBuf)i));
+    }
+    CHECK(total == sum && p.total == sum, "%s: total %zu != sum of lines %zu", name, total, sum);
+    CHECK(p.model == model && p.arena == arena, "%s: model/arena subtotals", name);
+    CHECK(p.bytes[GB_ATTENTION] == attn, "%s: attention bytes changed", name);
+    CHECK(p.bytes[GB_WEIGHTS] == aligned(2 * (size_t)7615616512ull), "%s: weights %zu", name, p.bytes[GB_WEIGHTS]);
+    CHECK(p.bytes[GB_GRADS] == p.bytes[GB_WEIGHTS], "%s: grads", name);
+    CHECK(p.bytes[GB_CHECKPOINTS] == aligned((L + 1) * T * C * 2), "%s: checkpoints", name);
+    CHECK(p.bytes[GB_Q] == aligned(T * 3584 * 2) && p.bytes[GB_K] == aligned(T * 512 * 2), "%s: q/k", name);
+    CHECK(p.bytes[GB_LSE] == aligned(T * 28 * 4), "%s: lse", name);
+    size_t R = T < GPU_MLP_CHUNK_ROWS ? T : GPU_MLP_CHUNK_ROWS;
+    CHECK(p.mlp_rows == (int)R && p.bytes[GB_GATE] == aligned(R * F * 2), "%s: MLP chunk", name);
+    CHECK(p.ce_rows == (int)ce_rows, "%s: CE chunk rows %d", name, p.ce_rows);
+    CHECK(p.bytes[GB_LOSS_ROWS] == aligned(l->n_loss * 4), "%s: loss rows", name);
+    printf("%-7s slots %6zu  model %.3f GB + arena %.3f GB (+ attention) = %.3f GB without the backend's buffers\n",
+           name, T, (double)p.model / 1e9, (double)p.arena / 1e9, (double)(p.total - attn) / 1e9);
+}
+
+int main(void) {
+    ModelConfig m = qwen7b();
+    int32_t pl[3] = {16384, 16384, 16384}, cl[6] = {16384, 16384, 16384, 16384, 16384, 16384};
+    GroupBatch g;
+    CHECK(groups_make(&g, 3, 2, pl, cl, m.vocab, 1) == 0, "groups_make");
+    double totals[STRATEGY_COUNT];
+    for (int s = 0; s < STRATEGY_COUNT; s++) {
+        Layout l;
+        CHECK(layout_build(&l, (Strategy)s, &g) == 0, "layout_build");
+        check_layout(&m, &l, strategy_name((Strategy)s));
+        GpuMemPlan p;
+        size_t ce_rows = l.n_loss < GPU_CE_CHUNK_ROWS ? l.n_loss : GPU_CE_CHUNK_ROWS;
+        totals[s] = (double)gpu_memory_plan(&m, &l, 0, ce_scratch(ce_rows, 3584, 152064), &p) / 1e9;
+        layout_free(&l);
+    }
+    groups_free(&g);
+    // Measured on the H200 (tests/gpu_step/step_smoke --plan-only and prepared on the device):
+    // 88.004 GB padded and packed, 74.753 GB prefix, before the attention backend's buffers.
+    CHECK(totals[STRATEGY_PADDED] > 87.95 && totals[STRATEGY_PADDED] < 88.0, "padded total %.3f GB", totals[STRATEGY_PADDED]);
+    CHECK(totals[STRATEGY_PACKED] == totals[STRATEGY_PADDED], "packed total differs from padded (same slots)");
+    CHECK(totals[STRATEGY_PREFIX] < totals[STRATEGY_PADDED] - 13.0, "prefix total %.3f GB: the shared prompt saves less than expected",
+          totals[STRATEGY_PREFIX]);
+
+    GpuMemPlan none;
+    size_t model_only = gpu_memory_plan(&m, NULL, 0, 0, &none);
+    CHECK(model_only == none.model && none.arena == 0, "model lines only without a layout");
+
+    printf("test_memory_plan: %d failure(s)\n", fails);
+    return fails != 0;
+}
