@@ -11,19 +11,11 @@
 #include <string.h>
 
 #include "../../gpu/memory_plan.h"
+#include "../../harness/config.h"
 #include "tiny.h"
 
 static int fails = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL: "); printf(__VA_ARGS__); printf("\n"); fails++; } } while (0)
-
-static ModelConfig qwen7b(void) {
-    ModelConfig m;
-    memset(&m, 0, sizeof m);
-    strcpy(m.name, "qwen2.5-7b");
-    m.vocab = 152064; m.hidden = 3584; m.layers = 28; m.n_head = 28; m.n_kv_head = 4; m.head_dim = 128;
-    m.mlp = 18944; m.rms_eps = 1e-6f; m.rope_theta = 1e6; m.tied_embeddings = 0;
-    return m;
-}
 
 // The fused CE's scratch for a chunk (kernels/cross_entropy.cu): gathered rows, their gradient,
 // and the chunk's bf16 logits.
@@ -62,7 +54,13 @@ static void check_layout(const ModelConfig *m, const Layout *l, const char *name
 }
 
 int main(void) {
-    ModelConfig m = qwen7b();
+    ModelConfig m; // the shipped config: one source of truth for the shape
+    char path[1024], err[512];
+    if (config_find("models", "qwen2.5-7b", path, sizeof path, err, sizeof err) ||
+        config_load_model(path, &m, err, sizeof err)) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
     int32_t pl[3] = {16384, 16384, 16384}, cl[6] = {16384, 16384, 16384, 16384, 16384, 16384};
     GroupBatch g;
     CHECK(groups_make(&g, 3, 2, pl, cl, m.vocab, 1) == 0, "groups_make");
@@ -77,8 +75,8 @@ int main(void) {
         layout_free(&l);
     }
     groups_free(&g);
-    // Measured on the H200 (tests/gpu_step/step_smoke --plan-only and prepared on the device):
-    // 88.004 GB padded and packed, 74.753 GB prefix, before the attention backend's buffers.
+    // Allocated on the H200 for this cell with the simple attention backend (its own buffers
+    // 0.023 GB): 88.004 GB padded and packed, 74.753 GB prefix.
     CHECK(totals[STRATEGY_PADDED] > 87.95 && totals[STRATEGY_PADDED] < 88.0, "padded total %.3f GB", totals[STRATEGY_PADDED]);
     CHECK(totals[STRATEGY_PACKED] == totals[STRATEGY_PADDED], "packed total differs from padded (same slots)");
     CHECK(totals[STRATEGY_PREFIX] < totals[STRATEGY_PADDED] - 13.0, "prefix total %.3f GB: the shared prompt saves less than expected",
