@@ -5,11 +5,7 @@
 # Usage: test_end_to_end.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-cols() { awk -v cols="$1" -f "$root/plot/csvcols.awk" "$2"; }
+. "$root/tests/harness/lib.sh"
 
 # check_losses CSV ROWS: ROWS data rows, statuses ok, losses finite and equal within 1e-5
 check_losses() {
@@ -73,5 +69,4 @@ awk -F, -v nf="$nf" 'NF != nf { bad = 1 } END { exit bad }' "$tmp/int.csv" || fa
 "$bench" $fast --resume --out "$tmp/int.csv" > /dev/null 2>&1 || fail "resume after SIGINT"
 check_losses "$tmp/int.csv" 4
 
-echo "test_end_to_end: $fails failure(s)"
-[ "$fails" -eq 0 ]
+finish test_end_to_end

@@ -5,10 +5,7 @@
 # Usage: test_gpu_regress.sh BENCH SOURCE_ROOT
 set -u
 bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the script changes folder
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$root/tests/harness/lib.sh"
 "$bench" --device cpu --model tiny --prompts 3 --completions 2 --cells 16x16,32x8 --min-reps 3 --min-time 0 \
     --out "$tmp/base.csv" > /dev/null 2>&1 || fail "baseline run"
 # scale the median times (columns 7-9, before any quoted field) of the baseline by $1
@@ -26,5 +23,4 @@ regress "$tmp/slow.csv"; rc=$?
 [ $rc -eq 0 ] || fail "against a slower baseline: exit $rc, want 0: $(cat "$tmp/out")"
 regress "$tmp/missing.csv"; rc=$?
 [ $rc -eq 2 ] || fail "missing baseline: exit $rc, want 2"
-[ $fails -eq 0 ] && echo "test_gpu_regress: ok"
-exit $fails
+finish test_gpu_regress

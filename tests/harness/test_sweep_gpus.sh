@@ -5,11 +5,7 @@
 # Usage: test_sweep_gpus.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-cols() { awk -v cols="$1" -f "$root/plot/csvcols.awk" "$2"; }
+. "$root/tests/harness/lib.sh"
 run() { "$root/tools/sweep_gpus.sh" --bench "$bench" --gpus 2 --device cpu --min-reps 1 --min-time 0 "$@"; }
 
 run --out "$tmp/all.csv" 2> "$tmp/err" || fail "exit $?: $(cat "$tmp/err")"
@@ -25,4 +21,4 @@ run --resume --out "$tmp/all.csv" 2> "$tmp/err" || fail "resume exit $?"
 "$root/tools/sweep_gpus.sh" --bench "$bench" --gpus 2 > /dev/null 2>&1
 [ $? -eq 2 ] || fail "missing --out not a usage error"
 
-[ $fails -eq 0 ] && echo "test_sweep_gpus: ok" || { echo "test_sweep_gpus: $fails failures"; exit 1; }
+finish test_sweep_gpus
