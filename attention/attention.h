@@ -9,7 +9,9 @@
  *   q, o, dq, do  (n_slots, Hq, D)      k, v, dk, dv  (n_slots, Hkv, D)
  *   lse           (n_slots, Hq) fp32: natural log-sum-exp of the scaled scores of each query.
  * Contract: a query slot with no allowed key (padding) gets o = 0; dq, dk, dv are 0 in padding
- * slots; every other element of every output is written (callers do not pre-zero).
+ * slots; every other element of every output is written (callers do not pre-zero). lse in a
+ * padding slot is unspecified (simple writes -inf, cudnn 0): only the same backend's backward
+ * reads lse, and it skips padding.
  * prepare() is called once per layout (not timed): it builds plans and allocates what the
  * backend needs for that layout, reporting the bytes so the step's size table is exact.
  */

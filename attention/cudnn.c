@@ -6,7 +6,7 @@
  * One "call" is one fused SDPA over a batch of sequences with per-sequence lengths:
  *   padded  one call, B = n_rows, S = row_len, BSHD strides, per-row lengths (padding mask).
  *   packed  one call, THD ragged offsets over the documents (no attention across documents).
- *   prefix  method (a): call P over the prompts (THD, causal), call C over the
+ *   prefix  forward as method (a): call P over the prompts (THD, causal), call C over the
  *           completions (THD) against [their prompt's K/V, their own K/V], bottom-right causal.
  *           The K/V of [P, c_k] is gathered into kcat/vcat (cudaMemcpyAsync); in backward the
  *           completion part of dkcat/dvcat is copied back and the K prompt copies are added onto
@@ -1069,6 +1069,13 @@ static int attn_cudnn_backward(AttnBackend *ab, const void *q, const void *k, co
 // ---- lifetime ---------------------------------------------------------------------------------
 
 static AttnBackend *attn_cudnn_create(const AttnShape *shape, char *err, size_t errlen) {
+    // Older cuDNN leaves the dQ accumulator to the caller to zero; this backend relies on 9.6+.
+    size_t version = cudnnGetVersion();
+    if (version < 90600) {
+        snprintf(err, errlen, "cudnn attention: cuDNN %zu.%zu found, 9.6 or newer needed", version / 10000,
+                 version / 100 % 100);
+        return NULL;
+    }
     AttnBackend *ab = calloc(1, sizeof *ab);
     if (!ab) {
         snprintf(err, errlen, "cudnn attention: out of host memory");
@@ -1081,7 +1088,8 @@ static AttnBackend *attn_cudnn_create(const AttnShape *shape, char *err, size_t 
         free(ab);
         return NULL;
     }
-    // Prefix method: (a) split prompt / completion calls (default), (b) one call with the exact mask.
+    // Prefix method: (c) split backward (default), (a) prompt K/V copied per completion, (b) one
+    // call with the exact mask; dev/NOTES.md compares them.
     const char *m = getenv("PB_CUDNN_PREFIX");
     ab->prefix_method = m && (m[0] == 'a' || m[0] == 'b') ? m[0] : 'c';
     const char *ph = getenv("PB_CUDNN_PHASES");

@@ -17,7 +17,7 @@ enum { STEP_OK = 0, STEP_ERROR = -1, STEP_NO_MEMORY = -2 };
 typedef struct StepOptions {
     uint64_t seed;         // weight initialisation
     const char *attention; // GPU attention backend: "cudnn" or "simple"; NULL = default
-    int checkpoint;        // 1: layer checkpointing (the benchmark's setting)
+    int checkpoint;        // 1: layer checkpointing (the benchmark's setting); the GPU step always checkpoints
 } StepOptions;
 
 typedef struct StepMemory {
