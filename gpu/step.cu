@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/bf16_host.h"
 #include "../kernels/check.h"
 #include "../kernels/cross_entropy.h"
 #include "../kernels/kernels.h"
@@ -439,13 +440,6 @@ static void gpu_memory(Step *s, StepMemory *out) {
                      s->attn_bytes;
     size_t used = device_used();
     out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
-}
-
-static float bf16_to_float(bf16_t x) {
-    uint32_t u = (uint32_t)x << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
 }
 
 static int copy_out(Step *s, const bf16_t *dev, float *out) {

@@ -13,25 +13,12 @@
 
 #include "../../attention/attention.h"
 #include "../../harness/rng.h"
+#include "../../kernels/bf16_host.h"
 #include "../../kernels/check.h"
 #include "../../reference/cpu_ops.h"
 #include "../gpu_test.h"
 
 #include <cudnn.h>
-
-static uint16_t bf16_from_float(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7FFF + ((u >> 16) & 1); // round to nearest even (inputs are finite)
-    return (uint16_t)(u >> 16);
-}
-
-static float bf16_to_float(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 typedef struct Case {
     const char *name;

@@ -1,4 +1,4 @@
-// gpu_step_test.h: what the tests of tests/gpu_step share: bf16 rounding, random group batches,
+// gpu_step_test.h: what the tests of tests/gpu_step share: bf16 inputs, random group batches,
 // error metrics and a CHECK that counts failures.
 #ifndef PB_GPU_STEP_TEST_H
 #define PB_GPU_STEP_TEST_H
@@ -9,32 +9,18 @@
 #include <string.h>
 
 #include "../../harness/rng.h"
+#include "../../kernels/bf16_host.h"
 #include "../../strategies/layout.h"
 
 static int failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
     printf(__VA_ARGS__); printf("\n"); } } while (0)
 
-// fp32 -> bf16 bits, round to nearest even (inputs are finite).
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float from_bf16(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 // x := N(0, std) rounded to bf16; bits (may be NULL) gets the bf16 values.
 static inline void random_bf16(float *x, uint16_t *bits, size_t n, float std, Rng *r) {
     for (size_t i = 0; i < n; i++) {
-        uint16_t b = to_bf16(std * rng_normal(r));
-        x[i] = from_bf16(b);
+        uint16_t b = bf16_from_float(std * rng_normal(r));
+        x[i] = bf16_to_float(b);
         if (bits) bits[i] = b;
     }
 }

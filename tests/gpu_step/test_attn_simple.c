@@ -37,7 +37,7 @@ static void *dev_copy(const void *h, size_t bytes) {
 static void download_bf16(float *out, const void *d, size_t n) {
     uint16_t *h = malloc(n * sizeof *h);
     cuda_ok(cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost), "download");
-    for (size_t i = 0; i < n; i++) out[i] = from_bf16(h[i]);
+    for (size_t i = 0; i < n; i++) out[i] = bf16_to_float(h[i]);
     free(h);
 }
 

@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include "../../harness/rng.h"
+#include "../../kernels/bf16_host.h"
 #include "../../kernels/cross_entropy.h"
 #include "../../kernels/kernels.h"
 #include "../../kernels/matmul.h"
@@ -39,21 +40,6 @@ static void die_cuda(cudaError_t e, const char *what, int line) {
 
 /* ---- host bf16 ------------------------------------------------------------------------- */
 
-static bf16_t f2bf(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (bf16_t)(u >> 16);
-}
-
-static float bf2f(bf16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) {
@@ -72,13 +58,13 @@ static void *dmalloc(size_t bytes) {
 // n normals N(0, std), already rounded to bf16 values.
 static float *rand_bf16_values(Rng *r, size_t n, float std) {
     float *h = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) h[i] = bf2f(f2bf(std * rng_normal(r)));
+    for (size_t i = 0; i < n; i++) h[i] = bf16_to_float(bf16_from_float(std * rng_normal(r)));
     return h;
 }
 
 static void upload_bf16(bf16_t *d, const float *h, size_t n) {
     bf16_t *tmp = xmalloc(n * sizeof(bf16_t));
-    for (size_t i = 0; i < n; i++) tmp[i] = f2bf(h[i]);
+    for (size_t i = 0; i < n; i++) tmp[i] = bf16_from_float(h[i]);
     CK(cudaMemcpy(d, tmp, n * sizeof(bf16_t), cudaMemcpyHostToDevice));
     free(tmp);
 }
@@ -87,7 +73,7 @@ static float *download_bf16(const bf16_t *d, size_t n) {
     bf16_t *tmp = xmalloc(n * sizeof(bf16_t));
     float *h = xmalloc(n * sizeof(float));
     CK(cudaMemcpy(tmp, d, n * sizeof(bf16_t), cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; i++) h[i] = bf2f(tmp[i]);
+    for (size_t i = 0; i < n; i++) h[i] = bf16_to_float(tmp[i]);
     free(tmp);
     return h;
 }
@@ -310,7 +296,7 @@ static void test_elementwise(Rng *r, cudaStream_t s) {
     bf16_t *d_a = dev_bf16_from(a, n), *d_b = dev_bf16_from(b, n);
     add_inplace(d_a, d_b, n, s);
     sync();
-    for (size_t i = 0; i < n; i++) ref[i] = bf2f(f2bf(a[i] + b[i]));
+    for (size_t i = 0; i < n; i++) ref[i] = bf16_to_float(bf16_from_float(a[i] + b[i]));
     float *got = download_bf16(d_a, n);
     check("add_inplace n 1000003 (exact bf16 rounding)", got, ref, n, 0);
     free(got);
@@ -328,7 +314,7 @@ static void test_elementwise(Rng *r, cudaStream_t s) {
     poison(d_a, n * 2);
     cast_f32_to_bf16(d_a, d_f, n, s);
     sync();
-    for (size_t i = 0; i < n; i++) ref[i] = bf2f(f2bf(f[i]));
+    for (size_t i = 0; i < n; i++) ref[i] = bf16_to_float(bf16_from_float(f[i]));
     got = download_bf16(d_a, n);
     check("cast_f32_to_bf16 n 1000003 (exact RNE)", got, ref, n, 0);
     free(got);
@@ -517,7 +503,7 @@ static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, i
 static float read_bf16_at(const bf16_t *d, size_t i) {
     bf16_t b;
     CK(cudaMemcpy(&b, d + i, 2, cudaMemcpyDeviceToHost));
-    return bf2f(b);
+    return bf16_to_float(b);
 }
 
 static void test_large_index(cudaStream_t s) {
