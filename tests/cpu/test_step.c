@@ -81,25 +81,6 @@ static void check_checkpoint(const ModelConfig *m, const float *params, const La
     free(g0); free(g1);
 }
 
-// Worst per-tensor relative difference of b against a.
-static double grads_rel_err(const ModelConfig *m, const float *a, const float *b, int *worst_t) {
-    size_t off[P_COUNT], sizes[P_COUNT];
-    model_param_offsets(m, off);
-    model_param_sizes(m, sizes);
-    double worst = 0.0;
-    for (int t = 0; t < P_COUNT; t++) {
-        double na = 0.0, nd = 0.0;
-        for (size_t j = 0; j < sizes[t]; j++) {
-            double x = a[off[t] + j], d = x - b[off[t] + j];
-            na += x * x; nd += d * d;
-        }
-        if (sizes[t] == 0) continue;
-        double e = na > 0 ? sqrt(nd / na) : sqrt(nd);
-        if (e > worst || !(e == e)) { worst = e; *worst_t = t; }
-    }
-    return worst;
-}
-
 static void check_equality(const ModelConfig *m, const float *params) {
     static const int ks[] = {1, 2, 4};
     size_t off[P_COUNT], n = model_param_offsets(m, off);

@@ -1,7 +1,9 @@
-// tiny.h: the tiny Qwen2-shaped model and random group batches the CPU tests share.
+// tiny.h: the tiny Qwen2-shaped model, random group batches and the gradient error metric the
+// CPU tests share.
 #ifndef PB_TEST_TINY_H
 #define PB_TEST_TINY_H
 
+#include <math.h>
 #include <string.h>
 
 #include "../../harness/rng.h"
@@ -26,6 +28,29 @@ static inline int tiny_groups(GroupBatch *g, int B, int K, int max_p, int max_c,
     for (int b = 0; b < B; b++) pl[b] = (int32_t)rng_range(&r, 1, max_p);
     for (int i = 0; i < B * K; i++) cl[i] = (int32_t)rng_range(&r, 1, max_c);
     return groups_make(g, B, K, pl, cl, vocab, seed);
+}
+
+// Worst per-tensor relative difference ||b - a|| / ||a|| (||b - a|| where a is zero; NaN counts
+// as worst); *worst_t (may be NULL) gets the tensor.
+static inline double grads_rel_err(const ModelConfig *m, const float *a, const float *b, int *worst_t) {
+    size_t off[P_COUNT], sizes[P_COUNT];
+    model_param_offsets(m, off);
+    model_param_sizes(m, sizes);
+    double worst = 0.0;
+    for (int t = 0; t < P_COUNT; t++) {
+        double na = 0.0, nd = 0.0;
+        for (size_t j = 0; j < sizes[t]; j++) {
+            double x = a[off[t] + j], d = x - b[off[t] + j];
+            na += x * x; nd += d * d;
+        }
+        if (sizes[t] == 0) continue;
+        double e = na > 0 ? sqrt(nd / na) : sqrt(nd);
+        if (e > worst || !(e == e)) {
+            worst = e;
+            if (worst_t) *worst_t = t;
+        }
+    }
+    return worst;
 }
 
 #endif
