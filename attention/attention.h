@@ -13,7 +13,11 @@
  * padding slot is unspecified (simple writes -inf, cudnn 0): only the same backend's backward
  * reads lse, and it skips padding.
  * prepare() is called once per layout (not timed): it builds plans and allocates what the
- * backend needs for that layout, reporting the bytes so the step's size table is exact.
+ * backend keeps for that layout, reporting the bytes so the step's size table is exact. What a
+ * backend needs only while one forward or backward call runs (workspaces, accumulators) it
+ * asks for as scratch instead: the caller lends that memory with set_scratch() and may use it
+ * for other things between calls (the GPU step shares it with the MLP chunk and the fused
+ * cross-entropy, whose buffers are dead while attention runs).
  */
 #ifndef PB_ATTENTION_H
 #define PB_ATTENTION_H
@@ -46,8 +50,13 @@ typedef struct AttnOps {
     // NULL with a one-line reason in err.
     AttnBackend *(*create)(const AttnShape *shape, char *err, size_t errlen);
     // Plans and buffers for this layout. *device_bytes: what the backend holds on the device
-    // after this call (workspaces, accumulators). Returns 0, -1 (error), -2 (out of memory).
-    int (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, char *err, size_t errlen);
+    // after this call; *scratch_bytes: what it needs lent while a call runs (0: nothing).
+    // Returns 0, -1 (error), -2 (out of memory).
+    int (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
+                   char *err, size_t errlen);
+    // Lends scratch_bytes of device memory (256-byte aligned) for every later forward/backward
+    // of this layout; required before them when scratch_bytes > 0. Contents are not kept.
+    void (*set_scratch)(AttnBackend *b, void *scratch);
     // Returns 0 or -1 with err set. Launches on stream; no synchronisation required.
     int (*forward)(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
                    cudaStream_t stream, char *err, size_t errlen);

@@ -279,6 +279,8 @@ typedef struct SlotRun { size_t start, len; } SlotRun;
 
 typedef struct PrefixGather { size_t src_prompt, prompt_len, src_comp, comp_len, dst; } PrefixGather;
 
+enum { SCR_WORKSPACE, SCR_SUM, SCR_DQ_ACC, SCR_DK_FULL, SCR_DV_FULL, SCR_DQ_TMP, SCR_DKCAT, SCR_DVCAT, SCR_COUNT };
+
 struct AttnBackend {
     AttnShape shape;
     cudnnHandle_t handle;
@@ -289,21 +291,27 @@ struct AttnBackend {
     SdpaCall calls[4];
     int n_calls;
     int split_backward;          // prefix (c): backward by calls[2] (groups vs prompts), calls[3] (self)
-    void *dq_tmp;                // prefix (c): dq of calls[3], added onto dq; bf16 (n_slots, Hq, D)
+    void *dq_tmp;                // prefix (c): dq of calls[3], added onto dq; bf16 (n_slots, Hq, D) [scratch]
     SlotRun *comps;               // prefix (c): each group's completion slots
     int n_comps;
-    void *workspace;
+    void *workspace;             // [scratch]
     size_t workspace_bytes;
-    float *sum_buf, *dq_acc;     // fp32 softmax-sum (n_slots, Hq), dQ accumulator (n_slots, Hq, D)
-    void *dk_full, *dv_full;     // ragged GQA: per-query-head dK / dV
+    float *sum_buf, *dq_acc;     // fp32 softmax-sum (n_slots, Hq), dQ accumulator (n_slots, Hq, D) [scratch]
+    void *dk_full, *dv_full;     // ragged GQA: per-query-head dK / dV, bf16 [scratch]
     SlotRun *pads;
     int n_pads;
     // prefix (a)
-    void *kcat, *vcat, *dkcat, *dvcat; // [cat_tokens, Hkv, D]
+    void *kcat, *vcat, *dkcat, *dvcat; // [cat_tokens, Hkv, D]; kcat/vcat live from forward to backward,
+                                       // dkcat/dvcat [scratch]
     size_t cat_tokens;
     PrefixGather *gathers;       // one per completion
     int n_gathers;
-    size_t device_bytes;
+    size_t device_bytes;         // what prepare allocated (kept until release)
+    // buffers marked [scratch] live only inside one forward/backward call: prepare lays them out
+    // in scratch_bytes, set_scratch points them into the caller's memory
+    size_t scr_off[SCR_COUNT];
+    size_t scratch_bytes;
+    char *scratch;
     int prepared;
     // PB_CUDNN_PHASES=1 (development): time the prefix (a) backward phases, print at destroy
     int phases, phase_n;
@@ -590,7 +598,8 @@ static int pack_execute(AttnBackend *ab, cudnnBackendDescriptor_t plan, const Pa
     cudnnBackendDescriptor_t vp = graph_new(&g, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack");
     graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, p->n, p->uid, "pack uids");
     graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, p->n, p->ptr, "pack pointers");
-    graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ab->workspace, "pack workspace");
+    void *ws = ab->workspace;
+    graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws, "pack workspace");
     graph_finalize(&g, vp, "variant pack finalize");
     if (!g.failed) graph_check(&g, cudnnBackendExecute(ab->handle, plan, vp), "execute");
     graph_free(&g);
@@ -648,6 +657,12 @@ static int dev_alloc(AttnBackend *ab, void **p, size_t bytes, char *err, size_t 
     }
     ab->device_bytes += bytes;
     return 0;
+}
+
+// A transient buffer's place in the scratch (256-byte aligned, like cudaMalloc's).
+static void scratch_take(AttnBackend *ab, int which, size_t bytes) {
+    ab->scr_off[which] = ab->scratch_bytes;
+    ab->scratch_bytes += (bytes + 255) / 256 * 256;
 }
 
 static int dev_upload(AttnBackend *ab, void **p, const void *host, size_t bytes, char *err, size_t errlen) {
@@ -810,8 +825,10 @@ static int prefix_gathers_setup(AttnBackend *ab, const Layout *l, CallSpec *cs, 
     size_t bytes = cat * (size_t)(hkv * d) * 2;
     int rc = dev_alloc(ab, &ab->kcat, bytes, err, errlen);
     if (!rc) rc = dev_alloc(ab, &ab->vcat, bytes, err, errlen);
-    if (!rc && ab->prefix_method == 'a') rc = dev_alloc(ab, &ab->dkcat, bytes, err, errlen);
-    if (!rc && ab->prefix_method == 'a') rc = dev_alloc(ab, &ab->dvcat, bytes, err, errlen);
+    if (!rc && ab->prefix_method == 'a') {
+        scratch_take(ab, SCR_DKCAT, bytes);
+        scratch_take(ab, SCR_DVCAT, bytes);
+    }
     return rc;
 }
 
@@ -847,8 +864,7 @@ static int prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     if (!rc) rc = call_setup(ab, &ab->calls[2], &sp[0], 1, CAUSAL_TOP_LEFT, max_q, BUILD_BWD, err, errlen);
     if (!rc) rc = call_setup(ab, &ab->calls[3], &sp[1], 1, CAUSAL_TOP_LEFT, max_c, BUILD_BWD, err, errlen);
-    if (!rc) rc = dev_alloc(ab, &ab->dq_tmp, ab->n_slots * (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2, err,
-                            errlen);
+    if (!rc) scratch_take(ab, SCR_DQ_TMP, ab->n_slots * (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2);
     ab->split_backward = !rc;
     spec_free(&sp[0]);
     spec_free(&sp[1]);
@@ -856,7 +872,8 @@ static int prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_
 }
 
 
-static int attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *device_bytes, char *err, size_t errlen) {
+static int attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
+                              char *err, size_t errlen) {
     attn_cudnn_release(ab);
     const Layout *l = mask->host;
     const int64_t hq = ab->shape.n_head, hkv = ab->shape.n_kv_head, d = ab->shape.head_dim;
@@ -941,13 +958,14 @@ static int attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *dev
         }
         ab->workspace_bytes = (size_t)ws;
         size_t full_tokens = ab->n_slots > ab->cat_tokens ? ab->n_slots : ab->cat_tokens;
-        rc = dev_alloc(ab, &ab->workspace, ab->workspace_bytes, err, errlen);
-        if (!rc) rc = dev_alloc(ab, (void **)&ab->sum_buf, ab->n_slots * (size_t)hq * sizeof(float), err, errlen);
-        if (!rc) rc = dev_alloc(ab, (void **)&ab->dq_acc, ab->n_slots * (size_t)(hq * d) * sizeof(float), err, errlen);
-        if (!rc && hq != hkv && l->strategy != STRATEGY_PADDED) {
-            // cudnn-frontend sizes these with sizeof(float) although they hold bf16; so do we
-            rc = dev_alloc(ab, &ab->dk_full, full_tokens * (size_t)(hq * d) * sizeof(float), err, errlen);
-            if (!rc) rc = dev_alloc(ab, &ab->dv_full, full_tokens * (size_t)(hq * d) * sizeof(float), err, errlen);
+        scratch_take(ab, SCR_WORKSPACE, ab->workspace_bytes);
+        scratch_take(ab, SCR_SUM, ab->n_slots * (size_t)hq * sizeof(float));
+        scratch_take(ab, SCR_DQ_ACC, ab->n_slots * (size_t)(hq * d) * sizeof(float));
+        if (hq != hkv && l->strategy != STRATEGY_PADDED) {
+            // bf16, as the graph declares them (cudnn-frontend reserves sizeof(float) per element;
+            // the tests run these layouts under compute-sanitizer)
+            scratch_take(ab, SCR_DK_FULL, full_tokens * (size_t)(hq * d) * 2);
+            scratch_take(ab, SCR_DV_FULL, full_tokens * (size_t)(hq * d) * 2);
         }
     }
     if (rc) {
@@ -956,6 +974,7 @@ static int attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *dev
     }
     ab->prepared = 1;
     *device_bytes = ab->device_bytes;
+    *scratch_bytes = ab->scratch_bytes;
     return 0;
 }
 
@@ -1007,6 +1026,10 @@ static int attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k, con
         snprintf(err, errlen, "cudnn attention: forward before prepare");
         return -1;
     }
+    if (ab->scratch_bytes && !ab->scratch) {
+        snprintf(err, errlen, "cudnn attention: forward without scratch (set_scratch)");
+        return -1;
+    }
     if (ab->n_calls == 2) {
         prefix_gather(ab, k, v, stream);
         if (call_forward(ab, &ab->calls[0], q, k, v, o, lse, stream, err, errlen)) return -1;
@@ -1024,6 +1047,10 @@ static int attn_cudnn_backward(AttnBackend *ab, const void *q, const void *k, co
                                char *err, size_t errlen) {
     if (!ab->prepared) {
         snprintf(err, errlen, "cudnn attention: backward before prepare");
+        return -1;
+    }
+    if (ab->scratch_bytes && !ab->scratch) {
+        snprintf(err, errlen, "cudnn attention: backward without scratch (set_scratch)");
         return -1;
     }
     if (ab->split_backward) {
@@ -1100,17 +1127,9 @@ static AttnBackend *attn_cudnn_create(const AttnShape *shape, char *err, size_t 
 
 static void attn_cudnn_release(AttnBackend *ab) {
     for (int i = 0; i < 4; i++) call_free(&ab->calls[i]);
-    cudaFree(ab->dq_tmp);
     free(ab->comps);
-    cudaFree(ab->workspace);
-    cudaFree(ab->sum_buf);
-    cudaFree(ab->dq_acc);
-    cudaFree(ab->dk_full);
-    cudaFree(ab->dv_full);
-    cudaFree(ab->kcat);
+    cudaFree(ab->kcat); // the [scratch] buffers are the caller's
     cudaFree(ab->vcat);
-    cudaFree(ab->dkcat);
-    cudaFree(ab->dvcat);
     free(ab->gathers);
     free(ab->pads);
     AttnShape shape = ab->shape;
@@ -1125,6 +1144,13 @@ static void attn_cudnn_release(AttnBackend *ab) {
     ab->phases = phases, ab->phase_n = phase_n;
     memcpy(ab->phase_ev, ev, sizeof ev);
     memcpy(ab->phase_ms, phase_ms, sizeof phase_ms);
+}
+
+static void attn_cudnn_set_scratch(AttnBackend *ab, void *scratch) {
+    ab->scratch = (char *)scratch;
+    void **const p[SCR_COUNT] = {&ab->workspace, (void **)&ab->sum_buf, (void **)&ab->dq_acc, &ab->dk_full,
+                                 &ab->dv_full, &ab->dq_tmp, &ab->dkcat, &ab->dvcat};
+    for (int i = 0; i < SCR_COUNT; i++) *p[i] = scratch ? ab->scratch + ab->scr_off[i] : NULL;
 }
 
 static void attn_cudnn_destroy(AttnBackend *ab) {
@@ -1143,6 +1169,7 @@ const AttnOps attn_cudnn_ops = {
     .name = "cudnn",
     .create = attn_cudnn_create,
     .prepare = attn_cudnn_prepare,
+    .set_scratch = attn_cudnn_set_scratch,
     .forward = attn_cudnn_forward,
     .backward = attn_cudnn_backward,
     .release = attn_cudnn_release,

@@ -414,8 +414,10 @@ static int compute_q_hi(const Layout *l, int32_t *q_hi) {
     return 0;
 }
 
-static int simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, char *err, size_t errlen) {
+static int simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes, char *err,
+                          size_t errlen) {
     simple_release(b);
+    *scratch_bytes = 0; // everything it uses is its own
     const Layout *l = mask->host;
     if (l->n_slots == 0 || l->n_slots > (size_t)INT_MAX / ATTN_WARPS) {
         snprintf(err, errlen, "attention simple: %zu token slots not supported", l->n_slots);
@@ -514,6 +516,9 @@ static void simple_destroy(AttnBackend *b) {
     free(b);
 }
 
+static void simple_set_scratch(AttnBackend *, void *) {}
+
 extern "C" const AttnOps attn_simple_ops = {
-    "simple", simple_create, simple_prepare, simple_forward, simple_backward, simple_release, simple_destroy,
+    "simple", simple_create, simple_prepare, simple_set_scratch, simple_forward, simple_backward, simple_release,
+    simple_destroy,
 };

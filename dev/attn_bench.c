@@ -56,9 +56,15 @@ static int bench_layout(const AttnOps *ops, const Layout *l, int reps, Timing *t
     char err[512] = {0};
     int rc = 0;
     AttnBackend *ab = ops->create(&shape, err, sizeof err);
-    if (!ab || ops->prepare(ab, &mask, bytes, err, sizeof err)) {
+    size_t scratch_bytes = 0;
+    void *scratch = NULL;
+    if (!ab || ops->prepare(ab, &mask, bytes, &scratch_bytes, err, sizeof err)) {
         printf("  error: %s\n", err);
         rc = -1;
+    } else {
+        if (scratch_bytes) cudaCheck(cudaMalloc(&scratch, scratch_bytes));
+        ops->set_scratch(ab, scratch);
+        *bytes += scratch_bytes;
     }
     cudaEvent_t ev[3];
     for (int i = 0; i < 3; i++) cudaCheck(cudaEventCreate(&ev[i]));
@@ -86,6 +92,7 @@ static int bench_layout(const AttnOps *ops, const Layout *l, int reps, Timing *t
     free(ms);
     for (int i = 0; i < 3; i++) cudaEventDestroy(ev[i]);
     if (ab) ops->destroy(ab);
+    cudaCheck(cudaFree(scratch));
     cudaFree(q), cudaFree(o), cudaFree(dout), cudaFree(dq), cudaFree(k), cudaFree(v), cudaFree(dk), cudaFree(dv);
     cudaFree(lse);
     for (int i = 0; i < 3; i++) cudaFree(mk[i]);

@@ -6,8 +6,8 @@ static const char *const buf_names[GB_COUNT] = {
     "tokens", "pos", "kv_lo", "shared_end", "seg_lo", "loss_rows", "loss_targets",
     "emb_uniq_tok", "emb_uniq_off", "emb_slots",
     "checkpoints", "ln1", "rstd1", "q", "k", "v", "att", "lse", "ln2", "rstd2",
-    "gate", "up", "h", "dres", "dln", "datt", "dq", "dk", "dv", "ce_scratch",
-    "attention",
+    "dres", "dln", "datt", "dq", "dk", "dv",
+    "attention", "scratch",
 };
 
 const char *gpu_buf_name(GpuBuf b) { return (b >= 0 && b < GB_COUNT) ? buf_names[b] : "?"; }
@@ -24,8 +24,8 @@ int gpu_plan_ce_rows(const Layout *l) {
     return l->n_loss < GPU_CE_CHUNK_ROWS ? (int)l->n_loss : GPU_CE_CHUNK_ROWS;
 }
 
-size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes, size_t ce_scratch_bytes,
-                       GpuMemPlan *out) {
+size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes, size_t attn_scratch_bytes,
+                       size_t ce_scratch_bytes, GpuMemPlan *out) {
     size_t *b = out->bytes;
     for (int i = 0; i < GB_COUNT; i++) b[i] = 0;
     const size_t C = (size_t)m->hidden, L = (size_t)m->layers, F = (size_t)m->mlp, V = (size_t)m->vocab;
@@ -41,6 +41,7 @@ size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes,
     out->mlp_rows = gpu_plan_mlp_rows(l);
     out->ce_rows = gpu_plan_ce_rows(l);
     out->n_uniq_max = 0;
+    out->mlp_line = out->ce_bytes = out->attn_scratch_bytes = 0;
     if (l) {
         const size_t T = l->n_slots, R = (size_t)out->mlp_rows, real = l->n_real;
         const size_t U = real < V ? real : V;
@@ -56,9 +57,14 @@ size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes,
         b[GB_Q] = b[GB_ATT] = b[GB_DATT] = b[GB_DQ] = T * QD * bf;
         b[GB_K] = b[GB_V] = b[GB_DK] = b[GB_DV] = T * KVD * bf;
         b[GB_LSE] = T * (size_t)m->n_head * f32;
-        b[GB_GATE] = b[GB_UP] = b[GB_H] = R * F * bf;
-        b[GB_CE_SCRATCH] = ce_scratch_bytes;
         b[GB_ATTENTION] = attn_bytes;
+        out->mlp_line = align_up(R * F * bf);
+        out->ce_bytes = align_up(ce_scratch_bytes);
+        out->attn_scratch_bytes = align_up(attn_scratch_bytes);
+        size_t scratch = 3 * out->mlp_line;
+        if (out->ce_bytes > scratch) scratch = out->ce_bytes;
+        if (out->attn_scratch_bytes > scratch) scratch = out->attn_scratch_bytes;
+        b[GB_SCRATCH] = scratch;
     }
     out->model = out->arena = out->total = 0;
     for (int i = 0; i < GB_COUNT; i++) {
@@ -73,7 +79,10 @@ size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes,
 void gpu_memory_plan_print(const GpuMemPlan *p, FILE *f) {
     for (int i = 0; i < GB_COUNT; i++)
         if (p->bytes[i]) fprintf(f, "  %-18s %10.3f GB\n", gpu_buf_name((GpuBuf)i), (double)p->bytes[i] / 1e9);
-    fprintf(f, "  model %.3f GB + layout arena %.3f GB + attention %.3f GB = %.3f GB (mlp_rows %d, ce_rows %d)\n",
-            (double)p->model / 1e9, (double)p->arena / 1e9, (double)p->bytes[GB_ATTENTION] / 1e9,
-            (double)p->total / 1e9, p->mlp_rows, p->ce_rows);
+    fprintf(f, "  scratch users: MLP chunk %.3f GB, fused CE %.3f GB, attention %.3f GB\n",
+            3 * (double)p->mlp_line / 1e9, (double)p->ce_bytes / 1e9, (double)p->attn_scratch_bytes / 1e9);
+    fprintf(f, "  model %.3f GB + layout arena %.3f GB + attention %.3f GB + scratch %.3f GB = %.3f GB "
+            "(mlp_rows %d, ce_rows %d)\n", (double)p->model / 1e9, (double)p->arena / 1e9,
+            (double)p->bytes[GB_ATTENTION] / 1e9, (double)p->bytes[GB_SCRATCH] / 1e9, (double)p->total / 1e9,
+            p->mlp_rows, p->ce_rows);
 }

@@ -59,6 +59,8 @@ struct Step {
     const Layout *layout;
     void *arena;
     size_t attn_bytes;
+    void *scratch;             // GB_SCRATCH: the MLP chunk, the fused CE and the attention backend
+    bf16_t *gate, *up, *h;     // (mlp_rows, F) each, in scratch
     GpuMemPlan plan;
     size_t T, n_loss;
     int n_uniq;
@@ -135,7 +137,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
     s->attn = ops->create(&shape, err, errlen);
     if (!s->attn) { gpu_destroy(s); return NULL; }
 
-    gpu_memory_plan(m, NULL, 0, 0, &s->plan);
+    gpu_memory_plan(m, NULL, 0, 0, 0, &s->plan);
     size_t param_bytes = s->plan.bytes[GB_WEIGHTS];
     if (cudaMalloc((void **)&s->weights, param_bytes) != cudaSuccess ||
         cudaMalloc((void **)&s->grads, param_bytes) != cudaSuccess ||
@@ -161,7 +163,9 @@ static void gpu_release(Step *s) {
     if (!s->layout && !s->arena) return;
     if (s->attn) s->attn_ops->release(s->attn);
     if (s->arena) cudaCheck(cudaFree(s->arena));
-    s->arena = NULL;
+    if (s->scratch) cudaCheck(cudaFree(s->scratch));
+    s->arena = s->scratch = NULL;
+    s->gate = s->up = s->h = NULL;
     s->layout = NULL;
     s->attn_bytes = 0;
     memset(s->buf, 0, sizeof s->buf);
@@ -223,7 +227,8 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
             return STEP_ERROR;
         }
     const int V = s->m.vocab, C = s->m.hidden;
-    gpu_memory_plan(&s->m, l, 0, fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V), &s->plan);
+    const size_t ce_bytes = fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V);
+    gpu_memory_plan(&s->m, l, 0, 0, ce_bytes, &s->plan);
     if (cudaMalloc(&s->arena, s->plan.arena) != cudaSuccess) {
         cudaGetLastError();
         s->arena = NULL;
@@ -262,14 +267,28 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
 
     // the attention backend's plans and buffers
     AttnMask mask = {l, ibuf(s, GB_KV_LO), ibuf(s, GB_SHARED_END), ibuf(s, GB_SEG_LO)};
-    size_t attn_bytes = 0;
-    int rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, err, errlen);
+    size_t attn_bytes = 0, attn_scratch = 0;
+    int rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, &attn_scratch, err, errlen);
     if (rc != 0) {
         gpu_release(s);
         return rc == -2 ? STEP_NO_MEMORY : STEP_ERROR;
     }
     s->attn_bytes = attn_bytes;
-    gpu_memory_plan(&s->m, l, attn_bytes, s->plan.bytes[GB_CE_SCRATCH], &s->plan);
+    gpu_memory_plan(&s->m, l, attn_bytes, attn_scratch, ce_bytes, &s->plan);
+
+    // the shared scratch (memory_plan.h): its users are never live at the same time
+    if (cudaMalloc(&s->scratch, s->plan.bytes[GB_SCRATCH]) != cudaSuccess) {
+        cudaGetLastError();
+        s->scratch = NULL;
+        snprintf(err, errlen, "gpu: out of device memory for the shared scratch (%.2f GB)",
+                 (double)s->plan.bytes[GB_SCRATCH] / 1e9);
+        gpu_release(s);
+        return STEP_NO_MEMORY;
+    }
+    s->gate = (bf16_t *)s->scratch;
+    s->up = (bf16_t *)((char *)s->scratch + s->plan.mlp_line);
+    s->h = (bf16_t *)((char *)s->scratch + 2 * s->plan.mlp_line);
+    s->attn_ops->set_scratch(s->attn, s->scratch);
     return STEP_OK;
 }
 
@@ -301,9 +320,9 @@ static int attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, 
 static void mlp_chunk_forward(Step *s, int l, size_t r0, int n) {
     const int C = s->m.hidden, F = s->m.mlp;
     const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
-    matmul_forward(s->mm, bbuf(s, GB_GATE), ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
-    matmul_forward(s->mm, bbuf(s, GB_UP), ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
-    swiglu_forward(bbuf(s, GB_H), bbuf(s, GB_GATE), bbuf(s, GB_UP), (size_t)n * F, s->stream);
+    matmul_forward(s->mm, s->gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
+    matmul_forward(s->mm, s->up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
+    swiglu_forward(s->h, s->gate, s->up, (size_t)n * F, s->stream);
 }
 
 // x1 += mlp(ln2), chunk by chunk.
@@ -312,7 +331,7 @@ static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
     for (size_t r0 = 0; r0 < s->T; r0 += R) {
         int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
         mlp_chunk_forward(s, l, r0, n);
-        matmul_forward(s->mm, x1 + r0 * C, bbuf(s, GB_H), layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
+        matmul_forward(s->mm, x1 + r0 * C, s->h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
     }
 }
 
@@ -326,7 +345,7 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
         int acc = r0 > 0; // weight gradients accumulate over chunks
         bf16_t *dres = bbuf(s, GB_DRES) + r0 * C, *dln = bbuf(s, GB_DLN) + r0 * C;
         const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
-        bf16_t *gate = bbuf(s, GB_GATE), *up = bbuf(s, GB_UP), *h = bbuf(s, GB_H);
+        bf16_t *gate = s->gate, *up = s->up, *h = s->h;
         mlp_chunk_forward(s, l, r0, n);
         matmul_backward_weight(s->mm, layer_g(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
         matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
@@ -393,7 +412,7 @@ static int step_forward_backward(Step *s, char *err, size_t errlen) {
     cudaCheck(cudaMemsetAsync(bbuf(s, GB_DRES), 0, TC * sizeof(bf16_t), st));
     fused_linear_cross_entropy(s->mm, s->loss, bbuf(s, GB_DLN), s->g[head], lnf, s->w[head], ibuf(s, GB_LOSS_ROWS),
                                ibuf(s, GB_LOSS_TARGETS), (int)s->n_loss, C, V, s->plan.ce_rows,
-                               s->buf[GB_CE_SCRATCH], st);
+                               s->scratch, st);
     rmsnorm_backward(bbuf(s, GB_DRES), s->norm_acc + 2 * (size_t)L * C, bbuf(s, GB_DLN), xf, s->w[P_LNF], rstdf,
                      s->T, C, st);
 
@@ -437,7 +456,7 @@ static void gpu_memory(Step *s, StepMemory *out) {
     out->predicted = s->plan.total;
     out->allocated = s->plan.bytes[GB_WEIGHTS] + s->plan.bytes[GB_GRADS] + s->plan.bytes[GB_NORM_GRAD_ACC] +
                      s->plan.bytes[GB_LOSS] + matmul_workspace_bytes(s->mm) + (s->arena ? s->plan.arena : 0) +
-                     s->attn_bytes;
+                     s->attn_bytes + (s->scratch ? s->plan.bytes[GB_SCRATCH] : 0);
     size_t used = device_used();
     out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
 }

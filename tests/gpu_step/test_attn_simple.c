@@ -77,13 +77,14 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
     char err[256] = "";
     AttnShape shape = {Hq, Hkv, D};
     AttnBackend *b = attn_simple_ops.create(&shape, err, sizeof err);
-    size_t bytes = 0;
-    int ok = b && attn_simple_ops.prepare(b, &mask, &bytes, err, sizeof err) == 0 &&
+    size_t bytes = 0, scratch_bytes = 1;
+    int ok = b && attn_simple_ops.prepare(b, &mask, &bytes, &scratch_bytes, err, sizeof err) == 0 &&
              attn_simple_ops.forward(b, d_q, d_k, d_v, d_o, d_lse, 0, err, sizeof err) == 0 &&
              attn_simple_ops.backward(b, d_q, d_k, d_v, d_o, d_do, d_lse, d_dq, d_dk, d_dv, 0, err, sizeof err) == 0;
     CHECK(ok, "simple backend failed: %s", err);
     cuda_ok(cudaDeviceSynchronize(), "attention kernels");
     CHECK(bytes == T * (size_t)Hq * 4 + T * 4, "device_bytes %zu, expected %zu", bytes, T * (size_t)Hq * 4 + T * 4);
+    CHECK(scratch_bytes == 0, "scratch_bytes %zu, expected 0 (simple keeps its own buffers)", scratch_bytes);
 
     download_bf16(g_out, d_o, nq);
     download_bf16(g_dq, d_dq, nq);
