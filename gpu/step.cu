@@ -6,7 +6,8 @@
  *   create   device check, stream/events, cuBLASLt (matmul_create), weights and gradients as
  *            two allocations sized by the param table, seeded on the device.
  *   prepare  one arena carved in the order of the size table (gpu/memory_plan.h): the layout's
- *            device inputs and every activation buffer; then the attention backend's prepare.
+ *            device inputs and every activation buffer; then the attention backend's prepare;
+ *            then the shared scratch (MLP chunk, fused CE, attention transients), lent to it.
  *   run      embedding -> L x layer (input checkpointed) -> final RMSNorm -> fused linear CE ->
  *            final norm backward -> L x (recompute the layer from its checkpoint, backward) ->
  *            embedding backward. CUDA events around all of it.
