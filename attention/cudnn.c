@@ -466,6 +466,24 @@ static int call_build_forward(const AttnShape *sh, cudnnHandle_t handle, SdpaCal
     return c->fwd ? 0 : -1;
 }
 
+// dX = A^T B for X = K or V (A: [b, hq, skv, sq] bf16, B: [b, hq, sq, d]). With GQA the product
+// goes to a per-query-head tensor (ragged: the caller's buffer full_uid, else virtual), summed
+// over each K/V head's query heads into dx.
+static void graph_kv_grad(Graph *g, const SdpaCall *c, const CallTensors *t, const AttnShape *sh, int64_t full_uid,
+                          Tensor a, Tensor bm, Tensor dx) {
+    const int64_t b = c->b, skv = c->skv, hq = sh->n_head, d = sh->head_dim;
+    if (hq == sh->n_kv_head) {
+        graph_matmul(g, a, bm, dx, t->mask.len_kv, NULL, t->mask.len_q);
+        return;
+    }
+    const int64_t fdim[4] = {b, hq, skv, d}, fstr[4] = {hq * skv * d, skv * d, d, 1};
+    const int64_t rfstr[4] = {c->kv_batch_stride * hq * d, d, hq * d, 1}; // ragged: dK strides x (hq / hkv)
+    Tensor full = c->ragged ? graph_tensor(g, full_uid, CUDNN_DATA_BFLOAT16, fdim, rfstr, false, t->off_kv)
+                            : graph_virtual(g, CUDNN_DATA_BFLOAT16, fdim, fstr);
+    graph_matmul(g, a, bm, full, t->mask.len_kv, NULL, t->mask.len_q);
+    graph_reduction(g, CUDNN_REDUCE_TENSOR_ADD, full, dx);
+}
+
 static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCall *c, char *err, size_t errlen) {
     Graph *gp = calloc(1, sizeof *gp);
     if (!gp) return -1;
@@ -511,17 +529,10 @@ static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCa
     Tensor p = graph_virtual(&g, CUDNN_DATA_FLOAT, sdim, sstr);
     graph_pointwise(&g, CUDNN_POINTWISE_EXP, CUDNN_DATA_FLOAT, -1, z2, NULL, NULL, p);
 
-    const int gqa = hq != hkv;
-    const int64_t fdim[4] = {b, hq, skv, d}, fstr[4] = {hq * skv * d, skv * d, d, 1};
-    const int64_t rfstr[4] = {kvbs * hq * d, d, hq * d, 1}; // ragged full-head: dK strides x (hq / hkv)
     // dV = P^T dO (summed over the query heads of each K/V head)
     Tensor pt = graph_virtual(&g, CUDNN_DATA_BFLOAT16, tdim, tstr);
     graph_reshape(&g, p, pt);
-    Tensor dv_full = dv;
-    if (gqa) dv_full = c->ragged ? graph_tensor(&g, UID_DV_FULL, CUDNN_DATA_BFLOAT16, fdim, rfstr, false, t.off_kv)
-                                 : graph_virtual(&g, CUDNN_DATA_BFLOAT16, fdim, fstr);
-    graph_matmul(&g, pt, dout, dv_full, t.mask.len_kv, NULL, t.mask.len_q);
-    if (gqa) graph_reduction(&g, CUDNN_REDUCE_TENSOR_ADD, dv_full, dv);
+    graph_kv_grad(&g, c, &t, sh, UID_DV_FULL, pt, dout, dv);
 
     // dS = P * (dO V^T - softmax_sum) * scale
     Tensor dp = graph_virtual(&g, CUDNN_DATA_FLOAT, sdim, sstr);
@@ -536,11 +547,7 @@ static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCa
     // dK = dS^T Q
     Tensor dst = graph_virtual(&g, CUDNN_DATA_BFLOAT16, tdim, tstr);
     graph_reshape(&g, ds, dst);
-    Tensor dk_full = dk;
-    if (gqa) dk_full = c->ragged ? graph_tensor(&g, UID_DK_FULL, CUDNN_DATA_BFLOAT16, fdim, rfstr, false, t.off_kv)
-                                 : graph_virtual(&g, CUDNN_DATA_BFLOAT16, fdim, fstr);
-    graph_matmul(&g, dst, q, dk_full, t.mask.len_kv, NULL, t.mask.len_q);
-    if (gqa) graph_reduction(&g, CUDNN_REDUCE_TENSOR_ADD, dk_full, dk);
+    graph_kv_grad(&g, c, &t, sh, UID_DK_FULL, dst, q, dk);
 
     // dQ = dS K, accumulated in fp32, then converted
     const int64_t kdim[4] = {b, hkv, skv, d}, kstr[4] = {kvbs * hkv * d, d, hkv * d, 1};

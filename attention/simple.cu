@@ -86,6 +86,25 @@ __device__ void load_tile(float *dst, int ld, const bf16 *src, int r0, int r_lo,
     }
 }
 
+// The keys any query of this block may see, as two ranges: [a1, b1) from kv_lo to the end of
+// the shared part, then [a2, b2) the query's own segment up to itself (seg_lo >= kv_lo, so
+// a2 >= a1; b1 >= a1). Every thread of the block calls it (it synchronises); a query with
+// lo < 0 (padding) adds nothing. range: 4 ints of shared memory.
+struct KeyRanges { int a1, b1, a2, b2; };
+
+__device__ KeyRanges block_key_ranges(int *range, int lane, int qi, int lo, int se, int sl) {
+    if (threadIdx.x == 0) { range[0] = INT_MAX; range[1] = INT_MIN; range[2] = INT_MAX; range[3] = INT_MIN; }
+    __syncthreads();
+    if (lane == 0 && lo >= 0) {
+        atomicMin(&range[0], lo);
+        atomicMax(&range[1], min(se, qi + 1));
+        atomicMin(&range[2], sl);
+        atomicMax(&range[3], qi + 1);
+    }
+    __syncthreads();
+    return KeyRanges{range[0], max(range[1], range[0]), range[2], range[3]};
+}
+
 // ------------------------------------------------------------------------------------------
 // forward
 
@@ -107,19 +126,10 @@ attn_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const b
     const int lo = valid ? kv_lo[qi] : -1;
     const int se = valid ? shared_end[qi] : 0, sl = valid ? seg_lo[qi] : 0;
 
-    if (threadIdx.x == 0) { range[0] = INT_MAX; range[1] = INT_MIN; range[2] = INT_MAX; range[3] = INT_MIN; }
     for (int d = lane; d < D; d += 32) qs[warp][d] = valid ? __bfloat162float(q[((size_t)qi * Hq + h) * D + d]) : 0.0f;
-    __syncthreads();
-    if (lane == 0 && lo >= 0) {
-        atomicMin(&range[0], lo);
-        atomicMax(&range[1], min(se, qi + 1));
-        atomicMin(&range[2], sl);
-        atomicMax(&range[3], qi + 1);
-    }
-    __syncthreads();
-    // Keys of the block: [a1, b1) then [max(a2, b1), b2); seg_lo >= kv_lo so a2 >= a1.
-    const int a1 = range[0], a2 = range[2], b2 = range[3];
-    const int b1 = max(range[1], a1);
+    // Keys of the block: [a1, b1) then [max(a2, b1), b2).
+    const KeyRanges kr = block_key_ranges(range, lane, qi, lo, se, sl);
+    const int a1 = kr.a1, b1 = kr.b1, a2 = kr.a2, b2 = kr.b2;
 
     float m = -INFINITY, l = 0.0f, acc[DL];
 #pragma unroll
@@ -200,21 +210,12 @@ attn_backward_dq_kernel(bf16 *dq, const bf16 *q, const bf16 *k, const bf16 *v, c
     const float lse_q = lo >= 0 ? lse[(size_t)qi * Hq + h] : -INFINITY;
     const float di = lo >= 0 ? row_dot[(size_t)qi * Hq + h] : 0.0f;
 
-    if (threadIdx.x == 0) { range[0] = INT_MAX; range[1] = INT_MIN; range[2] = INT_MAX; range[3] = INT_MIN; }
     for (int d = lane; d < D; d += 32) {
         qs[warp][d] = valid ? __bfloat162float(q[((size_t)qi * Hq + h) * D + d]) : 0.0f;
         dos[warp][d] = valid ? __bfloat162float(dout[((size_t)qi * Hq + h) * D + d]) : 0.0f;
     }
-    __syncthreads();
-    if (lane == 0 && lo >= 0) {
-        atomicMin(&range[0], lo);
-        atomicMax(&range[1], min(se, qi + 1));
-        atomicMin(&range[2], sl);
-        atomicMax(&range[3], qi + 1);
-    }
-    __syncthreads();
-    const int a1 = range[0], a2 = range[2], b2 = range[3];
-    const int b1 = max(range[1], a1);
+    const KeyRanges kr = block_key_ranges(range, lane, qi, lo, se, sl);
+    const int a1 = kr.a1, b1 = kr.b1, a2 = kr.a2, b2 = kr.b2;
 
     float acc[DL];
 #pragma unroll
