@@ -605,8 +605,7 @@ static int pack_execute(AttnBackend *ab, cudnnBackendDescriptor_t plan, const Pa
     cudnnBackendDescriptor_t vp = graph_new(&g, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack");
     graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, p->n, p->uid, "pack uids");
     graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, p->n, p->ptr, "pack pointers");
-    void *ws = ab->workspace;
-    graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws, "pack workspace");
+    graph_set(&g, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ab->workspace, "pack workspace");
     graph_finalize(&g, vp, "variant pack finalize");
     if (!g.failed) graph_check(&g, cudnnBackendExecute(ab->handle, plan, vp), "execute");
     graph_free(&g);
