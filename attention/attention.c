@@ -7,7 +7,7 @@
 const AttnOps *attn_ops_find(const char *name) {
     if (!name) return NULL;
     if (strcmp(name, attn_simple_ops.name) == 0) return &attn_simple_ops;
-#ifdef PB_HAVE_CUDNN
+#if PB_HAVE_CUDNN
     if (strcmp(name, attn_cudnn_ops.name) == 0) return &attn_cudnn_ops;
 #endif
     return NULL;

@@ -27,6 +27,8 @@
 
 #include <cuda_runtime.h>
 
+#include "pb_config.h"
+#include "../core/status.h"
 #include "../strategies/layout.h"
 
 typedef struct AttnShape {
@@ -51,16 +53,17 @@ typedef struct AttnOps {
     AttnBackend *(*create)(const AttnShape *shape, char *err, size_t errlen);
     // Plans and buffers for this layout. *device_bytes: what the backend holds on the device
     // after this call; *scratch_bytes: what it needs lent while a call runs (0: nothing).
-    // Returns 0, -1 (error), -2 (out of memory).
-    int (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
+    // PB_OK, PB_ERROR (err set), PB_NO_MEMORY (the layout does not fit; err set).
+    PbStatus (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
                    char *err, size_t errlen);
     // Lends scratch_bytes of device memory (256-byte aligned) for every later forward/backward
     // of this layout; required before them when scratch_bytes > 0. Contents are not kept.
     void (*set_scratch)(AttnBackend *b, void *scratch);
-    // Returns 0 or -1 with err set. Launches on stream; no synchronisation required.
-    int (*forward)(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
+    // PB_OK, or PB_ERROR with err set. Launches on stream; no synchronisation required. A failed
+    // CUDA / cuDNN call inside any entry is a failed check (kernels/check.h), not a return value.
+    PbStatus (*forward)(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
                    cudaStream_t stream, char *err, size_t errlen);
-    int (*backward)(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
+    PbStatus (*backward)(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
                     const void *dout, const float *lse, void *dq, void *dk, void *dv,
                     cudaStream_t stream, char *err, size_t errlen);
     void (*release)(AttnBackend *b); // frees what prepare made
@@ -68,7 +71,7 @@ typedef struct AttnOps {
 } AttnOps;
 
 extern const AttnOps attn_simple_ops;
-#ifdef PB_HAVE_CUDNN
+#if PB_HAVE_CUDNN
 extern const AttnOps attn_cudnn_ops;
 #endif
 

@@ -878,7 +878,7 @@ static int prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_
 }
 
 
-static int attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
+static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
                               char *err, size_t errlen) {
     attn_cudnn_release(ab);
     const Layout *l = mask->host;
@@ -1026,7 +1026,7 @@ static void prefix_scatter(const AttnBackend *ab, void *dk, void *dv, cudaStream
     }
 }
 
-static int attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k, const void *v, void *o, float *lse,
+static PbStatus attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k, const void *v, void *o, float *lse,
                               cudaStream_t stream, char *err, size_t errlen) {
     if (!ab->prepared) {
         snprintf(err, errlen, "cudnn attention: forward before prepare");
@@ -1048,7 +1048,7 @@ static int attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k, con
     return 0;
 }
 
-static int attn_cudnn_backward(AttnBackend *ab, const void *q, const void *k, const void *v, const void *o,
+static PbStatus attn_cudnn_backward(AttnBackend *ab, const void *q, const void *k, const void *v, const void *o,
                                const void *dout, const float *lse, void *dq, void *dk, void *dv, cudaStream_t stream,
                                char *err, size_t errlen) {
     if (!ab->prepared) {

@@ -347,11 +347,12 @@ attn_backward_dkv_kernel(bf16 *dk, bf16 *dv, const bf16 *q, const bf16 *k, const
 // ------------------------------------------------------------------------------------------
 // host side
 
-static int launch_status(const char *what, char *err, size_t errlen) {
+// A failed launch (or an earlier kernel's sticky error) is a device error: the context is suspect.
+static PbStatus launch_status(const char *what, char *err, size_t errlen) {
     cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
+    if (e == cudaSuccess) return PB_OK;
     snprintf(err, errlen, "attention simple: %s: %s", what, cudaGetErrorString(e));
-    return -1;
+    return PB_DEVICE_ERROR;
 }
 
 static int head_dim_supported(int D) { return D == 16 || D == 32 || D == 64 || D == 128; }
@@ -415,21 +416,21 @@ static int compute_q_hi(const Layout *l, int32_t *q_hi) {
     return 0;
 }
 
-static int simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes, char *err,
+static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes, char *err,
                           size_t errlen) {
     simple_release(b);
     *scratch_bytes = 0; // everything it uses is its own
     const Layout *l = mask->host;
     if (l->n_slots == 0 || l->n_slots > (size_t)INT_MAX / ATTN_WARPS) {
         snprintf(err, errlen, "attention simple: %zu token slots not supported", l->n_slots);
-        return -1;
+        return PB_ERROR;
     }
     b->mask = *mask;
     int32_t *q_hi = (int32_t *)malloc(l->n_slots * sizeof *q_hi);
     if (!q_hi || compute_q_hi(l, q_hi) != 0) {
         free(q_hi);
         snprintf(err, errlen, "attention simple: out of host memory");
-        return -1;
+        return PB_ERROR;
     }
     size_t row_dot_bytes = l->n_slots * (size_t)b->shape.n_head * sizeof(float);
     size_t q_hi_bytes = l->n_slots * sizeof(int32_t);
@@ -439,18 +440,18 @@ static int simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_b
         free(q_hi);
         simple_release(b);
         snprintf(err, errlen, "attention simple: out of device memory (%zu bytes)", row_dot_bytes + q_hi_bytes);
-        return -2;
+        return PB_NO_MEMORY;
     }
     cudaError_t e = cudaMemcpy(b->q_hi, q_hi, q_hi_bytes, cudaMemcpyHostToDevice);
     free(q_hi);
     if (e != cudaSuccess) {
         simple_release(b);
         snprintf(err, errlen, "attention simple: copy of q_hi: %s", cudaGetErrorString(e));
-        return -1;
+        return PB_ERROR;
     }
     b->n_slots = l->n_slots;
     *device_bytes = row_dot_bytes + q_hi_bytes;
-    return 0;
+    return PB_OK;
 }
 
 template <int D>
@@ -462,9 +463,9 @@ static void launch_forward(AttnBackend *b, const bf16 *q, const bf16 *k, const b
                                                          b->mask.seg_lo, T, Hq, Hkv, 1.0f / sqrtf((float)D));
 }
 
-static int simple_forward(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
+static PbStatus simple_forward(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
                           cudaStream_t stream, char *err, size_t errlen) {
-    if (!b->n_slots) { snprintf(err, errlen, "attention simple: forward before prepare"); return -1; }
+    if (!b->n_slots) { snprintf(err, errlen, "attention simple: forward before prepare"); return PB_ERROR; }
     const bf16 *q_ = (const bf16 *)q, *k_ = (const bf16 *)k, *v_ = (const bf16 *)v;
     bf16 *o_ = (bf16 *)o;
     switch (b->shape.head_dim) {
@@ -491,15 +492,16 @@ static void launch_backward(AttnBackend *b, const bf16 *q, const bf16 *k, const 
                                                                 b->q_hi, T, Hq, Hkv, scale);
 }
 
-static int simple_backward(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
+static PbStatus simple_backward(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
                            const void *dout, const float *lse, void *dq, void *dk, void *dv, cudaStream_t stream,
                            char *err, size_t errlen) {
-    if (!b->n_slots) { snprintf(err, errlen, "attention simple: backward before prepare"); return -1; }
+    if (!b->n_slots) { snprintf(err, errlen, "attention simple: backward before prepare"); return PB_ERROR; }
     const size_t rows = b->n_slots * (size_t)b->shape.n_head;
     const unsigned row_blocks = (unsigned)((rows + ATTN_WARPS - 1) / ATTN_WARPS);
     attn_row_dot_kernel<<<row_blocks, ATTN_THREADS, 0, stream>>>(b->row_dot, (const bf16 *)o, (const bf16 *)dout,
                                                                   rows, b->shape.head_dim);
-    if (launch_status("row dot", err, errlen)) return -1;
+    PbStatus rc = launch_status("row dot", err, errlen);
+    if (rc != PB_OK) return rc;
     const bf16 *q_ = (const bf16 *)q, *k_ = (const bf16 *)k, *v_ = (const bf16 *)v, *do_ = (const bf16 *)dout;
     bf16 *dq_ = (bf16 *)dq, *dk_ = (bf16 *)dk, *dv_ = (bf16 *)dv;
     switch (b->shape.head_dim) {

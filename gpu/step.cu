@@ -1,5 +1,5 @@
 /*
- * step.cu: the GPU step (harness/step.h): forward + backward of the completion NLL through a
+ * step.cu: the GPU step (step/step.h): forward + backward of the completion NLL through a
  * Qwen2 decoder in bf16 (fp32 accumulation), with layer checkpointing, on one GPU.
  *
  * The spine only: every op is a launcher of kernels/ or an attention backend (attention.h).
@@ -11,13 +11,18 @@
  *   run      embedding -> L x layer (input checkpointed) -> final RMSNorm -> fused linear CE ->
  *            final norm backward -> L x (recompute the layer from its checkpoint, backward) ->
  *            embedding backward. CUDA events around all of it.
+ * create, prepare and run arm a CheckTrap (kernels/check.h): a failed CUDA / cuBLAS / cuDNN call
+ * returns PB_DEVICE_ERROR, the Step is lost (destroy frees host memory only). The SM clock is read
+ * (NVML, sm_clock.h) just outside the timed events of every run.
  * Nothing is allocated in run, so the size table is the peak. Weight gradients are bf16, written
  * per layer (the chunked MLP accumulates over its chunks); norm weight gradients accumulate in
  * fp32 and are cast at the end. Tied embeddings are not supported (the 7B model is untied).
  */
+#include "pb_config.h"
+
 #include <cuda_runtime.h>
 #include <cublasLt.h>
-#ifdef PB_HAVE_CUDNN
+#if PB_HAVE_CUDNN
 #include <cudnn.h>
 #endif
 
@@ -31,10 +36,11 @@
 #include "../kernels/cross_entropy.h"
 #include "../kernels/kernels.h"
 #include "../kernels/matmul.h"
+#include "sm_clock.h"
 
 extern "C" {
 #include "../attention/attention.h"
-#include "../harness/step.h"
+#include "../step/step.h"
 #include "../model/model.h"
 #include "memory_plan.h"
 }
@@ -48,6 +54,9 @@ struct Step {
     cudaEvent_t ev_start, ev_stop;
     Matmul *mm;
     size_t baseline_used;      // device bytes in use before our allocations (context included)
+    int device_lost;           // 1: a device call failed; only host memory may be touched now
+    SmClock *clock;            // NULL: NVML not reachable, the clocks are unknown
+    StepClocks last_clocks;    // around the last run
 
     // model (create)
     bf16_t *weights, *grads;   // flat, model.h table order
@@ -98,7 +107,19 @@ static void init_weights(Step *s) {
 
 static void gpu_destroy(Step *s);
 
-static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, size_t errlen) {
+// NVML's handle by PCI bus id (NVML ignores CUDA_VISIBLE_DEVICES), and the rated SM clock.
+static void open_clock(Step *s) {
+    char bus[32] = "", why[256] = "";
+    int khz = 0;
+    cudaCheck(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+    s->last_clocks.sm_mhz_rated = (unsigned)(khz / 1000);
+    cudaCheck(cudaDeviceGetPCIBusId(bus, (int)sizeof bus, 0));
+    s->clock = sm_clock_open(bus, why, sizeof why);
+    if (!s->clock) fprintf(stderr, "gpu: SM clock unknown: %s\n", why);
+}
+
+// *keep: the Step as soon as it exists, so a device error mid-create can still free it.
+static Step *create_step(const ModelConfig *m, const StepOptions *o, Step *volatile *keep, char *err, size_t errlen) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
@@ -113,7 +134,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
     if (model_validate(m, err, errlen) != 0) return NULL;
     if (m->tied_embeddings) { snprintf(err, errlen, "gpu: tied embeddings are not supported"); return NULL; }
     const char *attn_name = o && o->attention ? o->attention :
-#ifdef PB_HAVE_CUDNN
+#if PB_HAVE_CUDNN
         "cudnn";
 #else
         "simple";
@@ -123,6 +144,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
 
     Step *s = (Step *)calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "gpu: out of host memory"); return NULL; }
+    *keep = s;
     s->m = *m;
     if (o) s->opt = *o;
     s->opt.attention = ops->name;
@@ -136,7 +158,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
     s->attn = ops->create(&shape, err, errlen);
-    if (!s->attn) { gpu_destroy(s); return NULL; }
+    if (!s->attn) { *keep = NULL; gpu_destroy(s); return NULL; }
 
     gpu_memory_plan(m, NULL, 0, 0, 0, &s->plan);
     size_t param_bytes = s->plan.bytes[GB_WEIGHTS];
@@ -146,6 +168,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
         cudaGetLastError();
         snprintf(err, errlen, "gpu: out of device memory for weights and gradients (%.2f GB each)",
                  (double)param_bytes / 1e9);
+        *keep = NULL;
         gpu_destroy(s);
         return NULL;
     }
@@ -155,6 +178,8 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
     model_param_offsets(m, offsets);
     for (int i = 0; i < P_COUNT; i++) { s->w[i] = s->weights + offsets[i]; s->g[i] = s->grads + offsets[i]; }
     s->mm = matmul_create(GPU_MATMUL_WORKSPACE);
+    matmul_set_verbose(s->mm, s->opt.matmul_verbose);
+    open_clock(s);
     init_weights(s);
     cudaCheck(cudaMemset(s->grads, 0, param_bytes));
     return s;
@@ -162,6 +187,7 @@ static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
 
 static void gpu_release(Step *s) {
     if (!s->layout && !s->arena) return;
+    if (s->device_lost) { s->arena = s->scratch = NULL; s->layout = NULL; return; } // no device calls now
     if (s->attn) s->attn_ops->release(s->attn);
     if (s->arena) cudaCheck(cudaFree(s->arena));
     if (s->scratch) cudaCheck(cudaFree(s->scratch));
@@ -177,6 +203,8 @@ static void gpu_release(Step *s) {
 static void gpu_destroy(Step *s) {
     if (!s) return;
     gpu_release(s);
+    sm_clock_close(s->clock);
+    if (s->device_lost) { free(s); return; } // the device's memory goes with the process
     if (s->attn) s->attn_ops->destroy(s->attn);
     if (s->mm) matmul_destroy(s->mm);
     cudaFree(s->weights);
@@ -216,16 +244,16 @@ static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
     if (bytes) cudaCheck(cudaMemcpy(s->buf[b], host, bytes, cudaMemcpyHostToDevice));
 }
 
-static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
+static PbStatus prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) {
     gpu_release(s);
     if (l->n_slots == 0 || l->n_slots > (size_t)(1 << 30) || l->n_loss > (size_t)(1 << 30)) {
         snprintf(err, errlen, "gpu: layout of %zu slots / %zu loss rows not supported", l->n_slots, l->n_loss);
-        return STEP_ERROR;
+        return PB_ERROR;
     }
     for (size_t t = 0; t < l->n_slots; t++)
         if (l->tokens[t] < 0 || l->tokens[t] >= s->m.vocab) {
             snprintf(err, errlen, "gpu: token %d at slot %zu outside the vocabulary", l->tokens[t], t);
-            return STEP_ERROR;
+            return PB_ERROR;
         }
     const int V = s->m.vocab, C = s->m.hidden;
     const size_t ce_bytes = fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V);
@@ -234,7 +262,7 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
         cudaGetLastError();
         s->arena = NULL;
         snprintf(err, errlen, "gpu: out of device memory for the layout arena (%.2f GB)", (double)s->plan.arena / 1e9);
-        return STEP_NO_MEMORY;
+        return PB_NO_MEMORY;
     }
     char *p = (char *)s->arena;
     for (int b = GB_FIRST_ARENA; b <= GB_LAST_ARENA; b++) { s->buf[b] = p; p += s->plan.bytes[b]; }
@@ -258,7 +286,7 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
         free(csr);
         gpu_release(s);
         snprintf(err, errlen, "gpu: out of host memory, or the layout's real slots differ from n_real");
-        return STEP_ERROR;
+        return PB_ERROR;
     }
     s->n_uniq = n_uniq;
     copy_in(s, GB_EMB_UNIQ_TOK, csr, (size_t)n_uniq * 4);
@@ -269,10 +297,10 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
     // the attention backend's plans and buffers
     AttnMask mask = {l, ibuf(s, GB_KV_LO), ibuf(s, GB_SHARED_END), ibuf(s, GB_SEG_LO)};
     size_t attn_bytes = 0, attn_scratch = 0;
-    int rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, &attn_scratch, err, errlen);
-    if (rc != 0) {
-        gpu_release(s);
-        return rc == -2 ? STEP_NO_MEMORY : STEP_ERROR;
+    PbStatus rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, &attn_scratch, err, errlen);
+    if (rc != PB_OK) {
+        if (rc != PB_DEVICE_ERROR) gpu_release(s);
+        return rc;
     }
     s->attn_bytes = attn_bytes;
     gpu_memory_plan(&s->m, l, attn_bytes, attn_scratch, ce_bytes, &s->plan);
@@ -284,20 +312,20 @@ static int gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
         snprintf(err, errlen, "gpu: out of device memory for the shared scratch (%.2f GB)",
                  (double)s->plan.bytes[GB_SCRATCH] / 1e9);
         gpu_release(s);
-        return STEP_NO_MEMORY;
+        return PB_NO_MEMORY;
     }
     s->gate = (bf16_t *)s->scratch;
     s->up = (bf16_t *)((char *)s->scratch + s->plan.mlp_line);
     s->h = (bf16_t *)((char *)s->scratch + 2 * s->plan.mlp_line);
     s->attn_ops->set_scratch(s->attn, s->scratch);
-    return STEP_OK;
+    return PB_OK;
 }
 
 // ------------------------------------------------------------------------------------------
 // the layer
 
 // x1 = x + attention(ln1(x)); leaves ln1, q, k (roped), v, att, lse, ln2 = ln2(x1), rstd2.
-static int attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, char *err, size_t errlen) {
+static PbStatus attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, char *err, size_t errlen) {
     const ModelConfig *m = &s->m;
     const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
     const int QD = Hq * D, KVD = Hkv * D;
@@ -308,13 +336,13 @@ static int attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, 
     matmul_forward(s->mm, bbuf(s, GB_V), bbuf(s, GB_LN1), layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
     rope_forward(bbuf(s, GB_Q), ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
     rope_forward(bbuf(s, GB_K), ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
-    if (s->attn_ops->forward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT), fbuf(s, GB_LSE),
-                             st, err, errlen))
-        return -1;
+    PbStatus rc = s->attn_ops->forward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
+                                       fbuf(s, GB_LSE), st, err, errlen);
+    if (rc != PB_OK) return rc;
     cudaCheck(cudaMemcpyAsync(x1, x, s->T * (size_t)C * sizeof(bf16_t), cudaMemcpyDeviceToDevice, st));
     matmul_forward(s->mm, x1, bbuf(s, GB_ATT), layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
     rmsnorm_forward(bbuf(s, GB_LN2), fbuf(s, GB_RSTD2), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
-    return 0;
+    return PB_OK;
 }
 
 // gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2.
@@ -361,7 +389,7 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
 }
 
 // dres: gradient of x1 in, of the layer input x out.
-static int attention_block_backward(Step *s, int l, const bf16_t *x, char *err, size_t errlen) {
+static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *err, size_t errlen) {
     const ModelConfig *m = &s->m;
     const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
     const int QD = Hq * D, KVD = Hkv * D;
@@ -370,9 +398,9 @@ static int attention_block_backward(Step *s, int l, const bf16_t *x, char *err, 
     bf16_t *dq = bbuf(s, GB_DQ), *dk = bbuf(s, GB_DK), *dv = bbuf(s, GB_DV);
     matmul_backward_weight(s->mm, layer_g(s, P_WO, l), NULL, dres, bbuf(s, GB_ATT), T, QD, C, 0, st);
     matmul_backward_input(s->mm, bbuf(s, GB_DATT), dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
-    if (s->attn_ops->backward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
-                              bbuf(s, GB_DATT), fbuf(s, GB_LSE), dq, dk, dv, st, err, errlen))
-        return -1;
+    PbStatus rc = s->attn_ops->backward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
+                                        bbuf(s, GB_DATT), fbuf(s, GB_LSE), dq, dk, dv, st, err, errlen);
+    if (rc != PB_OK) return rc;
     rope_backward(dq, ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
     rope_backward(dk, ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
     matmul_backward_weight(s->mm, layer_g(s, P_WQ, l), layer_g(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
@@ -382,13 +410,13 @@ static int attention_block_backward(Step *s, int l, const bf16_t *x, char *err, 
     matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
     matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
     rmsnorm_backward(dres, s->norm_acc + (size_t)l * C, dln, x, layer_w(s, P_LN1, l), fbuf(s, GB_RSTD1), s->T, C, st);
-    return 0;
+    return PB_OK;
 }
 
 // ------------------------------------------------------------------------------------------
 // run
 
-static int step_forward_backward(Step *s, char *err, size_t errlen) {
+static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     const ModelConfig *m = &s->m;
     const int L = m->layers, C = m->hidden, V = m->vocab;
     const size_t TC = s->T * (size_t)C;
@@ -400,7 +428,8 @@ static int step_forward_backward(Step *s, char *err, size_t errlen) {
     embedding_forward(ckpt, ibuf(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
     for (int l = 0; l < L; l++) {
         bf16_t *x = ckpt + (size_t)l * TC, *y = ckpt + (size_t)(l + 1) * TC;
-        if (attention_block_forward(s, l, x, y, err, errlen)) return -1;
+        PbStatus rc = attention_block_forward(s, l, x, y, err, errlen);
+        if (rc != PB_OK) return rc;
         mlp_block_forward(s, l, y);
     }
     bf16_t *xf = ckpt + (size_t)L * TC, *lnf = bbuf(s, GB_LN1);
@@ -420,9 +449,11 @@ static int step_forward_backward(Step *s, char *err, size_t errlen) {
     // backward: recompute each layer from its checkpoint (x1 goes where the output was)
     for (int l = L - 1; l >= 0; l--) {
         bf16_t *x = ckpt + (size_t)l * TC, *x1 = ckpt + (size_t)(l + 1) * TC;
-        if (attention_block_forward(s, l, x, x1, err, errlen)) return -1;
+        PbStatus rc = attention_block_forward(s, l, x, x1, err, errlen);
+        if (rc != PB_OK) return rc;
         mlp_block_backward(s, l, x1);
-        if (attention_block_backward(s, l, x, err, errlen)) return -1;
+        rc = attention_block_backward(s, l, x, err, errlen);
+        if (rc != PB_OK) return rc;
     }
 
     // embedding: rows of absent tokens are zero
@@ -432,22 +463,35 @@ static int step_forward_backward(Step *s, char *err, size_t errlen) {
     cast_f32_to_bf16(s->g[P_LN1], s->norm_acc, (size_t)L * C, st);
     cast_f32_to_bf16(s->g[P_LN2], s->norm_acc + (size_t)L * C, (size_t)L * C, st);
     cast_f32_to_bf16(s->g[P_LNF], s->norm_acc + 2 * (size_t)L * C, (size_t)C, st);
-    return 0;
+    return PB_OK;
 }
 
-static int gpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
-    if (!s->arena) { snprintf(err, errlen, "gpu: run before prepare"); return STEP_ERROR; }
+// One NVML reading into last_clocks (a failed one makes the run's clocks unknown).
+static void read_clock(Step *s, unsigned *mhz) {
+    SmClockSample c;
+    if (!s->clock || sm_clock_read(s->clock, &c)) { s->last_clocks.known = 0; return; }
+    *mhz = c.sm_mhz;
+    s->last_clocks.throttled |= c.slowdown;
+}
+
+static PbStatus run_timed(Step *s, double *ms, double *loss, char *err, size_t errlen) {
+    if (!s->arena) { snprintf(err, errlen, "gpu: run before prepare"); return PB_ERROR; }
+    StepClocks *ck = &s->last_clocks;
+    *ck = (StepClocks){s->clock != NULL, 0, 0, ck->sm_mhz_rated, 0};
+    read_clock(s, &ck->sm_mhz_before);
     cudaCheck(cudaEventRecord(s->ev_start, s->stream));
-    if (step_forward_backward(s, err, errlen)) return STEP_ERROR;
+    PbStatus rc = step_forward_backward(s, err, errlen);
+    if (rc != PB_OK) return rc;
     cudaCheck(cudaEventRecord(s->ev_stop, s->stream));
     cudaCheck(cudaEventSynchronize(s->ev_stop));
+    read_clock(s, &ck->sm_mhz_after);
     float t = 0.0f;
     cudaCheck(cudaEventElapsedTime(&t, s->ev_start, s->ev_stop));
     double h_loss = 0.0;
     cudaCheck(cudaMemcpy(&h_loss, s->loss, sizeof h_loss, cudaMemcpyDeviceToHost));
     if (ms) *ms = t;
     if (loss) *loss = h_loss;
-    return STEP_OK;
+    return PB_OK;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -462,41 +506,91 @@ static void gpu_memory(Step *s, StepMemory *out) {
     out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
 }
 
-static int copy_out(Step *s, const bf16_t *dev, float *out) {
+static PbStatus copy_out(Step *s, const bf16_t *dev, float *out) {
     size_t offsets[P_COUNT];
     const size_t n = model_param_offsets(&s->m, offsets); // elements (the plan's line is aligned)
     bf16_t *h = (bf16_t *)malloc(n * sizeof *h);
-    if (!h) return -1;
+    if (!h) return PB_NO_MEMORY;
     cudaCheck(cudaStreamSynchronize(s->stream));
     cudaCheck(cudaMemcpy(h, dev, n * sizeof *h, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < n; i++) out[i] = bf16_to_float(h[i]);
     free(h);
-    return 0;
+    return PB_OK;
 }
 
-static int gpu_params(Step *s, float *out) { return copy_out(s, s->weights, out); }
-static int gpu_grads(Step *s, float *out) { return copy_out(s, s->grads, out); }
+static PbStatus gpu_params(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->weights, out); }
+static PbStatus gpu_grads(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->grads, out); }
 
 static void gpu_describe(Step *s, char *gpu_name, size_t n1, char *versions, size_t n2) {
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    int clock_khz = 0, driver = 0, runtime = 0;
-    cudaCheck(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+    int driver = 0, runtime = 0;
     cudaCheck(cudaDriverGetVersion(&driver));
     cudaCheck(cudaRuntimeGetVersion(&runtime));
-    snprintf(gpu_name, n1, "%s (SM clock %d MHz)", prop.name, clock_khz / 1000);
+    snprintf(gpu_name, n1, "%s", prop.name);
     size_t cublas = cublasLtGetVersion();
     char cudnn[32] = "none";
-#ifdef PB_HAVE_CUDNN
+#if PB_HAVE_CUDNN
     size_t v = cudnnGetVersion();
     snprintf(cudnn, sizeof cudnn, "%zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
 #endif
-    snprintf(versions, n2, "driver %d.%d, CUDA runtime %d.%d, cuBLASLt %zu.%zu.%zu, cuDNN %s, attention %s",
+    // the rated clock is the device's maximum; the clock a step ran at is in the S_sm_mhz_* columns
+    snprintf(versions, n2, "driver %d.%d, CUDA runtime %d.%d, cuBLASLt %zu.%zu.%zu, cuDNN %s, attention %s, "
+             "rated max SM clock %u MHz",
              driver / 1000, (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10, cublas / 10000,
-             (cublas / 100) % 100, cublas % 100, cudnn, s->attn_ops->name);
+             (cublas / 100) % 100, cublas % 100, cudnn, s->attn_ops->name, s->last_clocks.sm_mhz_rated);
+}
+
+static void gpu_clocks(Step *s, StepClocks *out) { *out = s->last_clocks; }
+
+static const char *gpu_attention(Step *s) { return s->attn_ops->name; }
+
+// ------------------------------------------------------------------------------------------
+// the entry points: each arms a CheckTrap, so a failed device call returns PB_DEVICE_ERROR
+
+static PbStatus device_lost(Step *s, const CheckTrap *trap, char *err, size_t errlen) {
+    s->device_lost = 1;
+    snprintf(err, errlen, "gpu: %s", trap->message);
+    return PB_DEVICE_ERROR;
+}
+
+static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, size_t errlen) {
+    Step *volatile made = NULL;
+    CheckTrap trap;
+    if (setjmp(trap.env)) {
+        snprintf(err, errlen, "gpu: %s", trap.message);
+        if (made) { made->device_lost = 1; gpu_destroy(made); }
+        return NULL;
+    }
+    check_trap_arm(&trap);
+    Step *s = create_step(m, o, &made, err, errlen);
+    check_trap_disarm(&trap);
+    return s;
+}
+
+static PbStatus gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
+    if (s->device_lost) { snprintf(err, errlen, "gpu: the device failed earlier"); return PB_DEVICE_ERROR; }
+    CheckTrap trap;
+    if (setjmp(trap.env)) return device_lost(s, &trap, err, errlen);
+    check_trap_arm(&trap);
+    PbStatus rc = prepare_layout(s, l, err, errlen);
+    check_trap_disarm(&trap);
+    if (rc == PB_DEVICE_ERROR) s->device_lost = 1;
+    return rc;
+}
+
+static PbStatus gpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
+    if (s->device_lost) { snprintf(err, errlen, "gpu: the device failed earlier"); return PB_DEVICE_ERROR; }
+    CheckTrap trap;
+    if (setjmp(trap.env)) return device_lost(s, &trap, err, errlen);
+    check_trap_arm(&trap);
+    PbStatus rc = run_timed(s, ms, loss, err, errlen);
+    check_trap_disarm(&trap);
+    if (rc == PB_DEVICE_ERROR) s->device_lost = 1;
+    return rc;
 }
 
 extern "C" const StepBackend gpu_step_backend = {
     "gpu", gpu_create, gpu_prepare, gpu_run, gpu_memory, gpu_params, gpu_grads, gpu_release, gpu_destroy,
-    gpu_describe,
+    gpu_describe, gpu_clocks, gpu_attention,
 };

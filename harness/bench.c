@@ -192,7 +192,6 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     measure_settings(&o, &sw, &p.measure);
     p.seed = o.seed >= 0 ? (uint64_t)o.seed : 1;
     p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
-    p.attention = on_gpu ? (o.attention ? o.attention : "cudnn") : "";
     p.command = command;
     fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name, p.cells.n, out);
     struct sigaction sa = { .sa_handler = on_sigint };

@@ -5,7 +5,7 @@
 #ifndef PB_BENCH_H
 #define PB_BENCH_H
 
-#include "step.h"
+#include "../step/step.h"
 
 // argv as given to main. gpu: the GPU backend, or NULL when the build has none.
 // Returns the exit status (0, 1 failure, 2 usage/config error, 130 interrupted).

@@ -1,6 +1,7 @@
 // measure.c: warm-up, adaptive repetition and median / min / IQR (see measure.h).
 #include "measure.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,24 +60,37 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-int measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
-                MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,
-                char *err, size_t errlen) {
+static double elapsed_s(double summed, double t0) {
+    double wall = now_s() - t0;
+    return summed > wall ? summed : wall;
+}
+
+PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
+                     MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,
+                     char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     double ms, l;
     for (int i = 0; i < (c->warmup > 0 ? c->warmup : 1); i++) {
-        int rc = step(ctx, &ms, &l, err, errlen);
-        if (rc) return rc;
+        PbStatus rc = step(ctx, 0, &ms, &l, err, errlen);
+        if (rc != PB_OK) return rc;
         if (i == 0) *loss = l;
     }
     int reps = 0;
     double summed = 0, t0 = now_s();
-    while (measure_more(c, reps, summed > now_s() - t0 ? summed : now_s() - t0)) {
-        int rc = step(ctx, &ms, &l, err, errlen);
-        if (rc) return rc;
+    while (measure_more(c, reps, elapsed_s(summed, t0))) {
+        PbStatus rc = step(ctx, 1, &ms, &l, err, errlen);
+        if (rc != PB_OK) return rc;
         samples[reps++] = ms;
         summed += ms * 1e-3;
         if (stop && *stop) break;
     }
-    return measure_stats(samples, (size_t)reps, out);
+    int stopped = stop && *stop;
+    if (measure_stats(samples, (size_t)reps, out)) {
+        snprintf(err, errlen, "measure: no timed step (out of host memory?)");
+        return PB_ERROR;
+    }
+    double elapsed = elapsed_s(summed, t0);
+    out->stopped_at_max_time = !stopped && reps < c->max_reps && elapsed >= c->max_time &&
+                               (reps < c->min_reps || elapsed < c->min_time);
+    return PB_OK;
 }

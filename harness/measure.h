@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "../core/status.h"
+
 typedef struct MeasureConfig {
     int warmup;        // >= 1
     int min_reps;      // default 3
@@ -22,6 +24,7 @@ typedef struct MeasureStats {
     int reps;
     double median_ms, min_ms, max_ms, mean_ms;
     double q1_ms, q3_ms, iqr_ms; // quartiles, linear interpolation between order statistics
+    int stopped_at_max_time;     // 1: --max-time ended the loop before min_reps were reached (nvbench's "timeout")
 } MeasureStats;
 
 void measure_defaults(MeasureConfig *c);
@@ -32,17 +35,17 @@ int measure_stats(const double *ms, size_t n, MeasureStats *out);
 // Whether another rep is due after reps samples and elapsed seconds.
 int measure_more(const MeasureConfig *c, int reps, double elapsed_s);
 
-// One step: its time in ms and its loss. Returns 0 (STEP_OK) or a StepBackend error code.
-typedef int (*MeasureStepFn)(void *ctx, double *ms, double *loss, char *err, size_t errlen);
+// One step: its time in ms and its loss. timed: 0 for a warm-up step, 1 for a recorded one.
+typedef PbStatus (*MeasureStepFn)(void *ctx, int timed, double *ms, double *loss, char *err, size_t errlen);
 
 /*
  * Warm-up, then the timed loop. *loss: the warm-up step's loss (the one checked across
  * strategies). samples: room for c->max_reps values. stop (may be NULL): when it becomes
  * non-zero the loop ends after the current step (SIGINT). Elapsed time is the larger of the
- * summed step times and the wall clock. Returns 0 or the step's error code.
+ * summed step times and the wall clock. Returns PB_OK or the step's status.
  */
-int measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
-                MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,
-                char *err, size_t errlen);
+PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
+                     MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,
+                     char *err, size_t errlen);
 
 #endif

@@ -26,6 +26,10 @@ typedef struct StrategyResult {
     double loss;            // summed completion NLL of the warm-up step
     double model_tflop;     // model FLOPs of one step / 1e12
     double tflops;          // model TFLOP/s at the median time
+    double sm_mhz_min, sm_mhz_max; // SM clock range read around the timed steps (NaN = unknown)
+    char clocks[12];        // ok | dropped (below 90% of the rated clock) | throttled (NVML: power/thermal) | unknown
+    char stopped_at_max_time[4]; // yes: --max-time ended the timing before --min-reps / --min-time; no
+    char error[256];        // why the status is error or oom, one line; "" otherwise
 } StrategyResult;
 
 typedef struct ResultRow {
@@ -36,7 +40,7 @@ typedef struct ResultRow {
     double speedup_pad_pack, speedup_pack_prefix, speedup_pad_prefix; // ratios of medians
     double ideal_speedup_pad_prefix; // model FLOPs padded / prefix
     double efficiency;               // speedup_pad_prefix / ideal_speedup_pad_prefix
-    char loss_check[16];             // ok | mismatch | nonfinite | incomplete
+    char loss_check[16];             // ok | mismatch | nonfinite | n/a (fewer than two strategies ran)
     double loss_max_rel_diff;
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
     char command[4096];

@@ -6,49 +6,79 @@
 #include <string.h>
 #include <time.h>
 
+#include "progress.h"
 #include "results.h"
 
-typedef struct StepCtx { const StepBackend *b; Step *s; } StepCtx;
+// One strategy's timed steps, and the SM clocks seen around them.
+typedef struct StepCtx {
+    const StepBackend *b;
+    Step *s;
+    unsigned mhz_min, mhz_max, mhz_rated; // 0: no reading yet
+    int throttled, unknown;               // unknown: some timed step had no clock reading
+} StepCtx;
 
-static int step_once(void *ctx, double *ms, double *loss, char *err, size_t errlen) {
-    StepCtx *c = ctx;
-    return c->b->run(c->s, ms, loss, err, errlen);
+static void clock_seen(StepCtx *c, unsigned mhz) {
+    if (!c->mhz_min || mhz < c->mhz_min) c->mhz_min = mhz;
+    if (mhz > c->mhz_max) c->mhz_max = mhz;
 }
 
-// One strategy of one cell into r->s[st]. Returns 0, or 1 when the step failed (error).
-static int run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st, ResultRow *r, double *flop,
-                        double *samples, const volatile sig_atomic_t *stop) {
+static PbStatus step_once(void *ctx, int timed, double *ms, double *loss, char *err, size_t errlen) {
+    StepCtx *c = ctx;
+    PbStatus rc = c->b->run(c->s, ms, loss, err, errlen);
+    if (rc != PB_OK || !timed || !c->b->clocks) return rc;
+    StepClocks k;
+    c->b->clocks(c->s, &k);
+    if (!k.known) { c->unknown = 1; return rc; }
+    clock_seen(c, k.sm_mhz_before);
+    clock_seen(c, k.sm_mhz_after);
+    c->mhz_rated = k.sm_mhz_rated;
+    c->throttled |= k.throttled;
+    return rc;
+}
+
+// The clock columns: a device without clocks (the CPU) leaves them empty.
+static void record_clocks(const StepCtx *c, StrategyResult *out) {
+    if (!c->b->clocks) return;
+    if (c->unknown || !c->mhz_max) { snprintf(out->clocks, sizeof out->clocks, "unknown"); return; }
+    out->sm_mhz_min = c->mhz_min;
+    out->sm_mhz_max = c->mhz_max;
+    const char *v = c->throttled ? "throttled" : (c->mhz_rated && c->mhz_min < 0.9 * c->mhz_rated) ? "dropped" : "ok";
+    snprintf(out->clocks, sizeof out->clocks, "%s", v);
+}
+
+static PbStatus strategy_failed(const RunPlan *p, StrategyResult *out, Strategy st, PbStatus rc, const char *err) {
+    snprintf(out->status, sizeof out->status, "%s", rc == PB_NO_MEMORY ? "oom" : "error");
+    snprintf(out->error, sizeof out->error, "%s", err);
+    fprintf(p->progress, "  %-6s %s: %s\n", strategy_name(st), rc == PB_NO_MEMORY ? "oom" : pb_status_name(rc), err);
+    return rc;
+}
+
+// One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
+// PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
+static PbStatus run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st, ResultRow *r, double *flop,
+                             double *samples, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
-    if (layout_build(&l, st, g)) {
-        snprintf(out->status, sizeof out->status, "error");
-        fprintf(p->progress, "  %-6s error: layout_build failed (out of memory or bad input)\n", strategy_name(st));
-        return 1;
-    }
+    if (layout_build(&l, st, g))
+        return strategy_failed(p, out, st, PB_ERROR, "layout_build failed (out of memory or bad input)");
     out->tokens = (int64_t)l.n_slots;
     Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows);
     *flop = f.total;
     out->model_tflop = f.total * 1e-12;
-    int rc = p->backend->prepare(p->step, &l, err, sizeof err);
+    PbStatus rc = p->backend->prepare(p->step, &l, err, sizeof err);
     MeasureStats ms = {0};
     double loss = NAN;
-    if (rc == STEP_OK) rc = measure_run(&p->measure, step_once, &(StepCtx){ p->backend, p->step }, samples, &ms, &loss, stop, err, sizeof err);
+    StepCtx ctx = { .b = p->backend, .s = p->step };
+    if (rc == PB_OK) rc = measure_run(&p->measure, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
     StepMemory mem = {0};
-    if (rc == STEP_OK) p->backend->memory(p->step, &mem);
+    if (rc == PB_OK) p->backend->memory(p->step, &mem);
     p->backend->release(p->step);
     layout_free(&l);
-    if (rc == STEP_NO_MEMORY) {
-        snprintf(out->status, sizeof out->status, "oom");
-        fprintf(p->progress, "  %-6s oom: %s\n", strategy_name(st), err);
-        return 0;
-    }
-    if (rc != STEP_OK) {
-        snprintf(out->status, sizeof out->status, "error");
-        fprintf(p->progress, "  %-6s error: %s\n", strategy_name(st), err);
-        return 1;
-    }
+    if (rc != PB_OK) return strategy_failed(p, out, st, rc, err);
     snprintf(out->status, sizeof out->status, "ok");
+    record_clocks(&ctx, out);
+    snprintf(out->stopped_at_max_time, sizeof out->stopped_at_max_time, "%s", ms.stopped_at_max_time ? "yes" : "no");
     out->ms = ms.median_ms;
     out->min_ms = ms.min_ms;
     out->iqr_ms = ms.iqr_ms;
@@ -58,9 +88,11 @@ static int run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st, Resu
     out->predicted_gb = (double)mem.predicted * 1e-9;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
-    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps)  %.3f GB  %.3g TFLOP/s  loss %.9g\n",
-            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, ms.reps, out->gb, out->tflops, loss);
-    return 0;
+    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
+            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, ms.reps,
+            ms.stopped_at_max_time ? ", stopped at --max-time" : "", out->gb, out->tflops, loss,
+            out->clocks[0] && strcmp(out->clocks, "ok") ? "  clocks " : "", strcmp(out->clocks, "ok") ? out->clocks : "");
+    return PB_OK;
 }
 
 // Finite and equal within loss_rtol across the strategies that ran. 0 ok / n.a., 1 failed.
@@ -88,7 +120,7 @@ static void row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     r->completion_len = c->completion_len;
     r->num_completions = c->k;
     r->batch_size = c->prompts;
-    snprintf(r->attention, sizeof r->attention, "%s", p->attention ? p->attention : "");
+    snprintf(r->attention, sizeof r->attention, "%s", p->backend->attention ? p->backend->attention(p->step) : "");
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
     p->backend->describe(p->step, r->gpu, sizeof r->gpu, r->versions, sizeof r->versions);
     snprintf(r->git_commit, sizeof r->git_commit, "%s", pb_build_commit());
@@ -118,18 +150,61 @@ static void table_row(FILE *t, const ResultRow *r) {
             ms[0], ms[1], ms[2], sp, ideal, saved, r->loss_check);
 }
 
+static int make_groups(const RunPlan *p, const Cell *c, GroupBatch *g) {
+    return groups_make(g, c->prompts, c->k, c->prompt_lens, c->comp_lens, p->model.vocab,
+                       p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)));
+}
+
+// Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work).
+static double cell_flop(const RunPlan *p, const Cell *c) {
+    GroupBatch g;
+    if (make_groups(p, c, &g)) return 0;
+    double sum = 0;
+    for (int s = 0; s < STRATEGY_COUNT; s++) {
+        Layout l;
+        if (!(p->strategies & (1u << s)) || layout_build(&l, (Strategy)s, &g)) continue;
+        sum += model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows).total;
+        layout_free(&l);
+    }
+    groups_free(&g);
+    return sum;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// "[i/n] cells done, ... ETA ..." after every cell.
+static void progress_line(const RunPlan *p, int done, double flop_done, double flop_left, double t0) {
+    double elapsed = now_s() - t0, eta = progress_eta_s(flop_done, flop_left, elapsed);
+    char e[32], left[32];
+    progress_duration(elapsed, e, sizeof e);
+    progress_duration(eta, left, sizeof left);
+    fprintf(p->progress, "[%d/%d] cells done in %s; %.3g of %.3g PFLOP left at %.3g TFLOP/s so far: ETA %s\n", done,
+            p->cells.n, e, flop_left * 1e-15, (flop_done + flop_left) * 1e-15,
+            elapsed > 0 ? flop_done / elapsed * 1e-12 : 0.0, left);
+}
+
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
-    int failed = 0, interrupted = 0, n_rows = 0;
+    int failed = 0, interrupted = 0, device_lost = 0, n_rows = 0;
     ResultRow *rows = malloc((size_t)(p->cells.n ? p->cells.n : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
-    if (!rows || !samples) { free(rows); free(samples); fprintf(p->progress, "bench: out of memory\n"); return 1; }
-    for (int i = 0; i < p->cells.n && !interrupted; i++) {
+    double *work = malloc((size_t)(p->cells.n ? p->cells.n : 1) * sizeof *work);
+    if (!rows || !samples || !work) {
+        free(rows); free(samples); free(work);
+        fprintf(p->progress, "bench: out of memory\n");
+        return PB_EXIT_FAILED;
+    }
+    double flop_left = 0, flop_done = 0, t0 = now_s();
+    for (int i = 0; i < p->cells.n; i++) flop_left += work[i] = cell_flop(p, &p->cells.cells[i]);
+    for (int i = 0; i < p->cells.n && !interrupted && !device_lost; i++) {
         const Cell *c = &p->cells.cells[i];
         fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
                 p->cells.n, c->index, c->prompt_len, c->completion_len, c->prompts, c->k, c->random ? " (random lengths)" : "");
         GroupBatch g;
-        if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, p->model.vocab,
-                        p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)))) {
+        if (make_groups(p, c, &g)) {
             fprintf(p->progress, "  groups_make failed (out of memory or bad lengths)\n");
             failed = 1;
             continue;
@@ -138,9 +213,11 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         results_row_init(r);
         row_environment(p, c, r);
         double flop[STRATEGY_COUNT] = { NAN, NAN, NAN };
-        for (int s = 0; s < STRATEGY_COUNT && !interrupted; s++) {
-            if (p->strategies & (1u << s)) failed |= run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, stop);
-            else snprintf(r->s[s].status, sizeof r->s[s].status, "skipped");
+        for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost; s++) {
+            if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, stop);
+            failed |= rc != PB_OK && rc != PB_NO_MEMORY;
+            device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
         }
         groups_free(&g);
@@ -153,7 +230,12 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         }
         if (results_write_row(p->csv, r)) { fprintf(p->progress, "bench: cannot write the CSV row\n"); failed = 1; }
         n_rows++;
+        flop_done += work[i];
+        flop_left -= work[i];
+        progress_line(p, i + 1, flop_done, flop_left, t0);
     }
+    if (device_lost)
+        fprintf(p->progress, "bench: device error: the sweep stops (cell recorded as error; exit %d)\n", PB_EXIT_DEVICE);
     fprintf(p->table, "\n%s on %s (%s), %d cells\n\n", p->model.name, p->backend->device, p->sweep_name, n_rows);
     fprintf(p->table, "| prompt | compl. |    padded ms |    packed ms |    prefix ms | pad/pre |   ideal | saved GB  | loss      |\n"
                       "|-------:|-------:|-------------:|-------------:|-------------:|--------:|--------:|----------:|-----------|\n");
@@ -161,5 +243,8 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     fflush(p->table);
     free(rows);
     free(samples);
-    return interrupted ? 130 : failed;
+    free(work);
+    if (interrupted) return PB_EXIT_INTERRUPTED;
+    if (device_lost) return PB_EXIT_DEVICE;
+    return failed ? PB_EXIT_FAILED : PB_EXIT_OK;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "../core/rng.h"
 
 static int cell_alloc(Cell *c, int index, int prompts, int k) {
     memset(c, 0, sizeof *c);

@@ -44,8 +44,7 @@ extern "C" void bias_backward(bf16_t *dbias, const bf16_t *dout, size_t T, int N
     if (splits > 65535) splits = 65535;
     if (splits < 1) {
         if (T > 0) {
-            fprintf(stderr, "packbench: bias_backward: scratch of %zu bytes is too small for N = %d\n", scratch_bytes, N);
-            exit(3);
+            checkFail("bias_backward: scratch of %zu bytes is too small for N = %d", scratch_bytes, N);
         }
         splits = 0; // T == 0: the bias gradient is zero
     }

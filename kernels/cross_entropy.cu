@@ -103,8 +103,7 @@ extern "C" void fused_linear_cross_entropy(Matmul *mm, double *loss, bf16_t *dhi
         return;
     }
     if (chunk_rows <= 0) {
-        fprintf(stderr, "packbench: fused_linear_cross_entropy: chunk_rows %d\n", chunk_rows);
-        exit(3);
+        checkFail("fused_linear_cross_entropy: chunk_rows %d", chunk_rows);
     }
     size_t hc_bytes = align256((size_t)chunk_rows * (size_t)C * sizeof(bf16_t));
     bf16_t *hc = (bf16_t *)scratch;

@@ -13,7 +13,8 @@
  * Heuristics: queried once per (op, m, n, k, accumulate, epilogue, pointer alignments) and
  * cached together with the descriptors in a small table (round-robin eviction when full).
  * One workspace, allocated at create, serves every GEMM (and bias_backward's scratch: both run
- * in stream order). PB_MATMUL_VERBOSE=1 in the environment prints each plan as it is built.
+ * in stream order). matmul_set_verbose (StepOptions.matmul_verbose, ./bench --matmul-verbose)
+ * prints each plan as it is built.
  */
 #define PB_WANT_CUBLAS
 #include "matmul.h"
@@ -49,6 +50,7 @@ struct Matmul {
     size_t workspace_bytes;
     MatmulPlan plans[MATMUL_CACHE];
     int next_evict;
+    int verbose;       // 1: print every plan as it is built, and BGRADB refusals
 };
 
 static uint32_t pointer_alignment(const void *p) {
@@ -60,10 +62,7 @@ static uint32_t pointer_alignment(const void *p) {
 
 Matmul *matmul_create(size_t workspace_bytes) {
     Matmul *mm = calloc(1, sizeof *mm);
-    if (!mm) {
-        fprintf(stderr, "packbench: matmul_create: out of host memory\n");
-        exit(3);
-    }
+    if (!mm) checkFail("matmul_create: out of host memory");
     cublasCheck(cublasLtCreate(&mm->lt));
     mm->workspace_bytes = workspace_bytes;
     if (workspace_bytes) cudaCheck(cudaMalloc(&mm->workspace, workspace_bytes));
@@ -88,6 +87,8 @@ void matmul_destroy(Matmul *mm) {
 }
 
 size_t matmul_workspace_bytes(const Matmul *mm) { return mm->workspace_bytes; }
+
+void matmul_set_verbose(Matmul *mm, int verbose) { mm->verbose = verbose ? 1 : 0; }
 
 // Column-major layout of a bf16 matrix of `rows` x `cols` with leading dimension ld.
 static cublasLtMatrixLayout_t bf16_layout(int rows, int cols, int ld) {
@@ -148,7 +149,7 @@ static void plan_build(Matmul *mm, MatmulPlan *p, const MatmulKey *key) {
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(mm->lt, p->desc, p->a, p->b, p->d, p->d, pref, 1, &res, &found);
     cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
     int ok = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
-    if (getenv("PB_MATMUL_VERBOSE"))
+    if (mm->verbose)
         fprintf(stderr, "matmul plan: op %d m %d n %d k %d acc %d epilogue %d align %u/%u/%u: %s (workspace %zu)\n",
                 key->op, m, n, k, key->accumulate, (int)ep, key->align[0], key->align[1], key->align[2],
                 ok ? "ok" : "no algorithm", ok ? res.workspaceSize : (size_t)0);
@@ -158,12 +159,9 @@ static void plan_build(Matmul *mm, MatmulPlan *p, const MatmulKey *key) {
         return;
     }
     if (ep == CUBLASLT_EPILOGUE_BGRADB) return; // the caller falls back to bias_backward()
-    fprintf(stderr,
-            "packbench: cuBLASLt has no algorithm for op %d m %d n %d k %d accumulate %d epilogue %d "
-            "(alignments %u %u %u): %s\n",
-            key->op, m, n, k, key->accumulate, (int)ep, key->align[0], key->align[1], key->align[2],
-            cublasGetStatusString(st));
-    exit(3);
+    checkFail("cuBLASLt has no algorithm for op %d m %d n %d k %d accumulate %d epilogue %d (alignments %u %u %u): %s",
+              key->op, m, n, k, key->accumulate, (int)ep, key->align[0], key->align[1], key->align[2],
+              cublasGetStatusString(st));
 }
 
 static MatmulPlan *plan_get(Matmul *mm, const MatmulKey *key) {
@@ -217,12 +215,14 @@ static int plan_try_bgradb(Matmul *mm, MatmulPlan *p, void *dw, const void *inp,
                                        &p->algo, mm->workspace, mm->workspace_bytes, s);
     if (st == CUBLAS_STATUS_SUCCESS) return 1;
     if (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE) cublasCheck(st);
-    if (getenv("PB_MATMUL_VERBOSE")) fprintf(stderr, "matmul: BGRADB refused at launch: %s\n", cublasGetStatusString(st));
+    if (mm->verbose) fprintf(stderr, "matmul: BGRADB refused at launch: %s\n", cublasGetStatusString(st));
     p->supported = 0;
     return 0;
 }
 
-// A GEMM with an empty reduction (k == 0) is out = beta * out (+ bias): handled without cuBLAS.
+// An empty output (m or n == 0: no token rows) is nothing to compute. An empty reduction reaches
+// only the weight gradient (k = T == 0), handled in matmul_backward_weight; forward and
+// backward_input reduce over model widths, which model_validate keeps positive.
 static int degenerate(int m, int n) { return m <= 0 || n <= 0; }
 
 void matmul_forward(Matmul *mm, bf16_t *out, const bf16_t *inp, const bf16_t *w, const bf16_t *bias, int T, int K,

@@ -19,9 +19,11 @@ extern "C" {
 
 typedef struct Matmul Matmul;
 
-Matmul *matmul_create(size_t workspace_bytes); // exits on a library error
+Matmul *matmul_create(size_t workspace_bytes); // a library error is a failed check (check.h)
 void matmul_destroy(Matmul *mm);
 size_t matmul_workspace_bytes(const Matmul *mm);
+// 1: print every plan to stderr as it is built (StepOptions.matmul_verbose). Default 0.
+void matmul_set_verbose(Matmul *mm, int verbose);
 
 // out (T, N) = inp (T, K) W^T + bias (bias may be NULL; in the epilogue); accumulate: out +=.
 void matmul_forward(Matmul *mm, bf16_t *out, const bf16_t *inp, const bf16_t *w, const bf16_t *bias,

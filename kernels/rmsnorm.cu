@@ -98,8 +98,7 @@ extern "C" void rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout
     if (blocks > T) blocks = T;
     size_t shmem = (size_t)C * sizeof(float);
     if (shmem > 48 * 1024) {
-        fprintf(stderr, "packbench: rmsnorm_backward: C = %d exceeds the 12288 columns this kernel supports\n", C);
-        exit(3);
+        checkFail("rmsnorm_backward: C = %d exceeds the 12288 columns this kernel supports", C);
     }
     if (C % 8 == 0 && is_aligned16(dinp) && is_aligned16(dout) && is_aligned16(inp) && is_aligned16(w)) {
         rmsnorm_backward_kernel<8><<<(unsigned)blocks, rmsnorm_block(C, 8), shmem, s>>>(dinp, dw_acc, dout, inp, w,

@@ -47,8 +47,7 @@ static void rope_launch(bf16_t *x, const int32_t *pos, size_t T, int H, int D, d
                         cudaStream_t s) {
     if (T == 0 || H == 0) return;
     if (D % 2 != 0) {
-        fprintf(stderr, "packbench: rope: head dim %d is odd\n", D);
-        exit(3);
+        checkFail("rope: head dim %d is odd", D);
     }
     int half = D / 2, block = 256;
     size_t shmem = (size_t)half * sizeof(double);

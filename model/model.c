@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../harness/rng.h"
+#include "../core/rng.h"
 
 static const char *const param_names[P_COUNT] = {
     "embed", "ln1", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "ln2",

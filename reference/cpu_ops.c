@@ -120,11 +120,18 @@ static double dot_d(const float *a, const float *b, int D) {
     return s;
 }
 
+// Out of host memory in an op that returns nothing: NaN outputs, which every caller's check catches.
+static void fill_nan(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = NAN;
+}
+
 void cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                            const Layout *l, int Hq, int Hkv, int D) {
     size_t T = l->n_slots;
     int group = Hq / Hkv;
     double scale = 1.0 / sqrt((double)D);
+    double *acc = malloc((size_t)D * sizeof *acc); // one query head's output, in double
+    if (!acc) { fill_nan(out, T * Hq * (size_t)D); return; }
     for (size_t t = 0; t < T; t++) {
         int64_t lo[2], hi[2];
         int nr = layout_key_ranges(l, t, lo, hi);
@@ -138,7 +145,7 @@ void cpu_attention_forward(float *out, float *lse, const float *q, const float *
             for (int r = 0; r < nr; r++)
                 for (int64_t j = lo[r]; j < hi[r]; j++)
                     mx = fmax(mx, scale * dot_d(qh, k + ((size_t)j * Hkv + kh) * D, D));
-            double sum = 0.0, acc[D];
+            double sum = 0.0;
             for (int d = 0; d < D; d++) acc[d] = 0.0;
             for (int r = 0; r < nr; r++)
                 for (int64_t j = lo[r]; j < hi[r]; j++) {
@@ -151,6 +158,7 @@ void cpu_attention_forward(float *out, float *lse, const float *q, const float *
             lse[t * Hq + h] = (float)(mx + log(sum));
         }
     }
+    free(acc);
 }
 
 // P = exp(S - lse); dV += P^T dO; dP = dO V^T; dS = P (dP - rowsum(dO * O)); dQ = dS K s; dK += dS^T Q s.
@@ -163,6 +171,8 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
     memset(dq, 0, T * Hq * (size_t)D * sizeof(float));
     memset(dk, 0, T * Hkv * (size_t)D * sizeof(float));
     memset(dv, 0, T * Hkv * (size_t)D * sizeof(float));
+    double *acc = malloc((size_t)D * sizeof *acc); // one query head's dq, in double
+    if (!acc) { fill_nan(dq, T * Hq * (size_t)D); return; }
     for (size_t t = 0; t < T; t++) {
         int64_t lo[2], hi[2];
         int nr = layout_key_ranges(l, t, lo, hi);
@@ -171,7 +181,7 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
             const float *qh = q + (t * Hq + h) * D, *go = dout + (t * Hq + h) * D, *oh = out + (t * Hq + h) * D;
             float *dqh = dq + (t * Hq + h) * D;
             int kh = h / group;
-            double m = lse[t * Hq + h], rowsum = dot_d(go, oh, D), acc[D];
+            double m = lse[t * Hq + h], rowsum = dot_d(go, oh, D);
             for (int d = 0; d < D; d++) acc[d] = 0.0;
             for (int r = 0; r < nr; r++)
                 for (int64_t j = lo[r]; j < hi[r]; j++) {
@@ -187,6 +197,7 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
             for (int d = 0; d < D; d++) dqh[d] = (float)acc[d];
         }
     }
+    free(acc);
 }
 
 void cpu_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {

@@ -184,7 +184,8 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     float *rstdf = lnf + TC;           // (T)
     float *p = rstdf + T;
     size_t n_acts = checkpoint ? 1 : L;
-    LayerActs acts[n_acts];
+    LayerActs *acts = malloc(n_acts * sizeof *acts);
+    if (!acts) { free(mem); return NAN; }
     for (size_t i = 0; i < n_acts; i++) p = carve_layer(&acts[i], p, la);
     GradActs g;
     if (backward) p = carve_grads(&g, p, ga);
@@ -205,6 +206,7 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
                                              l->n_loss, (int)C, m->vocab)
                   : NAN;
         free(dw);
+        free(acts);
         free(mem);
         return loss;
     }
@@ -222,6 +224,7 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
         layer_backward(m, &lp, &dlp, a, &g, resid + i * TC, l);
     }
     cpu_embedding_backward(grads + off[P_EMBED], g.dres, l->tokens, T, (int)C);
+    free(acts);
     free(mem);
     return loss;
 }

@@ -1,5 +1,5 @@
 /*
- * step_cpu.c: the CPU StepBackend (harness/step.h): fp32 weights from model_init_params, the
+ * step_cpu.c: the CPU StepBackend (step/step.h): fp32 weights from model_init_params, the
  * step is cpu_step, timed with CLOCK_MONOTONIC. Its memory is its size table: params + grads +
  * cpu_step_activation_bytes, the same number predicted and allocated (no driver on the CPU).
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../harness/step.h"
+#include "../step/step.h"
 #include "cpu_step.h"
 
 struct Step {
@@ -41,28 +41,28 @@ static Step *cpu_create(const ModelConfig *m, const StepOptions *o, char *err, s
     return s;
 }
 
-static int cpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
-    if (!l || l->n_slots == 0) { snprintf(err, errlen, "cpu: empty layout"); return STEP_ERROR; }
+static PbStatus cpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
+    if (!l || l->n_slots == 0) { snprintf(err, errlen, "cpu: empty layout"); return PB_ERROR; }
     for (size_t i = 0; i < l->n_slots; i++)
         if (l->tokens[i] < 0 || l->tokens[i] >= s->m.vocab) {
             snprintf(err, errlen, "cpu: token %d outside the vocabulary (%d)", l->tokens[i], s->m.vocab);
-            return STEP_ERROR;
+            return PB_ERROR;
         }
     s->layout = l;
     s->act_bytes = cpu_step_activation_bytes(&s->m, l, s->o.checkpoint);
-    return STEP_OK;
+    return PB_OK;
 }
 
-static int cpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
-    if (!s->layout) { snprintf(err, errlen, "cpu: run before prepare"); return STEP_ERROR; }
+static PbStatus cpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
+    if (!s->layout) { snprintf(err, errlen, "cpu: run before prepare"); return PB_ERROR; }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double v = cpu_step(&s->m, s->params, s->grads, s->layout, s->o.checkpoint);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     *loss = v;
-    if (v != v) { snprintf(err, errlen, "cpu: step failed (out of memory)"); return STEP_NO_MEMORY; }
-    return STEP_OK;
+    if (v != v) { snprintf(err, errlen, "cpu: step failed (out of memory)"); return PB_NO_MEMORY; }
+    return PB_OK;
 }
 
 static void cpu_memory(Step *s, StepMemory *out) {
@@ -71,8 +71,8 @@ static void cpu_memory(Step *s, StepMemory *out) {
     out->driver_used = 0;
 }
 
-static int cpu_params(Step *s, float *out) { memcpy(out, s->params, s->n_params * sizeof(float)); return 0; }
-static int cpu_grads(Step *s, float *out) { memcpy(out, s->grads, s->n_params * sizeof(float)); return 0; }
+static PbStatus cpu_params(Step *s, float *out) { memcpy(out, s->params, s->n_params * sizeof(float)); return PB_OK; }
+static PbStatus cpu_grads(Step *s, float *out) { memcpy(out, s->grads, s->n_params * sizeof(float)); return PB_OK; }
 
 static void cpu_release(Step *s) { s->layout = NULL; s->act_bytes = 0; }
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/rng.h"
+#include "../core/rng.h"
 
 static const char *const strategy_names[STRATEGY_COUNT] = {"padded", "packed", "prefix"};
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../../attention/attention.h"
-#include "../../harness/rng.h"
+#include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/check.h"
 #include "../../reference/cpu_ops.h"

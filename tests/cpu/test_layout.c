@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../harness/rng.h"
+#include "../../core/rng.h"
 #include "../../strategies/layout.h"
 
 static int failures = 0;

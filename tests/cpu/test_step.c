@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../harness/step.h"
+#include "../../step/step.h"
 #include "../../reference/cpu_step.h"
 #include "tiny.h"
 
@@ -126,8 +126,8 @@ static void check_backend(const ModelConfig *m, const float *params, const Layou
     size_t off[P_COUNT], n = model_param_offsets(m, off);
     float *p = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
     double ms = -1, loss = 0;
-    CHECK(cpu_step_backend.prepare(s, l, err, sizeof err) == STEP_OK, "prepare: %s", err);
-    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == STEP_OK, "run: %s", err);
+    CHECK(cpu_step_backend.prepare(s, l, err, sizeof err) == PB_OK, "prepare: %s", err);
+    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
     cpu_step_backend.params(s, p);
     cpu_step_backend.grads(s, g);
     CHECK(memcmp(p, params, n * sizeof(float)) == 0, "backend params differ from model_init_params(42)");
@@ -142,7 +142,7 @@ static void check_backend(const ModelConfig *m, const float *params, const Layou
     cpu_step_backend.describe(s, name, sizeof name, ver, sizeof ver);
     CHECK(name[0] != '\0' && ver[0] == '\0', "describe");
     cpu_step_backend.release(s);
-    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == STEP_ERROR, "run after release accepted");
+    CHECK(cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_ERROR, "run after release accepted");
     cpu_step_backend.destroy(s);
     printf("test_step: cpu backend loss %.6f in %.2f ms on %s, memory %zu bytes\n", loss, ms, name, bytes);
     free(p); free(g); free(ref);

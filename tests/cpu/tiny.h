@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../../harness/rng.h"
+#include "../../core/rng.h"
 #include "../../model/model.h"
 #include "../../strategies/layout.h"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../harness/rng.h"
+#include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../strategies/layout.h"
 

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../harness/step.h"
+#include "../../step/step.h"
 #include "../../reference/cpu_step.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
@@ -89,11 +89,11 @@ static void run_config(const ModelConfig *m, const char *attention) {
             CHECK(layout_build(&l, (Strategy)st, &g) == 0, "layout_build");
             double ms = 0, loss = 0, loss2 = 0;
             int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
-            CHECK(rc == STEP_OK, "prepare: %s", err);
-            if (rc == STEP_OK) {
-                CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == STEP_OK, "run: %s", err);
+            CHECK(rc == PB_OK, "prepare: %s", err);
+            if (rc == PB_OK) {
+                CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
                 CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
-                CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == STEP_OK, "run: %s", err);
+                CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
                 CHECK(loss2 == loss, "second run loss %.9g != %.9g", loss2, loss);
                 StepMemory mem;
                 gpu_step_backend.memory(s, &mem);

@@ -1,6 +1,6 @@
 /*
  * bench_oom.c: the bench command with a stand-in "gpu" backend: the CPU step whose prepare()
- * answers STEP_NO_MEMORY for layouts of more than PB_FAKE_SLOTS token slots, as the GPU step
+ * answers PB_NO_MEMORY for layouts of more than PB_FAKE_SLOTS token slots, as the GPU step
  * does for a cell that does not fit. The harness tests use it to check that such a strategy is
  * recorded "oom" and that the sweep goes on.
  */
@@ -11,10 +11,10 @@
 
 static size_t slot_limit;
 
-static int limited_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
+static PbStatus limited_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
     if (l->n_slots > slot_limit) {
         snprintf(err, errlen, "needs %zu token slots, the stand-in device holds %zu", l->n_slots, slot_limit);
-        return STEP_NO_MEMORY;
+        return PB_NO_MEMORY;
     }
     return cpu_step_backend.prepare(s, l, err, errlen);
 }

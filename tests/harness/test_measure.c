@@ -1,7 +1,8 @@
 /*
  * test_measure.c: the measurement statistics and loop without a device: median, min, IQR of
  * known samples; warm-up not recorded; the loop stops at min_reps and min_time, at max_time,
- * at max_reps, on a stop request, and passes a step error through.
+ * at max_reps, on a stop request, and passes a step error through; stopped_at_max_time is set
+ * exactly when max_time ended the loop before min_reps or min_time were reached.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,14 +15,15 @@ static int failures;
 
 typedef struct Fake { int calls; double ms; int fail_at; volatile sig_atomic_t *stop_at_call; int stop_call; } Fake;
 
-static int fake_step(void *ctx, double *ms, double *loss, char *err, size_t errlen) {
+static PbStatus fake_step(void *ctx, int timed, double *ms, double *loss, char *err, size_t errlen) {
     Fake *f = ctx;
     f->calls++;
-    if (f->fail_at && f->calls == f->fail_at) { snprintf(err, errlen, "boom"); return -1; }
+    if (timed != (f->calls > 1)) { snprintf(err, errlen, "timed %d at call %d", timed, f->calls); return PB_ERROR; }
+    if (f->fail_at && f->calls == f->fail_at) { snprintf(err, errlen, "boom"); return PB_DEVICE_ERROR; }
     if (f->stop_at_call && f->calls == f->stop_call) *f->stop_at_call = 1;
     *ms = f->calls == 1 ? 1000.0 : f->ms; // the warm-up is slow and must not be recorded
     *loss = 3.5 + f->calls;
-    return 0;
+    return PB_OK;
 }
 
 int main(void) {
@@ -54,24 +56,32 @@ int main(void) {
     CHECK(measure_run(&c, fake_step, &f, samples, &st, &loss, NULL, err, sizeof err) == 0, "run");
     CHECK(st.reps == 8 && f.calls == 9 && st.median_ms == 125 && st.max_ms == 125, "reps %d calls %d max %g", st.reps, f.calls, st.max_ms);
     CHECK(loss == 4.5, "loss is the warm-up's: %g", loss);
+    CHECK(!st.stopped_at_max_time, "minimums reached, yet reported as stopped at max_time");
 
     Fake g = { .ms = 2000 }; // slow steps: min_reps wins over min_time
     measure_run(&c, fake_step, &g, samples, &st, &loss, NULL, err, sizeof err);
-    CHECK(st.reps == 3, "slow: reps %d", st.reps);
+    CHECK(st.reps == 3 && !st.stopped_at_max_time, "slow: reps %d, stopped at max_time %d", st.reps,
+          st.stopped_at_max_time);
+
+    Fake u = { .ms = 20000 }; // 20 s steps: max_time (30 s) ends the loop before min_reps
+    CHECK(measure_run(&c, fake_step, &u, samples, &st, &loss, NULL, err, sizeof err) == PB_OK, "run: %s", err);
+    CHECK(st.reps == 2 && st.stopped_at_max_time, "cut short: reps %d, stopped at max_time %d", st.reps,
+          st.stopped_at_max_time);
 
     c.max_time = 5;
     c.min_time = 100;
     Fake h = { .ms = 1000 }; // max_time caps
     measure_run(&c, fake_step, &h, samples, &st, &loss, NULL, err, sizeof err);
-    CHECK(st.reps == 5, "capped: reps %d", st.reps);
+    CHECK(st.reps == 5 && st.stopped_at_max_time, "capped before min_time: reps %d, stopped at max_time %d",
+          st.reps, st.stopped_at_max_time);
 
     volatile sig_atomic_t stop = 0;
     Fake k = { .ms = 1, .stop_at_call = &stop, .stop_call = 3 };
     measure_run(&c, fake_step, &k, samples, &st, &loss, &stop, err, sizeof err);
-    CHECK(st.reps == 2, "stop: reps %d", st.reps);
+    CHECK(st.reps == 2 && !st.stopped_at_max_time, "stop: reps %d", st.reps);
 
     Fake e = { .ms = 1, .fail_at = 4 };
-    CHECK(measure_run(&c, fake_step, &e, samples, &st, &loss, NULL, err, sizeof err) == -1, "error not passed through");
+    CHECK(measure_run(&c, fake_step, &e, samples, &st, &loss, NULL, err, sizeof err) == PB_DEVICE_ERROR, "error not passed through");
     printf("test_measure: %d failure(s)\n", failures);
     return failures ? 1 : 0;
 }

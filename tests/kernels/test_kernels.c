@@ -15,7 +15,7 @@
 
 #include <cuda_runtime.h>
 
-#include "../../harness/rng.h"
+#include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/cross_entropy.h"
 #include "../../kernels/kernels.h"

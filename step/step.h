@@ -1,5 +1,6 @@
 /*
- * step.h: the seam between the harness and a device. A StepBackend runs the unit of work
+ * step.h: the seam between the harness and a device (below the harness: reference/ and gpu/
+ * implement it, harness/ drives it). A StepBackend runs the unit of work
  * (forward + backward of the completion NLL) for one Layout and times it. The CPU backend
  * (reference/) and the GPU backend (gpu/) both implement it; the harness knows nothing else.
  */
@@ -9,16 +10,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pb_config.h"
+
+#include "../core/status.h"
 #include "../model/model.h"
 #include "../strategies/layout.h"
-
-enum { STEP_OK = 0, STEP_ERROR = -1, STEP_NO_MEMORY = -2 };
 
 typedef struct StepOptions {
     uint64_t seed;         // weight initialisation
     const char *attention; // GPU attention backend: "cudnn" or "simple"; NULL = default
     int checkpoint;        // 1: layer checkpointing (the benchmark's setting); the GPU step always checkpoints
+    int matmul_verbose;    // 1: the GPU step prints every cuBLASLt plan as it builds it (./bench --matmul-verbose)
 } StepOptions;
+
+// The SM clock around the last run (nvbench style: the clock the step ran at, not the rated one).
+typedef struct StepClocks {
+    int known;             // 0: not readable (CPU, or no NVML from the driver); the rest is 0
+    unsigned sm_mhz_before, sm_mhz_after; // read just before the start event and just after the stop event
+    unsigned sm_mhz_rated; // the device's maximum SM clock (what cudaDevAttrClockRate reports)
+    int throttled;         // 1: NVML named a power, thermal or hardware slowdown at either reading
+} StepClocks;
 
 typedef struct StepMemory {
     size_t predicted;      // bytes the size table says the step needs (weights, grads, activations, workspaces)
@@ -33,24 +44,30 @@ typedef struct StepBackend {
     // Allocates weights (seeded) and gradients. NULL with a one-line reason in err.
     Step *(*create)(const ModelConfig *m, const StepOptions *o, char *err, size_t errlen);
     // Makes everything the step needs for this layout (device copies, plans, buffers). Not timed.
-    // STEP_NO_MEMORY when the cell does not fit; the Step stays usable for another layout.
-    int (*prepare)(Step *s, const Layout *l, char *err, size_t errlen);
+    // PB_NO_MEMORY when the cell does not fit; the Step stays usable for another layout.
+    // PB_DEVICE_ERROR (a failed CUDA / cuBLAS / cuDNN call, message in err): the Step is not
+    // usable any more except for destroy. Every entry returns a PbStatus (core/status.h).
+    PbStatus (*prepare)(Step *s, const Layout *l, char *err, size_t errlen);
     // One full step. *ms: its time (CUDA events on the GPU, a monotonic clock on the CPU);
-    // *loss: the summed NLL. STEP_ERROR with a reason on failure.
-    int (*run)(Step *s, double *ms, double *loss, char *err, size_t errlen);
+    // *loss: the summed NLL. PB_ERROR / PB_NO_MEMORY / PB_DEVICE_ERROR with a reason on failure.
+    PbStatus (*run)(Step *s, double *ms, double *loss, char *err, size_t errlen);
     void (*memory)(Step *s, StepMemory *out);
-    // Copies of the parameters / gradients as fp32, in model.h table order (for tests). 0 or -1.
-    int (*params)(Step *s, float *out);
-    int (*grads)(Step *s, float *out);
+    // Copies of the parameters / gradients as fp32, in model.h table order (for tests).
+    PbStatus (*params)(Step *s, float *out);
+    PbStatus (*grads)(Step *s, float *out);
     // Releases the layout's buffers (prepare may be called again).
     void (*release)(Step *s);
     void (*destroy)(Step *s);
     // Environment strings for the CSV ("" where not applicable).
     void (*describe)(Step *s, char *gpu_name, size_t n1, char *versions, size_t n2);
+    // The clocks around the last run; NULL where the device has none to report (the CPU).
+    void (*clocks)(Step *s, StepClocks *out);
+    // The attention backend that runs ("cudnn", "simple"; "" on the CPU), for the CSV.
+    const char *(*attention)(Step *s);
 } StepBackend;
 
 extern const StepBackend cpu_step_backend;
-#ifdef PB_HAVE_CUDA
+#if PB_HAVE_CUDA
 extern const StepBackend gpu_step_backend;
 #endif
 
