@@ -92,7 +92,7 @@ __device__ void load_tile(float *dst, int ld, const bf16 *src, int r0, int r_lo,
 // lo < 0 (padding) adds nothing. range: 4 ints of shared memory.
 struct KeyRanges { int a1, b1, a2, b2; };
 
-__device__ KeyRanges block_key_ranges(int *range, int lane, int qi, int lo, int se, int sl) {
+static __device__ KeyRanges block_key_ranges(int *range, int lane, int qi, int lo, int se, int sl) {
     if (threadIdx.x == 0) { range[0] = INT_MAX; range[1] = INT_MIN; range[2] = INT_MAX; range[3] = INT_MIN; }
     __syncthreads();
     if (lane == 0 && lo >= 0) {
