@@ -19,10 +19,8 @@
 
 #include "../../model/model.h"
 #include "tiny.h"
+#include "../test_util.h"
 
-static int failures = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static void check_flops(const char *what, Flops f, double dense, double attn, double head) {
     CHECK(f.dense == dense && f.attention == attn && f.lm_head == head && f.total == dense + attn + head,

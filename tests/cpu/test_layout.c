@@ -14,10 +14,8 @@
 
 #include "../../core/rng.h"
 #include "../../strategies/layout.h"
+#include "../test_util.h"
 
-static int failures = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; if (failures < 20) { \
-    printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } } while (0)
 
 // Slot of token j of document [P_b, c_{b,c}] in a layout of strategy s (independent arithmetic).
 static size_t slot_of(Strategy s, const GroupBatch *g, size_t row_len, int b, int c, int j) {

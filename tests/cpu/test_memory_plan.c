@@ -15,9 +15,9 @@
 #include "../../gpu/memory_plan.h"
 #include "../../harness/config.h"
 #include "tiny.h"
+#include "../test_util.h"
 
-static int fails = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL: "); printf(__VA_ARGS__); printf("\n"); fails++; } } while (0)
+
 
 // The fused CE's scratch for a chunk (kernels/cross_entropy.cu): gathered rows, their gradient,
 // and the chunk's bf16 logits.
@@ -100,6 +100,6 @@ int main(void) {
     size_t model_only = gpu_memory_plan(&m, NULL, 0, 0, 0, &none);
     CHECK(model_only == none.model && none.arena == 0, "model lines only without a layout");
 
-    printf("test_memory_plan: %d failure(s)\n", fails);
-    return fails != 0;
+    printf("test_memory_plan: %d failure(s)\n", failures);
+    return failures != 0;
 }

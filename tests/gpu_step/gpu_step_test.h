@@ -1,5 +1,5 @@
-// gpu_step_test.h: what the tests of tests/gpu_step share: bf16 inputs, random group batches,
-// error metrics and a CHECK that counts failures.
+// gpu_step_test.h: what the tests of tests/gpu_step share: bf16 inputs and error metrics
+// (CHECK and the group builder come from tests/test_util.h).
 #ifndef PB_GPU_STEP_TEST_H
 #define PB_GPU_STEP_TEST_H
 
@@ -11,10 +11,8 @@
 #include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../strategies/layout.h"
+#include "../test_util.h"
 
-static int failures = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 // x := N(0, std) rounded to bf16; bits (may be NULL) gets the bf16 values.
 static inline void random_bf16(float *x, uint16_t *bits, size_t n, float std, Rng *r) {
@@ -23,16 +21,6 @@ static inline void random_bf16(float *x, uint16_t *bits, size_t n, float std, Rn
         x[i] = bf16_to_float(b);
         if (bits) bits[i] = b;
     }
-}
-
-// B groups of K completions, prompt lengths in [1, max_p], completion lengths in [1, max_c].
-static inline int random_groups(GroupBatch *g, int B, int K, int max_p, int max_c, int vocab, uint64_t seed) {
-    int32_t pl[16], cl[16 * PB_MAX_COMPLETIONS];
-    Rng r;
-    rng_seed(&r, seed ^ 0xc2c2ull);
-    for (int b = 0; b < B && b < 16; b++) pl[b] = (int32_t)rng_range(&r, 1, max_p);
-    for (int i = 0; i < B * K && i < 16 * PB_MAX_COMPLETIONS; i++) cl[i] = (int32_t)rng_range(&r, 1, max_c);
-    return groups_make(g, B, K, pl, cl, vocab, seed);
 }
 
 // max |a - b| / max |b| (denominator floored at tiny); NaN anywhere gives NaN.

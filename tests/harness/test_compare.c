@@ -9,10 +9,9 @@
 #include <string.h>
 
 #include "../../harness/compare.h"
+#include "../test_util.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static StrategyResult timed(double ms, double iqr) {
     StrategyResult s = { .ms = ms, .iqr_ms = iqr, .min_ms = NAN, .loss = NAN };

@@ -7,10 +7,9 @@
 #include <string.h>
 
 #include "../../harness/config.h"
+#include "../test_util.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static void check_model(const char *root, const char *name, int vocab, int hidden, int layers, int nh, int nkv,
                         int hd, int mlp, double eps, double theta, int tied) {

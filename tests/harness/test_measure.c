@@ -8,10 +8,9 @@
 #include <stdio.h>
 
 #include "../../harness/measure.h"
+#include "../test_util.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 typedef struct Fake { int calls; double ms; int fail_at; volatile sig_atomic_t *stop_at_call; int stop_call; } Fake;
 

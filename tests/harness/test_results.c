@@ -9,10 +9,9 @@
 #include <string.h>
 
 #include "../../harness/results.h"
+#include "../test_util.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static const char *reference_header =
     "model,method,prompt_len,completion_len,num_completions,batch_size,padded_ms,packed_ms,prefix_ms,"

@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "../../harness/sweep.h"
+#include "../test_util.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
