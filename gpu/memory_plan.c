@@ -1,16 +1,48 @@
 // memory_plan.c: the GPU step's size table (see memory_plan.h). Plain host C: builds without CUDA.
 #include "memory_plan.h"
 
-static const char *const buf_names[GB_COUNT] = {
-    "weights", "grads", "norm_grad_acc", "loss", "matmul_workspace",
-    "tokens", "pos", "kv_lo", "shared_end", "seg_lo", "loss_rows", "loss_targets",
-    "emb_uniq_tok", "emb_uniq_off", "emb_slots",
-    "checkpoints", "ln1", "rstd1", "q", "k", "v", "att", "lse", "ln2", "rstd2",
-    "dres", "dln", "datt", "dq", "dk", "dv",
-    "attention", "scratch",
-};
+#include <assert.h>
 
-const char *gpu_buf_name(GpuBuf b) { return (b >= 0 && b < GB_COUNT) ? buf_names[b] : "?"; }
+// Each name is bound to its enumerator, so reordering GpuBuf cannot shift them; the assert fails
+// when the last enumerator has no name, and test_memory_plan checks that none is missing.
+static const char *const buf_names[] = {
+    [GB_WEIGHTS] = "weights",
+    [GB_GRADS] = "grads",
+    [GB_NORM_GRAD_ACC] = "norm_grad_acc",
+    [GB_LOSS] = "loss",
+    [GB_MATMUL_WORKSPACE] = "matmul_workspace",
+    [GB_TOKENS] = "tokens",
+    [GB_POS] = "pos",
+    [GB_KV_LO] = "kv_lo",
+    [GB_SHARED_END] = "shared_end",
+    [GB_SEG_LO] = "seg_lo",
+    [GB_LOSS_ROWS] = "loss_rows",
+    [GB_LOSS_TARGETS] = "loss_targets",
+    [GB_EMB_UNIQ_TOK] = "emb_uniq_tok",
+    [GB_EMB_UNIQ_OFF] = "emb_uniq_off",
+    [GB_EMB_SLOTS] = "emb_slots",
+    [GB_CHECKPOINTS] = "checkpoints",
+    [GB_LN1] = "ln1",
+    [GB_RSTD1] = "rstd1",
+    [GB_Q] = "q",
+    [GB_K] = "k",
+    [GB_V] = "v",
+    [GB_ATT] = "att",
+    [GB_LSE] = "lse",
+    [GB_LN2] = "ln2",
+    [GB_RSTD2] = "rstd2",
+    [GB_DRES] = "dres",
+    [GB_DLN] = "dln",
+    [GB_DATT] = "datt",
+    [GB_DQ] = "dq",
+    [GB_DK] = "dk",
+    [GB_DV] = "dv",
+    [GB_ATTENTION] = "attention",
+    [GB_SCRATCH] = "scratch",
+};
+static_assert(sizeof buf_names / sizeof buf_names[0] == GB_COUNT, "every GpuBuf needs a name in buf_names");
+
+const char *gpu_buf_name(GpuBuf b) { return (b >= 0 && b < GB_COUNT && buf_names[b]) ? buf_names[b] : "?"; }
 
 static size_t align_up(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
 

@@ -78,7 +78,7 @@ typedef struct Flops {
 } Flops;
 Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows);
 
-// Bytes of one token's activations in various buffers, used by the GPU size table.
+// Bytes of the parameter table stored as bf16 (the GPU step's weights, and its gradients).
 size_t model_param_bytes_bf16(const ModelConfig *m);
 
 #endif

@@ -66,6 +66,12 @@ static void check_layout(const ModelConfig *m, const Layout *l, const char *name
 }
 
 int main(void) {
+    // every buffer has its own name (buf_names is bound to the enumerators)
+    for (int i = 0; i < GB_COUNT; i++) {
+        CHECK(strcmp(gpu_buf_name((GpuBuf)i), "?") != 0, "buffer %d has no name", i);
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(gpu_buf_name((GpuBuf)i), gpu_buf_name((GpuBuf)j)) != 0, "buffers %d and %d share a name", j, i);
+    }
     ModelConfig m; // the shipped config: one source of truth for the shape
     char path[1024], err[512];
     if (config_find("models", "qwen2.5-7b", path, sizeof path, err, sizeof err) ||
