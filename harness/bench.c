@@ -2,8 +2,8 @@
  * bench.c: the packbench command behind main(). Picks the device (gpu where gpu_step_backend.create
  * succeeds, else cpu with the tiny model and sweep), loads the configs, selects the cells
  * (--cells, --shard, --resume), opens the CSV and hands everything to run_sweep; or runs
- * `bench compare`. Exit: 0 done, 1 a step failed or losses disagree, 2 usage or config error,
- * 130 interrupted (the CSV stays valid: rows are written whole).
+ * `bench compare`. Exit codes: core/status.h (PB_EXIT_*), listed in cli_usage and the README; a
+ * usage error is one line on stderr. Interrupted, the CSV stays valid: rows are written whole.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -125,7 +125,8 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, Measure
 // Picks the device and creates its step. 0, 1 (no usable device), or 2 (config error).
 static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBackend **b, Step **step,
                        SweepConfig *sw, ModelConfig *m) {
-    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention, .checkpoint = 1 };
+    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention, .checkpoint = 1,
+                       .matmul_verbose = o->matmul_verbose };
     char err[600] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
@@ -150,9 +151,8 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     CliOptions o;
     char err[600];
     if (cli_parse(argc, argv, &o, err, sizeof err)) {
-        fprintf(stderr, "bench: %s\n", err);
-        cli_usage(stderr);
-        return 2;
+        fprintf(stderr, "bench: %s (see --help)\n", err);
+        return PB_EXIT_USAGE;
     }
     if (o.action == CLI_HELP) { cli_usage(stdout); return 0; }
     if (o.action == CLI_LIST) return list_configs();

@@ -8,7 +8,7 @@
 #include "../step/step.h"
 
 // argv as given to main. gpu: the GPU backend, or NULL when the build has none.
-// Returns the exit status (0, 1 failure, 2 usage/config error, 130 interrupted).
+// Returns the exit status (PB_EXIT_* of core/status.h).
 int bench_main(int argc, char **argv, const StepBackend *gpu);
 
 #endif

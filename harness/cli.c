@@ -27,9 +27,11 @@ void cli_usage(FILE *fp) {
           "  --min-reps N          timed steps at least (default 3)\n"
           "  --min-time S          timed seconds at least (default 1)\n"
           "  --max-time S          timed seconds at most per strategy and cell (default 30)\n"
+          "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
           "  --list                list models and sweeps\n"
           "  --help                this text\n"
-          "exit status: 0 done, 1 a step failed or losses disagree, 2 usage or config error\n", fp);
+          "exit status: 0 done, 1 a step failed or losses disagree, 2 usage or config error,\n"
+          "  3 a CUDA/cuBLAS/cuDNN error (its cell is recorded as error, the sweep stops), 130 interrupted\n", fp);
 }
 
 static int bad(char *err, size_t errlen, const char *flag, const char *value, const char *want) {
@@ -124,6 +126,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
         if (!strcmp(a, "--list")) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
+        if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         const char *eq = strchr(a, '=');
         size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         int known = 0;

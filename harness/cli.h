@@ -23,6 +23,7 @@ typedef struct CliOptions {
     const char *device;     // "cpu" | "gpu" | NULL (gpu where usable)
     const char *attention;  // "cudnn" | "simple" | NULL
     int resume;
+    int matmul_verbose;     // --matmul-verbose
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps;
     double min_time, max_time; // -1: unset

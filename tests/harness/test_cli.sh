@@ -1,5 +1,6 @@
 #!/bin/sh
-# test_cli.sh: bench's command line: usage errors exit 2 with one line naming the problem;
+# test_cli.sh: bench's command line: usage errors exit 2 with one line naming the problem (and
+# "see --help", not the usage text);
 # malformed configs exit 2 with one line naming file, line and key; compare's exit codes.
 # Usage: test_cli.sh BENCH SOURCE_ROOT (BENCH: the bench command, here without a GPU).
 set -u
@@ -34,6 +35,10 @@ expect_config_error() {
 }
 
 expect 2 "unknown argument '--bogus'" --bogus
+lines=$(wc -l < "$tmp/err")
+if [ "$lines" -ne 1 ] || ! grep -q "(see --help)" "$tmp/err"; then
+    echo "FAIL: a bad flag printed $lines lines, want one ending in '(see --help)'"; cat "$tmp/err"; fails=$((fails + 1))
+fi
 expect 2 "unknown argument 'extra'" extra
 expect 2 "bad value 'fast' for --strategy" --strategy fast
 expect 2 "bad value 'tpu' for --device" --device tpu
@@ -51,6 +56,8 @@ expect 2 "no models named 'nope'" --device cpu --model nope
 expect 1 "--device gpu" --device gpu
 expect 0 "" --help
 grep -q -- "--shard i/n" "$tmp/out" || { echo "FAIL: --help lacks --shard"; fails=$((fails + 1)); }
+grep -q -- "--matmul-verbose" "$tmp/out" && grep -q "3 a CUDA/cuBLAS/cuDNN error" "$tmp/out" ||
+    { echo "FAIL: --help lacks --matmul-verbose or exit code 3"; fails=$((fails + 1)); }
 expect 0 "" --list
 grep -q "qwen2.5-7b" "$tmp/out" && grep -q "nll_2_qwen7b" "$tmp/out" || { echo "FAIL: --list"; fails=$((fails + 1)); }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_end_to_end.sh: bench on the CPU, all strategies: the tiny sweep runs, every row's loss
 # columns agree (relative 1e-5) and loss_check says ok; --resume skips done cells; --shard
-# splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV.
+# splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV;
+# one progress line with an ETA per cell; the clock and --max-time columns.
 # Usage: test_end_to_end.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
@@ -23,6 +24,11 @@ check_losses() {
 check_losses "$tmp/tiny.csv" 4
 grep -q "| prompt |" "$tmp/stdout" || fail "no table on stdout"
 grep -q "\[4/4\]" "$tmp/stderr" || fail "no progress on stderr"
+grep -q "^\[4/4\] cells done in .* ETA 0s$" "$tmp/stderr" || fail "no 'cells done ... ETA' line after the last cell"
+[ "$(grep -c "cells done in .* PFLOP left at .* TFLOP/s so far: ETA" "$tmp/stderr")" -eq 4 ] || fail "not one ETA line per cell"
+# the CPU has no clocks (empty), reports whether --max-time cut the timing, and what runs
+[ "$(cols padded_clocks,padded_sm_mhz_min,padded_stopped_at_max_time,prefix_error,attention "$tmp/tiny.csv" | sort -u)" = "$(printf 'NaN\tNaN\tno\tNaN\tNaN')" ] ||
+    fail "clock / max-time / error / attention columns on the cpu: $(cols padded_clocks,padded_sm_mhz_min,padded_stopped_at_max_time,prefix_error,attention "$tmp/tiny.csv" | sort -u)"
 head -n 1 "$tmp/tiny.csv" | grep -q "^model,method,prompt_len,completion_len,num_completions,batch_size,padded_ms,packed_ms,prefix_ms,padded_gb,packed_gb,prefix_gb,speedup_pad_pack,speedup_pack_prefix,speedup_pad_prefix,padded_tokens,packed_tokens,prefix_tokens," || fail "header"
 
 fast="--device cpu --min-reps 1 --min-time 0"
