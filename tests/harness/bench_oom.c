@@ -1,30 +1,40 @@
 /*
  * bench_oom.c: the bench command with a stand-in "gpu" backend: the CPU step whose prepare()
- * answers PB_NO_MEMORY for layouts of more than PB_FAKE_SLOTS token slots, as the GPU step
- * does for a cell that does not fit. The harness tests use it to check that such a strategy is
- * recorded "oom" and that the sweep goes on.
+ * fails for layouts of more than N token slots, as the GPU step does for a cell that does not
+ * fit (PB_NO_MEMORY) or when a CUDA call fails (PB_DEVICE_ERROR). The harness tests use it to
+ * check that an oom strategy is recorded and the sweep goes on, and that a device error is
+ * recorded as error with its message and ends the sweep with exit code 3.
+ *   bench_oom oom=N|device-error=N [bench arguments...]
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../harness/bench.h"
 
 static size_t slot_limit;
+static PbStatus over_limit; // what prepare answers above the limit
 
 static PbStatus limited_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
     if (l->n_slots > slot_limit) {
-        snprintf(err, errlen, "needs %zu token slots, the stand-in device holds %zu", l->n_slots, slot_limit);
-        return PB_NO_MEMORY;
+        if (over_limit == PB_NO_MEMORY)
+            snprintf(err, errlen, "needs %zu token slots, the stand-in device holds %zu", l->n_slots, slot_limit);
+        else
+            snprintf(err, errlen, "gpu: CUDA error at stand-in.cu:1 (cudaMemcpy): an illegal memory access was encountered");
+        return over_limit;
     }
     return cpu_step_backend.prepare(s, l, err, errlen);
 }
 
 int main(int argc, char **argv) {
-    const char *limit = getenv("PB_FAKE_SLOTS");
-    if (!limit) { fprintf(stderr, "bench_oom: set PB_FAKE_SLOTS\n"); return 2; }
-    slot_limit = (size_t)strtoull(limit, NULL, 10);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strncmp(mode, "oom=", 4)) over_limit = PB_NO_MEMORY;
+    else if (!strncmp(mode, "device-error=", 13)) over_limit = PB_DEVICE_ERROR;
+    else { fprintf(stderr, "usage: bench_oom oom=N|device-error=N [bench arguments]\n"); return 2; }
+    slot_limit = (size_t)strtoull(strchr(mode, '=') + 1, NULL, 10);
     StepBackend gpu = cpu_step_backend;
     gpu.device = "gpu";
     gpu.prepare = limited_prepare;
-    return bench_main(argc, argv, &gpu);
+    argv[1] = argv[0]; // bench sees its own name, then its arguments
+    return bench_main(argc - 1, argv + 1, &gpu);
 }

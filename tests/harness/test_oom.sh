@@ -2,12 +2,13 @@
 # test_oom.sh: a cell that does not fit is recorded, not fatal. With a stand-in device that
 # holds 600 token slots, cell 64x64 (3 prompts x 2 completions: padded and packed 768 slots,
 # prefix 576) records padded and packed as "oom" and still measures prefix; the cells before
-# and after it are measured in full, and the run exits 0.
+# and after it are measured in full, and the run exits 0. A device error (a failed CUDA call)
+# in the same cell is recorded as error with its message, and the sweep stops there with exit 3.
 # Usage: test_oom.sh BENCH_OOM SOURCE_ROOT
 set -u
 bench=$1 root=$2
 . "$root/tests/harness/lib.sh"
-PB_FAKE_SLOTS=600 "$bench" --device gpu --model tiny --prompts 3 --completions 2 --cells 8x8,64x64,16x16 \
+"$bench" oom=600 --device gpu --model tiny --prompts 3 --completions 2 --cells 8x8,64x64,16x16 \
     --min-reps 1 --min-time 0 --out "$tmp/oom.csv" > /dev/null 2> "$tmp/err"
 rc=$?
 got=$(cols prompt_len,padded_status,packed_status,prefix_status "$tmp/oom.csv" | tr '\t' ' ' | tr '\n' ';')
@@ -17,4 +18,12 @@ want="8 ok ok ok;64 oom oom ok;16 ok ok ok;"
 grep -q "oom: needs 768 token slots" "$tmp/err" || { fail "no oom line on stderr"; cat "$tmp/err"; }
 [ "$(cols prefix_ms "$tmp/oom.csv" | sed -n 2p)" != NaN ] || { fail "prefix of the oom cell not measured"; }
 [ "$(cols padded_ms "$tmp/oom.csv" | sed -n 2p)" = NaN ] || { fail "an oom strategy has a time"; }
+"$bench" device-error=600 --device gpu --model tiny --prompts 3 --completions 2 --cells 8x8,64x64,16x16 \
+    --min-reps 1 --min-time 0 --out "$tmp/dev.csv" > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 3 ] || fail "device error: exit $rc, want 3"
+got=$(cols prompt_len,padded_status,packed_status "$tmp/dev.csv" | tr '\t' ' ' | tr '\n' ';')
+[ "$got" = "8 ok ok;64 error NaN;" ] || fail "device error: rows '$got', want '8 ok ok;64 error NaN;' (the sweep stops)"
+cols padded_error "$tmp/dev.csv" | sed -n 2p | grep -q "illegal memory access" || fail "device error: no message in padded_error"
+grep -q "device error: the sweep stops" "$tmp/err" || { fail "device error: no line saying the sweep stops"; cat "$tmp/err"; }
 finish test_oom
