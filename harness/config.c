@@ -4,6 +4,7 @@
  * (a misspelt key is reported as unknown, not as a missing one), then the values are parsed. Every error is one line: FILE:LINE: ...
  */
 #include "config.h"
+#include "pb_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -274,12 +275,8 @@ int config_dir(char *dir, size_t dirlen) {
             if (is_dir(probe)) { snprintf(dir, dirlen, "%s/configs", exe); return 0; }
         }
     }
-#ifdef PB_SOURCE_ROOT
-    snprintf(dir, dirlen, "%s/configs", PB_SOURCE_ROOT);
-    return 0;
-#else
-    return -1;
-#endif
+    snprintf(dir, dirlen, "%s/configs", PB_SOURCE_ROOT); // the source tree meson was set up from
+    return is_dir(dir) ? 0 : -1;
 }
 
 int config_find(const char *kind, const char *name_or_path, char *path, size_t pathlen, char *err, size_t errlen) {
