@@ -65,6 +65,18 @@ static void compare_grads(const ModelConfig *m, const float *g, const float *ref
     printf("\n");
 }
 
+// The clocks around the last run: read through NVML (the driver's libnvidia-ml.so.1, present on a
+// GPU host), within the rated maximum (+10% for a boost above the rated figure).
+static void check_clocks(Step *s) {
+    StepClocks c;
+    gpu_step_backend.clocks(s, &c);
+    CHECK(c.known, "SM clock unknown after a run (is libnvidia-ml.so.1 missing?)");
+    CHECK(c.sm_mhz_rated > 0, "rated SM clock %u", c.sm_mhz_rated);
+    CHECK(!c.known || (c.sm_mhz_before > 0 && c.sm_mhz_after > 0 && c.sm_mhz_before <= 1.1 * c.sm_mhz_rated &&
+                       c.sm_mhz_after <= 1.1 * c.sm_mhz_rated),
+          "SM clock %u / %u MHz around the run, rated %u", c.sm_mhz_before, c.sm_mhz_after, c.sm_mhz_rated);
+}
+
 static void run_config(const ModelConfig *m, const char *attention) {
     printf("config %s (hidden %d, heads %d/%d x %d, mlp %d, vocab %d), attention %s\n", m->name, m->hidden,
            m->n_head, m->n_kv_head, m->head_dim, m->mlp, m->vocab, attention);
@@ -73,6 +85,8 @@ static void run_config(const ModelConfig *m, const char *attention) {
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
+    CHECK(strcmp(gpu_step_backend.attention(s), attention) == 0, "attention '%s' runs, '%s' was asked for",
+          gpu_step_backend.attention(s), attention);
     size_t off[P_COUNT];
     const size_t n = model_param_offsets(m, off);
     float *params = malloc(n * 4), *cpu_g = malloc(n * 4), *gpu_g[STRATEGY_COUNT];
@@ -95,6 +109,7 @@ static void run_config(const ModelConfig *m, const char *attention) {
                 CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
                 CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
                 CHECK(loss2 == loss, "second run loss %.9g != %.9g", loss2, loss);
+                check_clocks(s);
                 StepMemory mem;
                 gpu_step_backend.memory(s, &mem);
                 CHECK(mem.allocated == mem.predicted, "allocated %zu != predicted %zu", mem.allocated, mem.predicted);
@@ -141,8 +156,14 @@ int main(int argc, char **argv) {
     ModelConfig tiny = small_model("tiny", 16), d128 = small_model("d128", 128);
     run_config(&tiny, attention);
     if (!quick) run_config(&d128, attention);
-    // an unknown backend is an error, not a default
     char err[256] = "";
+    // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
+    StepOptions dflt = {.seed = 1, .attention = NULL, .checkpoint = 1};
+    Step *d = gpu_step_backend.create(&tiny, &dflt, err, sizeof err);
+    CHECK(d && strcmp(gpu_step_backend.attention(d), PB_HAVE_CUDNN ? "cudnn" : "simple") == 0,
+          "default attention '%s' (%s)", d ? gpu_step_backend.attention(d) : "-", err);
+    if (d) gpu_step_backend.destroy(d);
+    // an unknown backend is an error, not a default
     StepOptions bad = {.seed = 1, .attention = "no-such-attention", .checkpoint = 1};
     Step *s = gpu_step_backend.create(&tiny, &bad, err, sizeof err);
     CHECK(s == NULL && err[0], "unknown attention backend accepted");
