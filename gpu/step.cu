@@ -11,9 +11,9 @@
  *   run      embedding -> L x layer (input checkpointed) -> final RMSNorm -> fused linear CE ->
  *            final norm backward -> L x (recompute the layer from its checkpoint, backward) ->
  *            embedding backward. CUDA events around all of it.
- * create, prepare and run arm a CheckTrap (kernels/check.h): a failed CUDA / cuBLAS / cuDNN call
- * returns PB_DEVICE_ERROR, the Step is lost (destroy frees host memory only). The SM clock is read
- * (NVML, sm_clock.h) just outside the timed events of every run.
+ * The StepBackend's entry points (step_backend.cu) call these under a CheckTrap, so a failed
+ * CUDA / cuBLAS / cuDNN call here returns PB_DEVICE_ERROR there. The SM clock is read (NVML,
+ * sm_clock.h) just outside the timed events of every run.
  * Nothing is allocated in run, so the size table is the peak. Weight gradients are bf16, written
  * per layer (the chunked MLP accumulates over its chunks); norm weight gradients accumulate in
  * fp32 and are cast at the end. Tied embeddings are not supported (the 7B model is untied).
@@ -22,60 +22,16 @@
 
 #include <cuda_runtime.h>
 #include <cublasLt.h>
-#if PB_HAVE_CUDNN
-#include <cudnn.h>
-#endif
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/bf16_host.h"
 #include "../kernels/check.h"
 #include "../kernels/cross_entropy.h"
 #include "../kernels/kernels.h"
-#include "../kernels/matmul.h"
-#include "sm_clock.h"
-
-extern "C" {
-#include "../attention/attention.h"
-#include "../step/step.h"
-#include "../model/model.h"
-#include "memory_plan.h"
-}
-
-struct Step {
-    ModelConfig m;
-    StepOptions opt;
-    const AttnOps *attn_ops;
-    AttnBackend *attn;
-    cudaStream_t stream;
-    cudaEvent_t ev_start, ev_stop;
-    Matmul *mm;
-    size_t baseline_used;      // device bytes in use before our allocations (context included)
-    int device_lost;           // 1: a device call failed; only host memory may be touched now
-    SmClock *clock;            // NULL: NVML not reachable, the clocks are unknown
-    StepClocks last_clocks;    // around the last run
-
-    // model (create)
-    bf16_t *weights, *grads;   // flat, model.h table order
-    bf16_t *w[P_COUNT], *g[P_COUNT];
-    float *norm_acc;           // (2L + 1, C): ln1, ln2, lnf
-    double *loss;              // device
-    void *small;               // the allocation holding norm_acc and loss
-
-    // layout (prepare)
-    const Layout *layout;
-    void *arena;
-    size_t attn_bytes;
-    void *scratch;             // GB_SCRATCH: the MLP chunk, the fused CE and the attention backend
-    bf16_t *gate, *up, *h;     // (mlp_rows, F) each, in scratch
-    GpuMemPlan plan;
-    size_t T, n_loss;
-    int n_uniq;
-    char *buf[GB_COUNT];       // arena lines (NULL for model lines)
-};
+#include "step_internal.h"
 
 static bf16_t *bbuf(Step *s, GpuBuf b) { return (bf16_t *)s->buf[b]; }
 static float *fbuf(Step *s, GpuBuf b) { return (float *)s->buf[b]; }
@@ -85,7 +41,7 @@ static int32_t *ibuf(Step *s, GpuBuf b) { return (int32_t *)s->buf[b]; }
 static bf16_t *layer_w(Step *s, ParamId id, int l) { return s->w[id] + (size_t)l * model_param_layer_size(&s->m, id); }
 static bf16_t *layer_g(Step *s, ParamId id, int l) { return s->g[id] + (size_t)l * model_param_layer_size(&s->m, id); }
 
-static size_t device_used(void) {
+size_t gpu_device_used(void) {
     size_t free_b = 0, total_b = 0;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     return total_b - free_b;
@@ -105,7 +61,6 @@ static void init_weights(Step *s) {
     cudaCheck(cudaStreamSynchronize(s->stream));
 }
 
-static void gpu_destroy(Step *s);
 
 // NVML's handle by PCI bus id (NVML ignores CUDA_VISIBLE_DEVICES), and the rated SM clock.
 static void open_clock(Step *s) {
@@ -119,7 +74,7 @@ static void open_clock(Step *s) {
 }
 
 // *keep: the Step as soon as it exists, so a device error mid-create can still free it.
-static Step *create_step(const ModelConfig *m, const StepOptions *o, Step *volatile *keep, char *err, size_t errlen) {
+Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, char *err, size_t errlen) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
@@ -151,14 +106,14 @@ static Step *create_step(const ModelConfig *m, const StepOptions *o, Step *volat
     s->attn_ops = ops;
     cudaCheck(cudaSetDevice(0));
     cudaCheck(cudaFree(0)); // create the context before the baseline
-    s->baseline_used = device_used();
+    s->baseline_used = gpu_device_used();
     cudaCheck(cudaStreamCreate(&s->stream));
     cudaCheck(cudaEventCreate(&s->ev_start));
     cudaCheck(cudaEventCreate(&s->ev_stop));
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
     s->attn = ops->create(&shape, err, errlen);
-    if (!s->attn) { *keep = NULL; gpu_destroy(s); return NULL; }
+    if (!s->attn) { *keep = NULL; gpu_destroy_step(s); return NULL; }
 
     gpu_memory_plan(m, NULL, 0, 0, 0, &s->plan);
     size_t param_bytes = s->plan.bytes[GB_WEIGHTS];
@@ -169,7 +124,7 @@ static Step *create_step(const ModelConfig *m, const StepOptions *o, Step *volat
         snprintf(err, errlen, "gpu: out of device memory for weights and gradients (%.2f GB each)",
                  (double)param_bytes / 1e9);
         *keep = NULL;
-        gpu_destroy(s);
+        gpu_destroy_step(s);
         return NULL;
     }
     s->norm_acc = (float *)s->small;
@@ -185,7 +140,7 @@ static Step *create_step(const ModelConfig *m, const StepOptions *o, Step *volat
     return s;
 }
 
-static void gpu_release(Step *s) {
+void gpu_release_layout(Step *s) {
     if (!s->layout && !s->arena) return;
     if (s->device_lost) { s->arena = s->scratch = NULL; s->layout = NULL; return; } // no device calls now
     if (s->attn) s->attn_ops->release(s->attn);
@@ -200,9 +155,9 @@ static void gpu_release(Step *s) {
     s->n_uniq = 0;
 }
 
-static void gpu_destroy(Step *s) {
+void gpu_destroy_step(Step *s) {
     if (!s) return;
-    gpu_release(s);
+    gpu_release_layout(s);
     sm_clock_close(s->clock);
     if (s->device_lost) { free(s); return; } // the device's memory goes with the process
     if (s->attn) s->attn_ops->destroy(s->attn);
@@ -244,8 +199,8 @@ static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
     if (bytes) cudaCheck(cudaMemcpy(s->buf[b], host, bytes, cudaMemcpyHostToDevice));
 }
 
-static PbStatus prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) {
-    gpu_release(s);
+PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) {
+    gpu_release_layout(s);
     if (l->n_slots == 0 || l->n_slots > (size_t)(1 << 30) || l->n_loss > (size_t)(1 << 30)) {
         snprintf(err, errlen, "gpu: layout of %zu slots / %zu loss rows not supported", l->n_slots, l->n_loss);
         return PB_ERROR;
@@ -284,7 +239,7 @@ static PbStatus prepare_layout(Step *s, const Layout *l, char *err, size_t errle
     int n_uniq = csr ? build_embedding_csr(l, V, csr, csr + U, csr + 2 * U + 1) : -1;
     if (n_uniq < 0) {
         free(csr);
-        gpu_release(s);
+        gpu_release_layout(s);
         snprintf(err, errlen, "gpu: out of host memory, or the layout's real slots differ from n_real");
         return PB_ERROR;
     }
@@ -299,7 +254,7 @@ static PbStatus prepare_layout(Step *s, const Layout *l, char *err, size_t errle
     size_t attn_bytes = 0, attn_scratch = 0;
     PbStatus rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, &attn_scratch, err, errlen);
     if (rc != PB_OK) {
-        if (rc != PB_DEVICE_ERROR) gpu_release(s);
+        if (rc != PB_DEVICE_ERROR) gpu_release_layout(s);
         return rc;
     }
     s->attn_bytes = attn_bytes;
@@ -311,7 +266,7 @@ static PbStatus prepare_layout(Step *s, const Layout *l, char *err, size_t errle
         s->scratch = NULL;
         snprintf(err, errlen, "gpu: out of device memory for the shared scratch (%.2f GB)",
                  (double)s->plan.bytes[GB_SCRATCH] / 1e9);
-        gpu_release(s);
+        gpu_release_layout(s);
         return PB_NO_MEMORY;
     }
     s->gate = (bf16_t *)s->scratch;
@@ -474,7 +429,7 @@ static void read_clock(Step *s, unsigned *mhz) {
     s->last_clocks.throttled |= c.slowdown;
 }
 
-static PbStatus run_timed(Step *s, double *ms, double *loss, char *err, size_t errlen) {
+PbStatus gpu_run_timed(Step *s, double *ms, double *loss, char *err, size_t errlen) {
     if (!s->arena) { snprintf(err, errlen, "gpu: run before prepare"); return PB_ERROR; }
     StepClocks *ck = &s->last_clocks;
     *ck = (StepClocks){s->clock != NULL, 0, 0, ck->sm_mhz_rated, 0};
@@ -494,103 +449,3 @@ static PbStatus run_timed(Step *s, double *ms, double *loss, char *err, size_t e
     return PB_OK;
 }
 
-// ------------------------------------------------------------------------------------------
-// accounting, copies, environment
-
-static void gpu_memory(Step *s, StepMemory *out) {
-    out->predicted = s->plan.total;
-    out->allocated = s->plan.bytes[GB_WEIGHTS] + s->plan.bytes[GB_GRADS] + s->plan.bytes[GB_NORM_GRAD_ACC] +
-                     s->plan.bytes[GB_LOSS] + matmul_workspace_bytes(s->mm) + (s->arena ? s->plan.arena : 0) +
-                     s->attn_bytes + (s->scratch ? s->plan.bytes[GB_SCRATCH] : 0);
-    size_t used = device_used();
-    out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
-}
-
-static PbStatus copy_out(Step *s, const bf16_t *dev, float *out) {
-    size_t offsets[P_COUNT];
-    const size_t n = model_param_offsets(&s->m, offsets); // elements (the plan's line is aligned)
-    bf16_t *h = (bf16_t *)malloc(n * sizeof *h);
-    if (!h) return PB_NO_MEMORY;
-    cudaCheck(cudaStreamSynchronize(s->stream));
-    cudaCheck(cudaMemcpy(h, dev, n * sizeof *h, cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; i++) out[i] = bf16_to_float(h[i]);
-    free(h);
-    return PB_OK;
-}
-
-static PbStatus gpu_params(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->weights, out); }
-static PbStatus gpu_grads(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->grads, out); }
-
-static void gpu_describe(Step *s, char *gpu_name, size_t n1, char *versions, size_t n2) {
-    cudaDeviceProp prop;
-    cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    int driver = 0, runtime = 0;
-    cudaCheck(cudaDriverGetVersion(&driver));
-    cudaCheck(cudaRuntimeGetVersion(&runtime));
-    snprintf(gpu_name, n1, "%s", prop.name);
-    size_t cublas = cublasLtGetVersion();
-    char cudnn[32] = "none";
-#if PB_HAVE_CUDNN
-    size_t v = cudnnGetVersion();
-    snprintf(cudnn, sizeof cudnn, "%zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
-#endif
-    // the rated clock is the device's maximum; the clock a step ran at is in the S_sm_mhz_* columns
-    snprintf(versions, n2, "driver %d.%d, CUDA runtime %d.%d, cuBLASLt %zu.%zu.%zu, cuDNN %s, attention %s, "
-             "rated max SM clock %u MHz",
-             driver / 1000, (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10, cublas / 10000,
-             (cublas / 100) % 100, cublas % 100, cudnn, s->attn_ops->name, s->last_clocks.sm_mhz_rated);
-}
-
-static void gpu_clocks(Step *s, StepClocks *out) { *out = s->last_clocks; }
-
-static const char *gpu_attention(Step *s) { return s->attn_ops->name; }
-
-// ------------------------------------------------------------------------------------------
-// the entry points: each arms a CheckTrap, so a failed device call returns PB_DEVICE_ERROR
-
-static PbStatus device_lost(Step *s, const CheckTrap *trap, char *err, size_t errlen) {
-    s->device_lost = 1;
-    snprintf(err, errlen, "gpu: %s", trap->message);
-    return PB_DEVICE_ERROR;
-}
-
-static Step *gpu_create(const ModelConfig *m, const StepOptions *o, char *err, size_t errlen) {
-    Step *volatile made = NULL;
-    CheckTrap trap;
-    if (setjmp(trap.env)) {
-        snprintf(err, errlen, "gpu: %s", trap.message);
-        if (made) { made->device_lost = 1; gpu_destroy(made); }
-        return NULL;
-    }
-    check_trap_arm(&trap);
-    Step *s = create_step(m, o, &made, err, errlen);
-    check_trap_disarm(&trap);
-    return s;
-}
-
-static PbStatus gpu_prepare(Step *s, const Layout *l, char *err, size_t errlen) {
-    if (s->device_lost) { snprintf(err, errlen, "gpu: the device failed earlier"); return PB_DEVICE_ERROR; }
-    CheckTrap trap;
-    if (setjmp(trap.env)) return device_lost(s, &trap, err, errlen);
-    check_trap_arm(&trap);
-    PbStatus rc = prepare_layout(s, l, err, errlen);
-    check_trap_disarm(&trap);
-    if (rc == PB_DEVICE_ERROR) s->device_lost = 1;
-    return rc;
-}
-
-static PbStatus gpu_run(Step *s, double *ms, double *loss, char *err, size_t errlen) {
-    if (s->device_lost) { snprintf(err, errlen, "gpu: the device failed earlier"); return PB_DEVICE_ERROR; }
-    CheckTrap trap;
-    if (setjmp(trap.env)) return device_lost(s, &trap, err, errlen);
-    check_trap_arm(&trap);
-    PbStatus rc = run_timed(s, ms, loss, err, errlen);
-    check_trap_disarm(&trap);
-    if (rc == PB_DEVICE_ERROR) s->device_lost = 1;
-    return rc;
-}
-
-extern "C" const StepBackend gpu_step_backend = {
-    "gpu", gpu_create, gpu_prepare, gpu_run, gpu_memory, gpu_params, gpu_grads, gpu_release, gpu_destroy,
-    gpu_describe, gpu_clocks, gpu_attention,
-};

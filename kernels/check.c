@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "../core/status.h"
 
 // The innermost armed trap. The program drives the device from one thread, so one pointer is
 // the whole state; it is only ever set by check_trap_arm / check_trap_disarm.
@@ -18,6 +17,18 @@ void check_trap_arm(CheckTrap *trap) {
 
 void check_trap_disarm(CheckTrap *trap) {
     if (armed_trap == trap) armed_trap = trap->outer;
+}
+
+PbStatus check_call(CheckBody body, void *arg, char *err, size_t errlen) {
+    CheckTrap trap;
+    if (setjmp(trap.env)) {
+        snprintf(err, errlen, "%s", trap.message);
+        return PB_DEVICE_ERROR;
+    }
+    check_trap_arm(&trap);
+    PbStatus rc = body(arg, err, errlen);
+    check_trap_disarm(&trap);
+    return rc;
 }
 
 void check_fail(const char *lib, const char *file, int line, const char *fmt, ...) {

@@ -3,7 +3,7 @@
  * error with file:line and the library's own message.
  *
  * What a failure does depends on whether the caller armed a CheckTrap:
- *   armed    (the GPU step's create / prepare / run, the harness's view of a cell): the message
+ *   armed    (every entry point of the GPU step, through check_call): the message
  *            goes into the trap and control returns to the setjmp of check_trap_arm's caller,
  *            which reports PB_DEVICE_ERROR; the sweep records the cell as `error` with the
  *            message and stops with exit code 3 (PB_EXIT_DEVICE), because a CUDA context that
@@ -17,9 +17,12 @@
 #define PB_CHECK_H
 
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <cuda_runtime.h>
+
+#include "../core/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,6 +39,11 @@ typedef struct CheckTrap {
 //   check_trap_disarm(&trap);   (on every return path after the arm)
 void check_trap_arm(CheckTrap *trap);
 void check_trap_disarm(CheckTrap *trap);
+
+// body(arg) with a trap armed: its status, or PB_DEVICE_ERROR (a PbStatus, core/status.h) with
+// the failed check's message in err. The usual way to arm one around a layer's entry point.
+typedef PbStatus (*CheckBody)(void *arg, char *err, size_t errlen);
+PbStatus check_call(CheckBody body, void *arg, char *err, size_t errlen);
 
 // A failed check: formats "LIB error at FILE:LINE (WHAT): DETAIL", then longjmps to the armed
 // trap, or prints it and exits with code 3 when none is armed. Does not return.
