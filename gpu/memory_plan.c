@@ -107,14 +107,3 @@ size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes,
     }
     return out->total;
 }
-
-void gpu_memory_plan_print(const GpuMemPlan *p, FILE *f) {
-    for (int i = 0; i < GB_COUNT; i++)
-        if (p->bytes[i]) fprintf(f, "  %-18s %10.3f GB\n", gpu_buf_name((GpuBuf)i), (double)p->bytes[i] / 1e9);
-    fprintf(f, "  scratch users: MLP chunk %.3f GB, fused CE %.3f GB, attention %.3f GB\n",
-            3 * (double)p->mlp_line / 1e9, (double)p->ce_bytes / 1e9, (double)p->attn_scratch_bytes / 1e9);
-    fprintf(f, "  model %.3f GB + layout arena %.3f GB + attention %.3f GB + scratch %.3f GB = %.3f GB "
-            "(mlp_rows %d, ce_rows %d)\n", (double)p->model / 1e9, (double)p->arena / 1e9,
-            (double)p->bytes[GB_ATTENTION] / 1e9, (double)p->bytes[GB_SCRATCH] / 1e9, (double)p->total / 1e9,
-            p->mlp_rows, p->ce_rows);
-}

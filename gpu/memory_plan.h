@@ -103,7 +103,4 @@ int gpu_plan_ce_rows(const Layout *l);
 size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes, size_t attn_scratch_bytes,
                        size_t ce_scratch_bytes, GpuMemPlan *out);
 
-// One line per item, then the totals, in GB (1e9 bytes).
-void gpu_memory_plan_print(const GpuMemPlan *p, FILE *f);
-
 #endif

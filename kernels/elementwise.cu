@@ -48,11 +48,6 @@ __global__ void fill_const_kernel(bf16_t *p, size_t n, float value) {
     GRID_STRIDE(i, n) { reinterpret_cast<__nv_bfloat16 *>(p)[i] = v; }
 }
 
-__global__ void zero_rows_kernel(bf16_t *p, const int32_t *rows, int C) {
-    bf16_t *row = p + (size_t)rows[blockIdx.x] * (size_t)C;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) row[c] = 0;
-}
-
 extern "C" void add_inplace(bf16_t *y, const bf16_t *x, size_t n, cudaStream_t s) {
     const int block = 256;
     size_t head = 0;
@@ -83,11 +78,5 @@ extern "C" void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean,
 extern "C" void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s) {
     if (n == 0) return;
     fill_const_kernel<<<grid_for(n, 256), 256, 0, s>>>(p, n, value);
-    cudaCheckLaunch();
-}
-
-extern "C" void zero_rows_bf16(bf16_t *p, const int32_t *rows, int n_rows, int C, cudaStream_t s) {
-    if (n_rows <= 0) return;
-    zero_rows_kernel<<<n_rows, 256, 0, s>>>(p, rows, C);
     cudaCheckLaunch();
 }

@@ -51,7 +51,7 @@ void swiglu_backward(bf16_t *dgate, bf16_t *dup, const bf16_t *dh, const bf16_t 
 void bias_backward(bf16_t *dbias, const bf16_t *dout, size_t T, int N, int accumulate, float *scratch,
                    size_t scratch_bytes, cudaStream_t s);
 
-// defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_const_bf16, zero_rows_bf16
+// defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_const_bf16
 // (kernels/elementwise.cu)
 void add_inplace(bf16_t *y, const bf16_t *x, size_t n, cudaStream_t s); // y += x
 void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStream_t s);
@@ -59,7 +59,6 @@ void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStream_t s);
 void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s);
 void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s);
 // p[rows[i]] (C wide) = 0 for i < n_rows (e.g. gradient rows of padding slots).
-void zero_rows_bf16(bf16_t *p, const int32_t *rows, int n_rows, int C, cudaStream_t s);
 
 #ifdef __cplusplus
 }

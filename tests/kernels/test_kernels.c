@@ -351,20 +351,8 @@ static void test_elementwise(Rng *r, cudaStream_t s) {
     printf("%-44s %d of 1000 equal  %s\n", "fill_normal_bf16 seed changes values", same, same < 50 ? "ok" : "FAIL");
     if (same >= 50) g_failures++;
     free(big), free(small), free(other);
-
-    // zero_rows: rows 1, 5, 6 of (10, 72)
-    const int C = 72, R = 10;
-    int32_t rows[3] = {1, 5, 6}, *d_rows = dmalloc(sizeof rows);
-    CK(cudaMemcpy(d_rows, rows, sizeof rows, cudaMemcpyHostToDevice));
-    upload_bf16(d_a, a, (size_t)R * C);
-    zero_rows_bf16(d_a, d_rows, 3, C, s);
-    sync();
-    memcpy(ref, a, (size_t)R * C * sizeof(float));
-    for (int i = 0; i < 3; i++) memset(ref + (size_t)rows[i] * C, 0, C * sizeof(float));
-    got = download_bf16(d_a, (size_t)R * C);
-    check("zero_rows_bf16 3 of 10 rows", got, ref, (size_t)R * C, 0);
-    free(got), free(a), free(b), free(ref), free(f);
-    cudaFree(d_a), cudaFree(d_b), cudaFree(d_f), cudaFree(d_rows);
+    free(a), free(b), free(ref), free(f);
+    cudaFree(d_a), cudaFree(d_b), cudaFree(d_f);
 }
 
 /* ---- GEMMs ------------------------------------------------------------------------------- */
