@@ -3,7 +3,8 @@
  * (scale 1/sqrt(D)) under a Layout's mask rule, forward and backward.
  *
  *   "simple" (attention/simple.cu)  tiled, obviously-correct kernels; the GPU oracle.
- *   "cudnn"  (attention/cudnn.c)    cuDNN fused flash attention through the backend API.
+ *   "cudnn"  (attention/cudnn.c)    cuDNN fused flash attention through the backend API
+ *                                   (cudnn_sdpa.c: the graphs; cudnn_graph.c: the descriptors).
  *
  * Tensors are token-major and contiguous, bf16 unless said:
  *   q, o, dq, do  (n_slots, Hq, D)      k, v, dk, dv  (n_slots, Hkv, D)
@@ -30,6 +31,7 @@
 #include "pb_config.h"
 #include "../core/status.h"
 #include "../strategies/layout.h"
+#include "prefix_path.h"
 
 typedef struct AttnShape {
     int n_head;     // Hq
@@ -45,12 +47,19 @@ typedef struct AttnMask {
     const int32_t *seg_lo;       // device [n_slots]
 } AttnMask;
 
+/* What a backend is asked to do beyond the mask; a backend ignores what does not apply to it.
+ * Passed to create(); NULL means all defaults (zero). */
+typedef struct AttnOptions {
+    AttnPrefixMode prefix; // cudnn: each prefix group's backward path (prefix_path.h); default auto
+    int phases;            // cudnn, development: time the prefix backward's phases, print at destroy
+} AttnOptions;
+
 typedef struct AttnBackend AttnBackend; // opaque
 
 typedef struct AttnOps {
     const char *name;
     // NULL with a one-line reason in err.
-    AttnBackend *(*create)(const AttnShape *shape, char *err, size_t errlen);
+    AttnBackend *(*create)(const AttnShape *shape, const AttnOptions *opt, char *err, size_t errlen);
     // Plans and buffers for this layout. *device_bytes: what the backend holds on the device
     // after this call; *scratch_bytes: what it needs lent while a call runs (0: nothing).
     // PB_OK, PB_ERROR (err set), PB_NO_MEMORY (the layout does not fit; err set).
@@ -66,6 +75,8 @@ typedef struct AttnOps {
     PbStatus (*backward)(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
                     const void *dout, const float *lse, void *dq, void *dk, void *dv,
                     cudaStream_t stream, char *err, size_t errlen);
+    // How the prepared layout's attention runs, for the CSV ("" when there is nothing to choose).
+    void (*describe)(AttnBackend *b, char *out, size_t len);
     void (*release)(AttnBackend *b); // frees what prepare made
     void (*destroy)(AttnBackend *b);
 } AttnOps;

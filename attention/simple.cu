@@ -357,7 +357,7 @@ static PbStatus launch_status(const char *what, char *err, size_t errlen) {
 
 static int head_dim_supported(int D) { return D == 16 || D == 32 || D == 64 || D == 128; }
 
-static AttnBackend *simple_create(const AttnShape *shape, char *err, size_t errlen) {
+static AttnBackend *simple_create(const AttnShape *shape, const AttnOptions *, char *err, size_t errlen) {
     if (shape->n_head <= 0 || shape->n_kv_head <= 0 || shape->n_head % shape->n_kv_head != 0) {
         snprintf(err, errlen, "attention simple: n_head %d must be a positive multiple of n_kv_head %d",
                  shape->n_head, shape->n_kv_head);
@@ -521,7 +521,9 @@ static void simple_destroy(AttnBackend *b) {
 
 static void simple_set_scratch(AttnBackend *, void *) {}
 
+static void simple_describe(AttnBackend *, char *out, size_t len) { snprintf(out, len, "%s", ""); }
+
 extern "C" const AttnOps attn_simple_ops = {
-    "simple", simple_create, simple_prepare, simple_set_scratch, simple_forward, simple_backward, simple_release,
-    simple_destroy,
+    "simple", simple_create, simple_prepare, simple_set_scratch, simple_forward, simple_backward, simple_describe,
+    simple_release, simple_destroy,
 };

@@ -3,8 +3,9 @@
  *
  *   1. plain causal attention, 28/4 heads, d 128: 4k x 16 rows, 16k x 4 rows, 32k x 2 rows,
  *      as the padded layout (BSHD, no padding) and the packed layout (THD);
- *   2. the prefix cells 4096x4096 and 16384x128 (3 prompts x 2 completions): padded, packed,
- *      and prefix with each cuDNN prefix method (PB_CUDNN_PREFIX=c (default), a, b).
+ *   2. the prefix cells 4096x4096, 16384x128 and 128x16384 (3 prompts x 2 completions): padded, packed,
+ *      and prefix with each cuDNN prefix backward (AttnOptions.prefix: auto (the default),
+ *      split, copied; attention/prefix_path.h).
  * FLOPs count only allowed (query, key) pairs (DESIGN.md section 3): 4 * D * Hq per pair forward,
  * 2.5x that backward. CUDA events, warm-up, median (and min) of >= 10 repetitions.
  * Usage: attn_bench [backend] [reps]
@@ -27,7 +28,8 @@ static int cmp_float(const void *a, const void *b) {
 
 typedef struct Timing { float fwd, bwd, both, both_min; } Timing;
 
-static int bench_layout(const AttnOps *ops, const Layout *l, int reps, Timing *t, size_t *bytes) {
+static int bench_layout(const AttnOps *ops, const Layout *l, const AttnOptions *opt, int reps, Timing *t,
+                        size_t *bytes) {
     const int hq = 28, hkv = 4, D = 128;
     const size_t T = l->n_slots, nq = T * hq * D, nkv = T * hkv * D;
     bf16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
@@ -55,7 +57,7 @@ static int bench_layout(const AttnOps *ops, const Layout *l, int reps, Timing *t
     AttnShape shape = {hq, hkv, D};
     char err[512] = {0};
     int rc = 0;
-    AttnBackend *ab = ops->create(&shape, err, sizeof err);
+    AttnBackend *ab = ops->create(&shape, opt, err, sizeof err);
     size_t scratch_bytes = 0;
     void *scratch = NULL;
     if (!ab || ops->prepare(ab, &mask, bytes, &scratch_bytes, err, sizeof err)) {
@@ -118,12 +120,18 @@ static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, 
         printf("  %s: layout build failed\n", cell);
         return;
     }
-    if (method) setenv("PB_CUDNN_PREFIX", method, 1);
+    AttnOptions opt = {0};
+    if (method && attn_prefix_mode_parse(method, &opt.prefix)) {
+        printf("  %s: unknown prefix attention %s\n", cell, method);
+        layout_free(&l);
+        groups_free(&g);
+        return;
+    }
     char how[32];
     snprintf(how, sizeof how, "%s%s%s", strategy_name(s), method ? " " : "", method ? method : "");
     Timing t;
     size_t bytes = 0;
-    if (bench_layout(ops, &l, reps, &t, &bytes) == 0) report(cell, how, &l, &t, bytes);
+    if (bench_layout(ops, &l, &opt, reps, &t, &bytes) == 0) report(cell, how, &l, &t, bytes);
     fflush(stdout);
     layout_free(&l);
     groups_free(&g);
@@ -156,8 +164,9 @@ int main(int argc, char **argv) {
         run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, reps);
     }
     // 2. prefix cells: 3 prompts x 2 completions
-    const int cells[2][2] = {{4096, 4096}, {16384, 128}};
-    for (int i = 0; i < 2; i++) {
+    // 128x16384: a cell where auto takes the copied path (short prompt, long completions)
+    const int cells[3][2] = {{4096, 4096}, {16384, 128}, {128, 16384}};
+    for (int i = 0; i < 3; i++) {
         char cell[64];
         snprintf(cell, sizeof cell, "%dx%d 3x2", cells[i][0], cells[i][1]);
         run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PADDED, NULL, reps);
@@ -166,9 +175,9 @@ int main(int argc, char **argv) {
             run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, reps);
             continue;
         }
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "c", reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "a", reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "b", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "auto", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "split", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "copied", reps);
     }
     return 0;
 }

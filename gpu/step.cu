@@ -96,6 +96,12 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
 #endif
     const AttnOps *ops = attn_ops_find(attn_name);
     if (!ops) { snprintf(err, errlen, "gpu: unknown or unbuilt attention backend '%s'", attn_name); return NULL; }
+    AttnOptions attn_opt = {};
+    if (attn_prefix_mode_parse(o ? o->prefix_attention : NULL, &attn_opt.prefix)) {
+        snprintf(err, errlen, "gpu: unknown prefix attention '%s' (auto, split, copied)", o->prefix_attention);
+        return NULL;
+    }
+    attn_opt.phases = o ? o->attention_phases : 0;
 
     Step *s = (Step *)calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "gpu: out of host memory"); return NULL; }
@@ -112,7 +118,7 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     cudaCheck(cudaEventCreate(&s->ev_stop));
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
-    s->attn = ops->create(&shape, err, errlen);
+    s->attn = ops->create(&shape, &attn_opt, err, errlen);
     if (!s->attn) { *keep = NULL; gpu_destroy_step(s); return NULL; }
 
     gpu_memory_plan(m, NULL, 0, 0, 0, &s->plan);

@@ -19,6 +19,8 @@
 typedef struct StepOptions {
     uint64_t seed;         // weight initialisation
     const char *attention; // GPU attention backend: "cudnn" or "simple"; NULL = default
+    const char *prefix_attention; // cudnn prefix backward per group: "auto", "split", "copied"; NULL = auto
+    int attention_phases;  // cudnn, development: print the prefix backward's phase times at destroy
     int checkpoint;        // 1: layer checkpointing (the benchmark's setting); the GPU step always checkpoints
     int matmul_verbose;    // 1: the GPU step prints every cuBLASLt plan as it builds it (./bench --matmul-verbose)
 } StepOptions;
@@ -64,6 +66,8 @@ typedef struct StepBackend {
     void (*clocks)(Step *s, StepClocks *out);
     // The attention backend that runs ("cudnn", "simple"; "" on the CPU), for the CSV.
     const char *(*attention)(Step *s);
+    // How the prepared layout's attention runs ("" where there is nothing to choose); NULL: never.
+    void (*attention_plan)(Step *s, char *out, size_t len);
 } StepBackend;
 
 extern const StepBackend cpu_step_backend;

@@ -1,9 +1,12 @@
 /*
  * test_attn_cudnn.c: the cuDNN attention backend against the fp32 CPU oracle
  * (cpu_attention_forward/backward) for every layout, forward and backward, on random bf16
- * inputs: GQA and MHA, uneven and even lengths, K = 1, 2, 4, every prefix method (a, b, c). Outputs are poisoned
- * (NaN) before each call, so an element the backend forgets to write fails; padding slots must
- * be exactly 0 in o, dq, dk, dv. When the "simple" backend is built it is checked the same way.
+ * inputs: GQA and MHA, uneven and even lengths, K = 1, 2, 4. The cuDNN prefix layout runs with
+ * every backward path: all groups split, all copied, and auto (the cost rule); the "mixed" cases
+ * have one group the rule sends each way, and the test checks that auto really mixed them
+ * (describe: "split 1, copied 1"). Outputs are poisoned (NaN) before each call, and the lent
+ * scratch too, so an element the backend forgets to write fails; padding slots must be exactly
+ * 0 in o, dq, dk, dv. When the "simple" backend is built it is checked the same way.
  */
 #include <math.h>
 #include <stdint.h>
@@ -25,14 +28,19 @@ typedef struct Case {
     int hq, hkv, b, k;
     int32_t prompt[4];
     int32_t comp[8];
+    const char *auto_plan; // cudnn prefix, auto: the describe() text it must give (NULL: not checked)
 } Case;
 
 static const Case k_cases[] = {
-    {"gqa 4/2, K=1", 4, 2, 2, 1, {37, 50}, {20, 9}},
-    {"gqa 4/2, K=1, even", 4, 2, 2, 1, {40, 40}, {24, 24}}, // padded without padding
-    {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}},
-    {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}},
-    {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}},
+    {"gqa 4/2, K=1", 4, 2, 2, 1, {37, 50}, {20, 9}, NULL},
+    {"gqa 4/2, K=1, even", 4, 2, 2, 1, {40, 40}, {24, 24}, NULL}, // padded without padding
+    {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}, NULL},
+    {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}, NULL},
+    {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}, NULL},
+    // group 0: prompt 3 against completions of 300 and 290 (saved / comp 6.5e-5: copied);
+    // group 1: prompt 100 against 20 and 9 (saved / comp 1.9: split); see prefix_path.h
+    {"mixed gqa 4/2, K=2", 4, 2, 2, 2, {3, 100}, {300, 290, 20, 9}, "auto: split 1, copied 1"},
+    {"mixed gqa 28/4, K=2", 28, 4, 2, 2, {100, 2}, {20, 9, 260, 131}, "auto: split 1, copied 1"},
 };
 
 typedef struct Buffers { float *q, *k, *v, *dout, *o, *lse, *dq, *dk, *dv; } Buffers;
@@ -98,7 +106,8 @@ static int lend_poisoned_scratch(const AttnOps *ops, AttnBackend *ab, size_t byt
     return 1;
 }
 
-static int run_case(const AttnOps *ops, const Case *c, Strategy s, const char *label) {
+static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOptions *opt, const char *label,
+                    const char *want_plan) {
     const int D = 128, hq = c->hq, hkv = c->hkv;
     GroupBatch g;
     Layout l;
@@ -142,7 +151,7 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const char *l
     int fails = 0;
     char err[512] = {0};
     AttnShape shape = {hq, hkv, D};
-    AttnBackend *ab = ops->create(&shape, err, sizeof err);
+    AttnBackend *ab = ops->create(&shape, opt, err, sizeof err);
     size_t bytes = 0, scratch_bytes = 0;
     void *scratch = NULL;
     if (!ab || ops->prepare(ab, &mask, &bytes, &scratch_bytes, err, sizeof err) ||
@@ -160,7 +169,13 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const char *l
         cudaCheck(cudaMemcpy(gdk, d_dk, nkv * 2, cudaMemcpyDeviceToHost));
         cudaCheck(cudaMemcpy(gdv, d_dv, nkv * 2, cudaMemcpyDeviceToHost));
         cudaCheck(cudaMemcpy(glse, d_lse, T * hq * 4, cudaMemcpyDeviceToHost));
-        printf("    device bytes %zu, scratch bytes %zu\n", bytes, scratch_bytes);
+        char plan[128] = "";
+        ops->describe(ab, plan, sizeof plan);
+        printf("    device bytes %zu, scratch bytes %zu, plan \"%s\"\n", bytes, scratch_bytes, plan);
+        if (want_plan && strcmp(plan, want_plan) != 0) {
+            printf("    FAIL plan: want \"%s\"\n", want_plan);
+            fails++;
+        }
         fails += compare("o", go, NULL, o, &l, (size_t)hq * D, 2e-2, 1);
         fails += compare("lse", NULL, glse, lse, &l, (size_t)hq, 2e-3, 0);
         fails += compare("dq", gdq, NULL, dq, &l, (size_t)hq * D, 3e-2, 1);
@@ -193,14 +208,21 @@ int main(int argc, char **argv) {
     for (size_t ci = 0; ci < sizeof k_cases / sizeof k_cases[0]; ci++) {
         for (int s = 0; s < STRATEGY_COUNT; s++) {
             if (s != STRATEGY_PREFIX || strcmp(name, "cudnn") != 0) {
-                fails += run_case(ops, &k_cases[ci], (Strategy)s, "");
+                fails += run_case(ops, &k_cases[ci], (Strategy)s, NULL, "", NULL);
                 runs++;
                 continue;
             }
-            static const char *methods[3][2] = {{"a", "method a"}, {"b", "method b"}, {"c", "method c"}};
-            for (int m = 0; m < 3; m++) {
-                setenv("PB_CUDNN_PREFIX", methods[m][0], 1);
-                fails += run_case(ops, &k_cases[ci], (Strategy)s, methods[m][1]);
+            const Case *c = &k_cases[ci];
+            static const AttnPrefixMode modes[] = {ATTN_PREFIX_SPLIT, ATTN_PREFIX_COPIED, ATTN_PREFIX_AUTO};
+            for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+                AttnOptions opt = {.prefix = modes[m]};
+                char label[32], want[64];
+                snprintf(label, sizeof label, "prefix %s", attn_prefix_mode_name(modes[m]));
+                // forced modes send all B groups one way; auto must match the case's expectation
+                if (modes[m] == ATTN_PREFIX_SPLIT) snprintf(want, sizeof want, "split: split %d, copied 0", c->b);
+                else if (modes[m] == ATTN_PREFIX_COPIED) snprintf(want, sizeof want, "copied: split 0, copied %d", c->b);
+                else snprintf(want, sizeof want, "%s", c->auto_plan ? c->auto_plan : "");
+                fails += run_case(ops, c, (Strategy)s, &opt, label, want[0] ? want : NULL);
                 runs++;
             }
         }

@@ -76,7 +76,7 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
 
     char err[256] = "";
     AttnShape shape = {Hq, Hkv, D};
-    AttnBackend *b = attn_simple_ops.create(&shape, err, sizeof err);
+    AttnBackend *b = attn_simple_ops.create(&shape, NULL, err, sizeof err);
     size_t bytes = 0, scratch_bytes = 1;
     int ok = b && attn_simple_ops.prepare(b, &mask, &bytes, &scratch_bytes, err, sizeof err) == 0 &&
              attn_simple_ops.forward(b, d_q, d_k, d_v, d_o, d_lse, 0, err, sizeof err) == 0 &&

@@ -105,6 +105,11 @@ static void run_config(const ModelConfig *m, const char *attention) {
             int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
             CHECK(rc == PB_OK, "prepare: %s", err);
             if (rc == PB_OK) {
+                // what reaches the CSV's prefix_attention column: cudnn's prefix plan, else ""
+                char plan[64] = "?";
+                gpu_step_backend.attention_plan(s, plan, sizeof plan);
+                int want_plan = st == STRATEGY_PREFIX && !strcmp(attention, "cudnn");
+                CHECK(want_plan ? !strncmp(plan, "auto: split ", 12) : plan[0] == 0, "attention_plan '%s'", plan);
                 CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
                 CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
                 CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
@@ -167,6 +172,12 @@ int main(int argc, char **argv) {
     StepOptions bad = {.seed = 1, .attention = "no-such-attention", .checkpoint = 1};
     Step *s = gpu_step_backend.create(&tiny, &bad, err, sizeof err);
     CHECK(s == NULL && err[0], "unknown attention backend accepted");
+    if (s) gpu_step_backend.destroy(s);
+    // so is an unknown prefix attention path
+    StepOptions bad_prefix = {.seed = 1, .attention = attention, .prefix_attention = "b", .checkpoint = 1};
+    err[0] = 0;
+    s = gpu_step_backend.create(&tiny, &bad_prefix, err, sizeof err);
+    CHECK(s == NULL && strstr(err, "prefix attention"), "unknown prefix attention accepted (%s)", err);
     if (s) gpu_step_backend.destroy(s);
     if (failures) { printf("test_step_gpu: %d failures\n", failures); return 1; }
     printf("test_step_gpu: all passed\n");
