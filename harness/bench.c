@@ -125,8 +125,9 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, Measure
 // Picks the device and creates its step. 0, 1 (no usable device), or 2 (config error).
 static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBackend **b, Step **step,
                        SweepConfig *sw, ModelConfig *m) {
-    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention, .checkpoint = 1,
-                       .matmul_verbose = o->matmul_verbose };
+    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
+                       .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
+                       .checkpoint = 1, .matmul_verbose = o->matmul_verbose };
     char err[600] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {

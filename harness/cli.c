@@ -22,6 +22,9 @@ void cli_usage(FILE *fp) {
           "  --out FILE.csv        results (default out/<sweep>-<device>.csv)\n"
           "  --device cpu|gpu      default: gpu where usable, else cpu\n"
           "  --attention cudnn|simple   GPU attention backend (default cudnn)\n"
+          "  --prefix-attention auto|split|copied   cudnn prefix backward per group: by the cost\n"
+          "                        rule (default), or all split / all copied (for measurement)\n"
+          "  --attention-phases    print the cudnn prefix backward's phase times (development)\n"
           "  --resume              skip cells already in --out, append the rest\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
           "  --min-reps N          timed steps at least (default 3)\n"
@@ -59,7 +62,7 @@ static int parse_seconds(const char *s, double *out) {
 
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--completions", "--prompts", "--seed", "--out",
-    "--device", "--attention", "--shard", "--min-reps", "--min-time", "--max-time",
+    "--device", "--attention", "--prefix-attention", "--shard", "--min-reps", "--min-time", "--max-time",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -93,6 +96,10 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--attention")) {
         if (strcmp(v, "cudnn") && strcmp(v, "simple")) return bad(err, errlen, flag, v, "cudnn|simple");
         o->attention = v;
+    } else if (!strcmp(flag, "--prefix-attention")) {
+        if (strcmp(v, "auto") && strcmp(v, "split") && strcmp(v, "copied"))
+            return bad(err, errlen, flag, v, "auto|split|copied");
+        o->prefix_attention = v;
     } else if (!strcmp(flag, "--shard")) {
         if (shard_parse(v, &o->shard_i, &o->shard_n)) return bad(err, errlen, flag, v, "i/n with 0 <= i < n");
     } else if (!strcmp(flag, "--min-reps")) {
@@ -127,6 +134,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         if (!strcmp(a, "--list")) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
+        if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }
         const char *eq = strchr(a, '=');
         size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         int known = 0;

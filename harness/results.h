@@ -43,6 +43,7 @@ typedef struct ResultRow {
     char loss_check[16];             // ok | mismatch | nonfinite | n/a (fewer than two strategies ran)
     double loss_max_rel_diff;
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
+    char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: split 3, copied 0"
     char command[4096];
     int64_t seed;
     char sweep[64];

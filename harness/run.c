@@ -67,6 +67,8 @@ static PbStatus run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st,
     *flop = f.total;
     out->model_tflop = f.total * 1e-12;
     PbStatus rc = p->backend->prepare(p->step, &l, err, sizeof err);
+    if (rc == PB_OK && st == STRATEGY_PREFIX && p->backend->attention_plan)
+        p->backend->attention_plan(p->step, r->prefix_attention, sizeof r->prefix_attention);
     MeasureStats ms = {0};
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
