@@ -68,6 +68,7 @@ typedef struct LayoutPlan {
     int prefix;                  // the prefix plan (prompts / completions forward) is in use
     LayoutCalls calls;
     int n_split, n_copied;       // prefix: groups per backward path
+    PrefixPath *group_path;      // prefix: [n_seqs] each group's backward (no completions: split)
     SlotRun *split_comps;        // each split group's completion slots (dq += dq_self there)
     int n_split_comps;
     SlotRun *pads;               // padding slots as contiguous runs (zeroed after every call)
@@ -188,8 +189,9 @@ static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err
     LayoutPlan *lp = &ab->lp;
     lp->n_gathers = l->n_segs;
     lp->gathers = calloc((size_t)l->n_segs, sizeof(PrefixGather));
+    lp->group_path = calloc((size_t)l->n_seqs, sizeof(PrefixPath));
     int32_t *lens = calloc((size_t)l->n_segs, sizeof(int32_t));
-    if (!lp->gathers || !lens) {
+    if (!lp->gathers || !lp->group_path || !lens) {
         free(lens);
         snprintf(err, errlen, "cudnn attention: out of host memory");
         return PB_NO_MEMORY;
@@ -203,8 +205,10 @@ static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err
             lens[si - first] = l->segs[si].len;
             si++;
         }
-        if (si == first) continue; // a group without completions runs in split_prompt_keys only
+        lp->group_path[gi] = PREFIX_PATH_SPLIT;
+        if (si == first) continue; // a group without completions: its prompt only, split_prompt_keys backward
         const PrefixPath path = prefix_group_path(ab->opt.prefix, sq->shared_len, lens, si - first);
+        lp->group_path[gi] = path;
         if (path == PREFIX_PATH_COPIED) lp->n_copied++;
         else lp->n_split++;
         const size_t slot = (size_t)sq->shared_len + (size_t)max_len(lens, si - first);
@@ -234,22 +238,15 @@ static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, Pre
     const LayoutPlan *lp = &ab->lp;
     int n_p = 0, n_c = 0;
     for (int i = 0; i < l->n_segs; i++) n_c += all || lp->gathers[i].path == only;
-    for (int gi = 0, si = 0; gi < l->n_seqs; gi++) { // a group without completions: forward, and split backward
-        int has = si < l->n_segs && l->segs[si].seq == gi;
-        n_p += all || (has && lp->gathers[si].path == only);
-        while (si < l->n_segs && l->segs[si].seq == gi) si++;
-    }
+    for (int gi = 0; gi < l->n_seqs; gi++) n_p += all || lp->group_path[gi] == only;
     CallSpec sp[2];
     memset(sp, 0, sizeof sp);
     PbStatus rc = spec_alloc(&sp[0], n_p) || spec_alloc(&sp[1], n_c) ? PB_NO_MEMORY : PB_OK;
-    for (int gi = 0, si = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
-        int has = si < l->n_segs && l->segs[si].seq == gi;
-        if (all || (has && lp->gathers[si].path == only)) {
-            sp[0].len_q[b] = sp[0].len_kv[b] = l->seqs[gi].shared_len;
-            sp[0].start_q[b] = sp[0].start_kv[b] = l->seqs[gi].start;
-            b++;
-        }
-        while (si < l->n_segs && l->segs[si].seq == gi) si++;
+    for (int gi = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
+        if (!all && lp->group_path[gi] != only) continue;
+        sp[0].len_q[b] = sp[0].len_kv[b] = l->seqs[gi].shared_len;
+        sp[0].start_q[b] = sp[0].start_kv[b] = l->seqs[gi].start;
+        b++;
     }
     for (int i = 0, b = 0; !rc && i < l->n_segs; i++) {
         const PrefixGather *gt = &lp->gathers[i];
@@ -269,15 +266,12 @@ static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, Pre
     return rc;
 }
 
-/* The split backward's two calls over the split groups (and any group without completions). */
+/* The split backward's two calls over the split groups. */
 static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
     LayoutPlan *lp = &ab->lp;
     int n_g = 0, n_c = 0;
-    for (int gi = 0, si = 0; gi < l->n_seqs; gi++) {
-        int has = si < l->n_segs && l->segs[si].seq == gi;
-        n_g += !has || lp->gathers[si].path == PREFIX_PATH_SPLIT;
-        while (si < l->n_segs && l->segs[si].seq == gi) n_c += lp->gathers[si++].path == PREFIX_PATH_SPLIT;
-    }
+    for (int gi = 0; gi < l->n_seqs; gi++) n_g += lp->group_path[gi] == PREFIX_PATH_SPLIT;
+    for (int i = 0; i < l->n_segs; i++) n_c += lp->gathers[i].path == PREFIX_PATH_SPLIT;
     if (n_g == 0) return PB_OK;
     CallSpec sp[2];
     memset(sp, 0, sizeof sp);
@@ -285,25 +279,22 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
     if (!rc && n_c) rc = spec_alloc(&sp[1], n_c) ? PB_NO_MEMORY : PB_OK;
     lp->split_comps = calloc((size_t)n_g, sizeof(SlotRun));
     if (!lp->split_comps) rc = PB_NO_MEMORY;
-    for (int gi = 0, si = 0, b = 0, c = 0; !rc && gi < l->n_seqs; gi++) {
+    for (int gi = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
         const LayoutSeq *sq = &l->seqs[gi];
-        int has = si < l->n_segs && l->segs[si].seq == gi;
-        int split = !has || lp->gathers[si].path == PREFIX_PATH_SPLIT;
-        if (split) {
-            sp[0].len_q[b] = sq->len;
-            sp[0].len_kv[b] = sq->shared_len;
-            sp[0].start_q[b] = sp[0].start_kv[b] = sq->start;
-            b++;
-            if (sq->len > sq->shared_len)
-                lp->split_comps[lp->n_split_comps++] =
-                    (SlotRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
-        }
-        for (; si < l->n_segs && l->segs[si].seq == gi; si++) {
-            if (!split) continue;
-            sp[1].len_q[c] = sp[1].len_kv[c] = l->segs[si].len;
-            sp[1].start_q[c] = sp[1].start_kv[c] = l->segs[si].start;
-            c++;
-        }
+        if (lp->group_path[gi] != PREFIX_PATH_SPLIT) continue;
+        sp[0].len_q[b] = sq->len;
+        sp[0].len_kv[b] = sq->shared_len;
+        sp[0].start_q[b] = sp[0].start_kv[b] = sq->start;
+        b++;
+        if (sq->len > sq->shared_len) // the group's completions: contiguous after its prompt
+            lp->split_comps[lp->n_split_comps++] =
+                (SlotRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
+    }
+    for (int i = 0, c = 0; !rc && i < l->n_segs; i++) {
+        if (lp->gathers[i].path != PREFIX_PATH_SPLIT) continue;
+        sp[1].len_q[c] = sp[1].len_kv[c] = l->segs[i].len;
+        sp[1].start_q[c] = sp[1].start_kv[c] = l->segs[i].start;
+        c++;
     }
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     if (!rc) rc = setup(ab, &lp->calls.split_prompt_keys, &sp[0], 1, CAUSAL_TOP_LEFT, max_len(sp[0].len_q, sp[0].b),
@@ -542,6 +533,7 @@ static void attn_cudnn_release(AttnBackend *ab) {
     SdpaCall *calls = (SdpaCall *)&lp->calls;
     for (int i = 0; i < N_LAYOUT_CALLS; i++) sdpa_call_free(&calls[i]);
     free(lp->split_comps);
+    free(lp->group_path);
     cudaFree(lp->kcat); // the scratch buffers are the caller's
     cudaFree(lp->vcat);
     free(lp->gathers);
