@@ -77,11 +77,12 @@ static void check_clocks(Step *s) {
           "SM clock %u / %u MHz around the run, rated %u", c.sm_mhz_before, c.sm_mhz_after, c.sm_mhz_rated);
 }
 
-static void run_config(const ModelConfig *m, const char *attention) {
-    printf("config %s (hidden %d, heads %d/%d x %d, mlp %d, vocab %d), attention %s\n", m->name, m->hidden,
-           m->n_head, m->n_kv_head, m->head_dim, m->mlp, m->vocab, attention);
+// prefix_attention: the cudnn prefix backward ("auto", "split", "copied").
+static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
+    printf("config %s (hidden %d, heads %d/%d x %d, mlp %d, vocab %d), attention %s, prefix %s\n", m->name,
+           m->hidden, m->n_head, m->n_kv_head, m->head_dim, m->mlp, m->vocab, attention, prefix_attention);
     char err[256] = "";
-    StepOptions o = {.seed = 1234, .attention = attention, .checkpoint = 1};
+    StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
@@ -106,10 +107,11 @@ static void run_config(const ModelConfig *m, const char *attention) {
             CHECK(rc == PB_OK, "prepare: %s", err);
             if (rc == PB_OK) {
                 // what reaches the CSV's prefix_attention column: cudnn's prefix plan, else ""
-                char plan[64] = "?";
+                char plan[64] = "?", want[64];
                 gpu_step_backend.attention_plan(s, plan, sizeof plan);
+                snprintf(want, sizeof want, "%s: split ", prefix_attention);
                 int want_plan = st == STRATEGY_PREFIX && !strcmp(attention, "cudnn");
-                CHECK(want_plan ? !strncmp(plan, "auto: split ", 12) : plan[0] == 0, "attention_plan '%s'", plan);
+                CHECK(want_plan ? !strncmp(plan, want, strlen(want)) : plan[0] == 0, "attention_plan '%s'", plan);
                 CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
                 CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
                 CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
@@ -159,8 +161,10 @@ int main(int argc, char **argv) {
         else attention = argv[i];
     }
     ModelConfig tiny = small_model("tiny", 16), d128 = small_model("d128", 128);
-    run_config(&tiny, attention);
-    if (!quick) run_config(&d128, attention);
+    run_config(&tiny, attention, "auto");
+    // the lengths here send every group split; the copied backward through the whole step too
+    if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
+    if (!quick) run_config(&d128, attention, "auto");
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
     StepOptions dflt = {.seed = 1, .attention = NULL, .checkpoint = 1};
