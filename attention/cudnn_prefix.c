@@ -1,0 +1,242 @@
+// cudnn_prefix.c: the cuDNN backend's prefix layout (see cudnn.c's comment on top, and
+// prefix_path.h for the per-group choice of the backward).
+#define PB_WANT_CUDNN
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/check.h"
+#include "../kernels/kernels.h"
+#include "cudnn_plan.h"
+
+static void phase_mark(PhaseTimer *t, int i, cudaStream_t stream) {
+    if (t->on) cudaCheck(cudaEventRecord(t->ev[i], stream));
+}
+
+static void phase_collect(PhaseTimer *t) {
+    if (!t->on) return;
+    cudaCheck(cudaEventSynchronize(t->ev[PHASE_COUNT]));
+    for (int i = 0; i < PHASE_COUNT; i++) {
+        float ms = 0.0f;
+        cudaCheck(cudaEventElapsedTime(&ms, t->ev[i], t->ev[i + 1]));
+        t->ms[i] += ms;
+    }
+    t->n++;
+}
+
+/* Each group's path, and where each completion's [P, c] K/V goes in kcat (one slot of
+ * p + max n per completion). */
+static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
+    LayoutPlan *lp = &ab->lp;
+    lp->n_gathers = l->n_segs;
+    lp->gathers = calloc((size_t)l->n_segs, sizeof(PrefixGather));
+    lp->group_path = calloc((size_t)l->n_seqs, sizeof(PrefixPath));
+    int32_t *lens = calloc((size_t)l->n_segs, sizeof(int32_t));
+    if (!lp->gathers || !lp->group_path || !lens) {
+        free(lens);
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return PB_NO_MEMORY;
+    }
+    size_t cat = 0;
+    int si = 0;
+    for (int gi = 0; gi < l->n_seqs; gi++) {
+        const LayoutSeq *sq = &l->seqs[gi];
+        int first = si;
+        while (si < l->n_segs && l->segs[si].seq == gi) {
+            lens[si - first] = l->segs[si].len;
+            si++;
+        }
+        lp->group_path[gi] = PREFIX_PATH_SPLIT;
+        if (si == first) continue; // a group without completions: its prompt only, split_prompt_keys backward
+        const PrefixPath path = prefix_group_path(ab->opt.prefix, sq->shared_len, lens, si - first);
+        lp->group_path[gi] = path;
+        if (path == PREFIX_PATH_COPIED) lp->n_copied++;
+        else lp->n_split++;
+        const size_t slot = (size_t)sq->shared_len + (size_t)plan_max_len(lens, si - first);
+        for (int j = first; j < si; j++) {
+            const LayoutSeg *sg = &l->segs[j];
+            lp->gathers[j] = (PrefixGather){(size_t)sq->start, (size_t)sq->shared_len, (size_t)sg->start,
+                                            (size_t)sg->len, cat + (size_t)(j - first) * slot, path};
+        }
+        cat += (size_t)(si - first) * slot;
+    }
+    free(lens);
+    lp->cat_tokens = cat;
+    const size_t bytes = cat * (size_t)(ab->shape.n_kv_head * ab->shape.head_dim) * 2;
+    PbStatus rc = sdpa_dev_alloc(&lp->kcat, bytes, &lp->device_bytes, err, errlen);
+    if (!rc) rc = sdpa_dev_alloc(&lp->vcat, bytes, &lp->device_bytes, err, errlen);
+    if (!rc && lp->n_copied) {
+        plan_scratch_take(lp, SCR_DKCAT, bytes);
+        plan_scratch_take(lp, SCR_DVCAT, bytes);
+    }
+    return rc;
+}
+
+/* The prompts call and the completions call over the groups whose path is `only` (every group
+ * when all is set). */
+static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, PrefixPath only, SdpaCall *prompts,
+                                  SdpaCall *completions, int build, char *err, size_t errlen) {
+    const LayoutPlan *lp = &ab->lp;
+    int n_p = 0, n_c = 0;
+    for (int i = 0; i < l->n_segs; i++) n_c += all || lp->gathers[i].path == only;
+    for (int gi = 0; gi < l->n_seqs; gi++) n_p += all || lp->group_path[gi] == only;
+    CallSpec sp[2];
+    memset(sp, 0, sizeof sp);
+    PbStatus rc = spec_alloc(&sp[0], n_p) || spec_alloc(&sp[1], n_c) ? PB_NO_MEMORY : PB_OK;
+    for (int gi = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
+        if (!all && lp->group_path[gi] != only) continue;
+        sp[0].len_q[b] = sp[0].len_kv[b] = l->seqs[gi].shared_len;
+        sp[0].start_q[b] = sp[0].start_kv[b] = l->seqs[gi].start;
+        b++;
+    }
+    for (int i = 0, b = 0; !rc && i < l->n_segs; i++) {
+        const PrefixGather *gt = &lp->gathers[i];
+        if (!all && gt->path != only) continue;
+        sp[1].len_q[b] = (int32_t)gt->comp_len;
+        sp[1].len_kv[b] = (int32_t)(gt->prompt_len + gt->comp_len);
+        sp[1].start_q[b] = (int64_t)gt->src_comp;
+        sp[1].start_kv[b] = (int64_t)gt->dst;
+        b++;
+    }
+    if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
+    if (!rc) rc = plan_call_setup(ab, prompts, &sp[0], 1, CAUSAL_TOP_LEFT, plan_max_len(sp[0].len_q, sp[0].b), build,
+                                  err, errlen);
+    if (!rc) rc = plan_call_setup(ab, completions, &sp[1], 1, CAUSAL_BOTTOM_RIGHT, plan_max_len(sp[1].len_kv, sp[1].b),
+                                  build, err, errlen);
+    spec_free(&sp[0]);
+    spec_free(&sp[1]);
+    return rc;
+}
+
+/* The split backward's two calls over the split groups. */
+static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
+    LayoutPlan *lp = &ab->lp;
+    int n_g = 0, n_c = 0;
+    for (int gi = 0; gi < l->n_seqs; gi++) n_g += lp->group_path[gi] == PREFIX_PATH_SPLIT;
+    for (int i = 0; i < l->n_segs; i++) n_c += lp->gathers[i].path == PREFIX_PATH_SPLIT;
+    if (n_g == 0) return PB_OK;
+    CallSpec sp[2];
+    memset(sp, 0, sizeof sp);
+    PbStatus rc = spec_alloc(&sp[0], n_g) ? PB_NO_MEMORY : PB_OK;
+    if (!rc && n_c) rc = spec_alloc(&sp[1], n_c) ? PB_NO_MEMORY : PB_OK;
+    lp->split_comps = calloc((size_t)n_g, sizeof(SlotRun));
+    if (!lp->split_comps) rc = PB_NO_MEMORY;
+    for (int gi = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
+        const LayoutSeq *sq = &l->seqs[gi];
+        if (lp->group_path[gi] != PREFIX_PATH_SPLIT) continue;
+        sp[0].len_q[b] = sq->len;
+        sp[0].len_kv[b] = sq->shared_len;
+        sp[0].start_q[b] = sp[0].start_kv[b] = sq->start;
+        b++;
+        if (sq->len > sq->shared_len) // the group's completions: contiguous after its prompt
+            lp->split_comps[lp->n_split_comps++] =
+                (SlotRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
+    }
+    for (int i = 0, c = 0; !rc && i < l->n_segs; i++) {
+        if (lp->gathers[i].path != PREFIX_PATH_SPLIT) continue;
+        sp[1].len_q[c] = sp[1].len_kv[c] = l->segs[i].len;
+        sp[1].start_q[c] = sp[1].start_kv[c] = l->segs[i].start;
+        c++;
+    }
+    if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
+    if (!rc)
+        rc = plan_call_setup(ab, &lp->calls.split_prompt_keys, &sp[0], 1, CAUSAL_TOP_LEFT,
+                             plan_max_len(sp[0].len_q, sp[0].b), SDPA_BUILD_BWD, err, errlen);
+    if (!rc && n_c)
+        rc = plan_call_setup(ab, &lp->calls.split_self, &sp[1], 1, CAUSAL_TOP_LEFT, plan_max_len(sp[1].len_q, sp[1].b),
+                             SDPA_BUILD_BWD, err, errlen);
+    if (!rc && n_c)
+        plan_scratch_take(lp, SCR_DQ_SELF, lp->n_slots * (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2);
+    spec_free(&sp[0]);
+    spec_free(&sp[1]);
+    return rc;
+}
+
+PbStatus cudnn_prefix_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
+    LayoutPlan *lp = &ab->lp;
+    lp->prefix = 1;
+    PbStatus rc = prefix_gathers_setup(ab, l, err, errlen);
+    if (!rc) rc = prefix_pair_setup(ab, l, 1, PREFIX_PATH_SPLIT, &lp->calls.prompts, &lp->calls.completions,
+                                    SDPA_BUILD_FWD, err, errlen);
+    if (!rc && lp->n_copied)
+        rc = prefix_pair_setup(ab, l, 0, PREFIX_PATH_COPIED, &lp->calls.copied_prompts, &lp->calls.copied_completions,
+                               SDPA_BUILD_BWD, err, errlen);
+    if (!rc) rc = prefix_split_setup(ab, l, err, errlen);
+    return rc;
+}
+
+// kcat/vcat <- [prompt, completion] K/V of every completion (copied_only: of the copied groups).
+void cudnn_prefix_gather(const AttnBackend *ab, int copied_only, const void *k, const void *v, cudaStream_t stream) {
+    const LayoutPlan *lp = &ab->lp;
+    const size_t tok = (size_t)(ab->shape.n_kv_head * ab->shape.head_dim) * 2;
+    const void *src[2] = {k, v};
+    void *dst[2] = {lp->kcat, lp->vcat};
+    for (int i = 0; i < lp->n_gathers; i++) {
+        const PrefixGather *gt = &lp->gathers[i];
+        if (copied_only && gt->path != PREFIX_PATH_COPIED) continue;
+        for (int j = 0; j < 2; j++) {
+            cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->dst * tok, (const char *)src[j] + gt->src_prompt * tok,
+                                      gt->prompt_len * tok, cudaMemcpyDeviceToDevice, stream));
+            cudaCheck(cudaMemcpyAsync((char *)dst[j] + (gt->dst + gt->prompt_len) * tok,
+                                      (const char *)src[j] + gt->src_comp * tok, gt->comp_len * tok,
+                                      cudaMemcpyDeviceToDevice, stream));
+        }
+    }
+}
+
+// Copied groups: dk/dv of the completions <- dkcat/dvcat; dk/dv of each prompt += its copies'.
+static void prefix_scatter(const AttnBackend *ab, void *dk, void *dv, cudaStream_t stream) {
+    const LayoutPlan *lp = &ab->lp;
+    const size_t row = (size_t)(ab->shape.n_kv_head * ab->shape.head_dim), tok = row * 2;
+    void *dst[2] = {dk, dv};
+    const void *cat[2] = {lp->dkcat, lp->dvcat};
+    for (int j = 0; j < 2; j++) {
+        for (int i = 0; i < lp->n_gathers; i++) {
+            const PrefixGather *gt = &lp->gathers[i];
+            if (gt->path != PREFIX_PATH_COPIED) continue;
+            cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->src_comp * tok,
+                                      (const char *)cat[j] + (gt->dst + gt->prompt_len) * tok, gt->comp_len * tok,
+                                      cudaMemcpyDeviceToDevice, stream));
+            bf16_t *prompt = (bf16_t *)((char *)dst[j] + gt->src_prompt * tok);
+            add_inplace(prompt, (const bf16_t *)((const char *)cat[j] + gt->dst * tok), gt->prompt_len * row, stream);
+        }
+    }
+}
+
+// Prefix backward: the copied groups' calls, then the split groups', then the sums.
+PbStatus cudnn_prefix_backward(AttnBackend *ab, const void *q, const void *k, const void *v, const void *o,
+                               const void *dout, const float *lse, void *dq, void *dk, void *dv,
+                               cudaStream_t stream, char *err, size_t errlen) {
+    const LayoutPlan *lp = &ab->lp;
+    const LayoutCalls *c = &lp->calls;
+    const SdpaScratch *scr = &lp->scr;
+    PhaseTimer *t = &ab->phases;
+    phase_mark(t, PHASE_GATHER, stream);
+    if (lp->n_copied) cudnn_prefix_gather(ab, 1, k, v, stream);
+    phase_mark(t, PHASE_COPIED_CALLS, stream);
+    PbStatus rc = PB_OK;
+    if (lp->n_copied) {
+        rc = sdpa_backward(ab->handle, &ab->shape, &c->copied_prompts, scr, q, k, v, o, dout, lse, dq, dk, dv, stream,
+                           err, errlen);
+        if (rc == PB_OK)
+            rc = sdpa_backward(ab->handle, &ab->shape, &c->copied_completions, scr, q, lp->kcat, lp->vcat, o, dout,
+                               lse, dq, lp->dkcat, lp->dvcat, stream, err, errlen);
+    }
+    phase_mark(t, PHASE_SPLIT_CALLS, stream);
+    if (rc == PB_OK && c->split_prompt_keys.bwd)
+        rc = sdpa_backward(ab->handle, &ab->shape, &c->split_prompt_keys, scr, q, k, v, o, dout, lse, dq, dk, dv,
+                           stream, err, errlen);
+    if (rc == PB_OK && c->split_self.bwd)
+        rc = sdpa_backward(ab->handle, &ab->shape, &c->split_self, scr, q, k, v, o, dout, lse, lp->dq_self, dk, dv,
+                           stream, err, errlen);
+    if (rc != PB_OK) return rc;
+    phase_mark(t, PHASE_SUMS, stream);
+    if (lp->n_copied) prefix_scatter(ab, dk, dv, stream);
+    const size_t row = (size_t)(ab->shape.n_head * ab->shape.head_dim);
+    for (int i = 0; c->split_self.bwd && i < lp->n_split_comps; i++)
+        add_inplace((bf16_t *)dq + lp->split_comps[i].start * row,
+                    (const bf16_t *)lp->dq_self + lp->split_comps[i].start * row, lp->split_comps[i].len * row, stream);
+    phase_mark(t, PHASE_COUNT, stream);
+    phase_collect(t);
+    return PB_OK;
+}
