@@ -37,8 +37,9 @@ static const Case k_cases[] = {
     {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}, NULL},
     {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}, NULL},
     {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}, NULL},
-    // group 0: prompt 3 against completions of 300 and 290 (saved / comp 6.5e-5: copied);
-    // group 1: prompt 100 against 20 and 9 (saved / comp 1.9: split); see prefix_path.h
+    // group 0: prompt 3 against completions of 300 and 290 (saved / comp 6.7e-5: copied);
+    // group 1: prompt 100 against 20 and 9 (saved / comp 1.6: split); see prefix_path.h. The 28/4 case
+    // has a split group before a copied one (prompt 2 against 260 and 131: 6.9e-5)
     {"mixed gqa 4/2, K=2", 4, 2, 2, 2, {3, 100}, {300, 290, 20, 9}, "auto: split 1, copied 1"},
     {"mixed gqa 28/4, K=2", 28, 4, 2, 2, {100, 2}, {20, 9, 260, 131}, "auto: split 1, copied 1"},
 };
