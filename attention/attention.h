@@ -68,8 +68,9 @@ typedef struct AttnOps {
     // Lends scratch_bytes of device memory (256-byte aligned) for every later forward/backward
     // of this layout; required before them when scratch_bytes > 0. Contents are not kept.
     void (*set_scratch)(AttnBackend *b, void *scratch);
-    // PB_OK, or PB_ERROR with err set. Launches on stream; no synchronisation required. A failed
-    // CUDA / cuDNN call inside any entry is a failed check (kernels/check.h), not a return value.
+    // PB_OK; PB_ERROR (misuse: before prepare, without scratch) or PB_DEVICE_ERROR (a kernel
+    // launch or a cuDNN plan execution refused) with err set. Launches on stream; no
+    // synchronisation required. Other failed CUDA calls are failed checks (kernels/check.h).
     PbStatus (*forward)(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
                    cudaStream_t stream, char *err, size_t errlen);
     PbStatus (*backward)(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,
