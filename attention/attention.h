@@ -52,6 +52,7 @@ typedef struct AttnMask {
 typedef struct AttnOptions {
     AttnPrefixMode prefix; // cudnn: each prefix group's backward path (prefix_path.h); default auto
     int phases;            // cudnn, development: time the prefix backward's phases, print at destroy
+    double copied_below;   // cudnn auto rule's threshold (prefix_path.h); default 0, PREFIX_COPIED_BELOW (tests set it)
 } AttnOptions;
 
 typedef struct AttnBackend AttnBackend; // opaque

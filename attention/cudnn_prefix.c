@@ -48,7 +48,7 @@ static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err
         }
         lp->group_path[gi] = PREFIX_PATH_SPLIT;
         if (si == first) continue; // a group without completions: its prompt only, split_prompt_keys backward
-        const PrefixPath path = prefix_group_path(ab->opt.prefix, sq->shared_len, lens, si - first);
+        const PrefixPath path = prefix_group_path(ab->opt.prefix, ab->opt.copied_below, sq->shared_len, lens, si - first);
         lp->group_path[gi] = path;
         if (path == PREFIX_PATH_COPIED) lp->n_copied++;
         else lp->n_split++;

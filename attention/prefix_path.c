@@ -23,12 +23,13 @@ int attn_prefix_mode_parse(const char *name, AttnPrefixMode *out) {
     return -1;
 }
 
-PrefixPath prefix_group_path(AttnPrefixMode mode, int32_t prompt_len, const int32_t *comp_lens, int k) {
+PrefixPath prefix_group_path(AttnPrefixMode mode, double copied_below, int32_t prompt_len, const int32_t *comp_lens,
+                             int k) {
     if (mode == ATTN_PREFIX_SPLIT) return PREFIX_PATH_SPLIT;
     if (mode == ATTN_PREFIX_COPIED) return PREFIX_PATH_COPIED;
     const double p = prompt_len;
     double comp = 0.0;
     for (int i = 0; i < k; i++) comp += (double)comp_lens[i] * p + (double)comp_lens[i] * (comp_lens[i] + 1.0) / 2.0;
     const double saved = (k - 1) * p * (p + 1.0) / 2.0;
-    return saved < PREFIX_COPIED_BELOW * comp ? PREFIX_PATH_COPIED : PREFIX_PATH_SPLIT;
+    return saved < copied_below * comp ? PREFIX_PATH_COPIED : PREFIX_PATH_SPLIT;
 }

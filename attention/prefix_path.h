@@ -34,16 +34,19 @@ int attn_prefix_mode_parse(const char *name, AttnPrefixMode *out); // 0 or -1 (N
  * repeats of its causal self-attention, saved = (K-1) p (p+1) / 2 pairs, out of the group's
  * completion pairs comp = sum_k (n_k p + n_k (n_k+1) / 2). The split backward's extra work (a
  * second call and a dQ sum over every completion row) grows with the completions; the copied
- * backward's (K prompt copies gathered and summed back) with the prompt. So where saved is a
- * tiny share of comp the split backward's overhead is not paid back: copied iff
- * saved < PREFIX_COPIED_BELOW * comp.
- * Why 1e-3: on the H200 (3 prompts x 2 completions, dev/NOTES.md) the split prefix step was
- * slower than padded in exactly the 6 grid cells with p/n <= 1/32 (128x4096 ... 512x16384;
- * saved / comp <= 4.6e-4) and not in the neighbouring cells with p/n = 1/16 (256x4096,
- * 512x8192, 1024x16384; 1.75e-3). 1e-3 lies between them (about their geometric mean). */
-#define PREFIX_COPIED_BELOW 1e-3
+ * backward's (K prompt copies gathered and summed back) with the prompt. The rule: copied iff
+ * saved < copied_below * comp.
+ * PREFIX_COPIED_BELOW, the default copied_below, is 0 (never copied), as measured on the H200
+ * (cuDNN 9.14, 3 prompts x 2 completions, results/runs/prefix_path_8adfa48.csv): even where the
+ * copied backward should pay most (p/n = 1/128 and 1/64, saved / comp 1.2e-4 and 2.4e-4), it is
+ * slower than split: 128x16384 attention backward 119.7 vs 63.4 ms (dev/attn_bench), whole step
+ * 12819 vs 11281 ms; 128x8192 step 5365 vs 4955 ms. A first guess of 1e-3 (between the cells
+ * where split was slower than padded and their neighbours) sent those cells to the slower path.
+ * Tests pass a non-zero copied_below to exercise groups of both paths in one layout. */
+#define PREFIX_COPIED_BELOW 0.0
 
 // The path of one group of prompt length p and k completions of lengths comp_lens[0..k-1].
-PrefixPath prefix_group_path(AttnPrefixMode mode, int32_t prompt_len, const int32_t *comp_lens, int k);
+PrefixPath prefix_group_path(AttnPrefixMode mode, double copied_below, int32_t prompt_len, const int32_t *comp_lens,
+                             int k);
 
 #endif

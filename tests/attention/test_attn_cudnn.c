@@ -37,6 +37,7 @@ static const Case k_cases[] = {
     {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}, NULL},
     {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}, NULL},
     {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}, NULL},
+    // auto runs these with the rule's threshold at 1e-3 (the default, 0, sends every group to split):
     // group 0: prompt 3 against completions of 300 and 290 (saved / comp 6.7e-5: copied);
     // group 1: prompt 100 against 20 and 9 (saved / comp 1.6: split); see prefix_path.h. The 28/4 case
     // has a split group before a copied one (prompt 2 against 260 and 131: 6.9e-5)
@@ -216,7 +217,7 @@ int main(int argc, char **argv) {
             const Case *c = &k_cases[ci];
             static const AttnPrefixMode modes[] = {ATTN_PREFIX_SPLIT, ATTN_PREFIX_COPIED, ATTN_PREFIX_AUTO};
             for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-                AttnOptions opt = {.prefix = modes[m]};
+                AttnOptions opt = {.prefix = modes[m], .copied_below = 1e-3};
                 char label[32], want[64];
                 snprintf(label, sizeof label, "prefix %s", attn_prefix_mode_name(modes[m]));
                 // forced modes send all B groups one way; auto must match the case's expectation

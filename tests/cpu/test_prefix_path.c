@@ -1,8 +1,9 @@
 /*
  * test_prefix_path.c: the cuDNN prefix backward's per-group choice (attention/prefix_path.h),
- * host only: mode names round-trip, forced modes force, and the auto cost rule sends the cells
- * where the split backward was measured slower than padded (dev/NOTES.md) to copied, and their
- * measured-fine neighbours and the long-prompt cells to split.
+ * host only: mode names round-trip, forced modes force, the default rule (PREFIX_COPIED_BELOW,
+ * measured: copied never paid) sends every group to split, and the rule with a non-zero threshold
+ * (as the GPU tests use it to mix both paths) sends the cells where the split backward was slower
+ * than padded (dev/NOTES.md) to copied, and their neighbours and the long-prompt cells to split.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 // K = 2 completions of length n after a prompt of length p (the reference grid's groups).
 static PrefixPath grid_path(AttnPrefixMode m, int32_t p, int32_t n) {
     const int32_t comps[2] = {n, n};
-    return prefix_group_path(m, p, comps, 2);
+    return prefix_group_path(m, 1e-3, p, comps, 2);
 }
 
 int main(void) {
@@ -28,7 +29,13 @@ int main(void) {
     CHECK(grid_path(ATTN_PREFIX_SPLIT, 128, 16384) == PREFIX_PATH_SPLIT, "split forced");
     CHECK(grid_path(ATTN_PREFIX_COPIED, 16384, 128) == PREFIX_PATH_COPIED, "copied forced");
 
-    // split measured slower than padded (p/n <= 1/32): copied
+    // the default threshold: split for every group, the most lopsided and K = 1 too
+    const int32_t lopsided[2] = {1, 1 << 20}, single[1] = {64};
+    CHECK(PREFIX_COPIED_BELOW == 0.0, "default threshold as measured");
+    CHECK(prefix_group_path(ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 128, lopsided, 2) == PREFIX_PATH_SPLIT &&
+              prefix_group_path(ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 4096, single, 1) == PREFIX_PATH_SPLIT,
+          "default rule: split");
+    // threshold 1e-3: split measured slower than padded (p/n <= 1/32): copied
     const int32_t slow[6][2] = {{128, 4096}, {128, 8192}, {128, 16384}, {256, 8192}, {256, 16384}, {512, 16384}};
     for (int i = 0; i < 6; i++)
         CHECK(grid_path(ATTN_PREFIX_AUTO, slow[i][0], slow[i][1]) == PREFIX_PATH_COPIED, "auto %dx%d: want copied",
@@ -41,9 +48,9 @@ int main(void) {
               fine[i][0], fine[i][1]);
     // uneven completions: the rule sums them (one long completion makes a short prompt copied)
     const int32_t uneven[3] = {5, 7, 60000};
-    CHECK(prefix_group_path(ATTN_PREFIX_AUTO, 128, uneven, 3) == PREFIX_PATH_COPIED, "uneven: the long one counts");
+    CHECK(prefix_group_path(ATTN_PREFIX_AUTO, 1e-3, 128, uneven, 3) == PREFIX_PATH_COPIED, "uneven: the long one counts");
     // K = 1: nothing is shared, so the split backward's overhead buys nothing: copied
     const int32_t one[1] = {64};
-    CHECK(prefix_group_path(ATTN_PREFIX_AUTO, 4096, one, 1) == PREFIX_PATH_COPIED, "K = 1: want copied");
+    CHECK(prefix_group_path(ATTN_PREFIX_AUTO, 1e-3, 4096, one, 1) == PREFIX_PATH_COPIED, "K = 1: want copied");
     return test_finish("test_prefix_path");
 }
