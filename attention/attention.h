@@ -14,11 +14,13 @@
  * padding slot is unspecified (simple writes -inf, cudnn 0): only the same backend's backward
  * reads lse, and it skips padding.
  * prepare() is called once per layout (not timed): it builds plans and allocates what the
- * backend keeps for that layout, reporting the bytes so the step's size table is exact. What a
- * backend needs only while one forward or backward call runs (workspaces, accumulators) it
- * asks for as scratch instead: the caller lends that memory with set_scratch() and may use it
- * for other things between calls (the GPU step shares it with the MLP chunk and the fused
- * cross-entropy, whose buffers are dead while attention runs).
+ * backend keeps for that layout. What a backend needs only while one forward or backward call
+ * runs (workspaces, accumulators, gathered K/V) it asks for as scratch instead, separately for
+ * forward and backward calls: the caller lends that memory with set_scratch() before the calls
+ * and may use it for other things between them (the GPU step's memory plan puts other buffers
+ * there while no attention call runs). Every figure is known on the host before prepare
+ * (attention/attn_memory.h, attn_memory()); prepare reports what it actually holds and needs,
+ * which equals that except where the cuDNN workspace exceeds its reserve (then larger).
  */
 #ifndef PB_ATTENTION_H
 #define PB_ATTENTION_H
@@ -31,13 +33,8 @@
 #include "pb_config.h"
 #include "../core/status.h"
 #include "../strategies/layout.h"
+#include "attn_memory.h" // AttnShape, AttnMemory
 #include "prefix_path.h"
-
-typedef struct AttnShape {
-    int n_head;     // Hq
-    int n_kv_head;  // Hkv
-    int head_dim;   // D
-} AttnShape;
 
 /* Device copies of a Layout's mask, made by the step (see layout.h for the rule). */
 typedef struct AttnMask {
@@ -45,6 +42,7 @@ typedef struct AttnMask {
     const int32_t *kv_lo;        // device [n_slots]
     const int32_t *shared_end;   // device [n_slots]
     const int32_t *seg_lo;       // device [n_slots]
+    int tight_parts;             // cudnn: its backward's parts cut to the budget (attn_memory.h)
 } AttnMask;
 
 /* What a backend is asked to do beyond the mask; a backend ignores what does not apply to it.
@@ -61,14 +59,16 @@ typedef struct AttnOps {
     const char *name;
     // NULL with a one-line reason in err.
     AttnBackend *(*create)(const AttnShape *shape, const AttnOptions *opt, char *err, size_t errlen);
-    // Plans and buffers for this layout. *device_bytes: what the backend holds on the device
-    // after this call; *scratch_bytes: what it needs lent while a call runs (0: nothing).
-    // PB_OK, PB_ERROR (err set), PB_NO_MEMORY (the layout does not fit; err set).
-    PbStatus (*prepare)(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes,
-                   char *err, size_t errlen);
-    // Lends scratch_bytes of device memory (256-byte aligned) for every later forward/backward
-    // of this layout; required before them when scratch_bytes > 0. Contents are not kept.
-    void (*set_scratch)(AttnBackend *b, void *scratch);
+    // Plans and buffers for this layout. mem->held: what the backend holds on the device after
+    // this call; mem->scratch[ATTN_FWD / ATTN_BWD]: what it needs lent while a forward / backward
+    // call runs (0: nothing). It checks its figures against attn_memory(): a backend that
+    // allocates what the host did not predict fails here (PB_ERROR). PB_OK, PB_ERROR (err set),
+    // PB_NO_MEMORY (the layout does not fit; err set).
+    PbStatus (*prepare)(AttnBackend *b, const AttnMask *mask, AttnMemory *mem, char *err, size_t errlen);
+    // Lends mem->scratch[pass] bytes of device memory (256-byte aligned) to the following
+    // forward (pass ATTN_FWD) or backward (ATTN_BWD) calls, until the next set_scratch of that
+    // pass; required before them when that figure is > 0. Contents are not kept between calls.
+    void (*set_scratch)(AttnBackend *b, int pass, void *scratch);
     // PB_OK; PB_ERROR (misuse: before prepare, without scratch) or PB_DEVICE_ERROR (a kernel
     // launch or a cuDNN plan execution refused) with err set. Launches on stream; no
     // synchronisation required. Other failed CUDA calls are failed checks (kernels/check.h).

@@ -22,12 +22,17 @@
  *                     prompt's dK/dV (add_inplace, kernels/elementwise.cu: fp32 add, bf16
  *                     result, so K roundings; a cuBLASLt GEMV did the fp32 sum at once but took
  *                     0.8 ms each).
+ * The calls with a backward other than padded's run in parts of consecutive sequences
+ * (cudnn_parts.c; attention/memory.c chooses the parts), so that the backward's buffers cover one
+ * part. Every figure prepare() allocates or asks to be lent is first computed on the host
+ * (attention/memory.c, attn_memory); prepare checks it got exactly that (check_host_figures).
  * Plans are built in prepare() and reused. Statistics: cuDNN's stats are max + log(sum exp(s -
  * max)) of the scaled scores, i.e. the contract's lse; written token-major (n_slots, Hq)
  * directly. Padding slots get o = 0, lse = 0 (cuDNN leaves them untouched) and dq = dk = dv = 0
  * by cudaMemsetAsync. cuDNN >= 9.6 zero-initialises the dQ fp32 accumulator itself.
  */
 #define PB_WANT_CUDNN
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +53,20 @@ static void layout_calls_each(LayoutCalls *c, SdpaCall *each[N_LAYOUT_CALLS]) {
 
 // ---- prepare: calls, plans and buffers for one layout ----------------------------------------
 
-void plan_scratch_take(LayoutPlan *lp, ScratchSlot which, size_t bytes) {
-    lp->scr_off[which] = lp->scratch_bytes;
-    lp->scratch_bytes += (bytes + 255) / 256 * 256; // 256-byte aligned, like cudaMalloc's
+void plan_scratch_take(LayoutPlan *lp, int pass, ScratchSlot which, size_t bytes) {
+    lp->scr_off[pass][which] = lp->scratch_bytes[pass];
+    lp->scratch_bytes[pass] += (bytes + 255) / 256 * 256; // 256-byte aligned, like cudaMalloc's
 }
 
 PbStatus plan_call_setup(AttnBackend *ab, SdpaCall *c, const CallSpec *sp, int ragged, CausalKind causal,
                          int64_t batch_tokens, int build, char *err, size_t errlen) {
     return sdpa_call_setup(c, &ab->shape, ab->handle, sp, ragged, causal, batch_tokens, build, &ab->lp.device_bytes,
                            err, errlen);
+}
+
+PbStatus plan_call_setup_parts(AttnBackend *ab, SdpaCall *c, const CallSpec *sp, int part, CausalKind causal,
+                               int build, char *err, size_t errlen) {
+    return sdpa_call_setup_parts(c, &ab->shape, ab->handle, sp, part, causal, build, &ab->lp.device_bytes, err, errlen);
 }
 
 int32_t plan_max_len(const int32_t *len, int64_t n) {
@@ -96,7 +106,7 @@ static PbStatus setup_padded(AttnBackend *ab, const Layout *l, char *err, size_t
     return rc;
 }
 
-// Packed, and a prefix layout without completions: one THD call over the sequences.
+// Packed, and a prefix layout without completions: one THD call over the sequences, in parts.
 static PbStatus setup_packed(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
     CallSpec sp;
     PbStatus rc = spec_alloc(&sp, l->n_seqs) ? PB_NO_MEMORY : PB_OK;
@@ -105,8 +115,8 @@ static PbStatus setup_packed(AttnBackend *ab, const Layout *l, char *err, size_t
         sp.start_q[i] = sp.start_kv[i] = l->seqs[i].start;
     }
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
-    if (!rc) rc = plan_call_setup(ab, &ab->lp.calls.whole, &sp, 1, CAUSAL_TOP_LEFT, plan_max_len(sp.len_q, sp.b),
-                                  SDPA_BUILD_FWD | SDPA_BUILD_BWD, err, errlen);
+    if (!rc) rc = plan_call_setup_parts(ab, &ab->lp.calls.whole, &sp, ab->lp.parts.part[ATTN_PARTED_WHOLE],
+                                        CAUSAL_TOP_LEFT, SDPA_BUILD_FWD | SDPA_BUILD_BWD, err, errlen);
     spec_free(&sp);
     return rc;
 }
@@ -114,8 +124,77 @@ static PbStatus setup_packed(AttnBackend *ab, const Layout *l, char *err, size_t
 
 static void attn_cudnn_release(AttnBackend *ab);
 
-static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t *device_bytes,
-                                   size_t *scratch_bytes, char *err, size_t errlen) {
+// The workspace's share of each scratch: cuDNN's figure, at least the host's reserve.
+static size_t workspace_reserved(int64_t ws) {
+    size_t w = (size_t)ws > ATTN_CUDNN_WORKSPACE_RESERVE ? (size_t)ws : ATTN_CUDNN_WORKSPACE_RESERVE;
+    return (w + 255) / 256 * 256;
+}
+
+/* Every transient buffer's place, per pass, as attention/memory.c adds them up: the workspace
+ * first in both; the backward's sums and dQ accumulator over the largest part's rows (padded: all
+ * slots), GQA's per-head dK/dV over its keys (ragged calls only), split_self's dq; prefix: kcat/vcat
+ * (forward; backward with copied groups) and dkcat/dvcat. */
+static void scratch_layout(AttnBackend *ab, const Layout *l, int64_t ws) {
+    LayoutPlan *lp = &ab->lp;
+    const size_t hq = (size_t)ab->shape.n_head, hkv = (size_t)ab->shape.n_kv_head, d = (size_t)ab->shape.head_dim;
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < SCR_COUNT; i++) lp->scr_off[p][i] = SIZE_MAX;
+        lp->scratch_bytes[p] = 0;
+        plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ws));
+    }
+    size_t rows = l->strategy == STRATEGY_PADDED ? lp->n_slots : 0, keys = 0;
+    SdpaCall *calls[N_LAYOUT_CALLS];
+    layout_calls_each(&lp->calls, calls);
+    for (int i = 0; i < N_LAYOUT_CALLS; i++) {
+        if (!calls[i]->n_parts) continue;
+        if (calls[i]->max_rows > rows) rows = calls[i]->max_rows;
+        if (calls[i]->max_keys > keys) keys = calls[i]->max_keys;
+    }
+    plan_scratch_take(lp, ATTN_BWD, SCR_SUM, rows * hq * sizeof(float));
+    plan_scratch_take(lp, ATTN_BWD, SCR_DQ_ACC, rows * hq * d * sizeof(float));
+    if (hq != hkv && l->strategy != STRATEGY_PADDED) {
+        // bf16, as the graph declares them (cudnn-frontend reserves sizeof(float) per element;
+        // the tests run these layouts under compute-sanitizer)
+        plan_scratch_take(lp, ATTN_BWD, SCR_DK_FULL, keys * hq * d * 2);
+        plan_scratch_take(lp, ATTN_BWD, SCR_DV_FULL, keys * hq * d * 2);
+    }
+    if (lp->calls.split_self.n_parts)
+        plan_scratch_take(lp, ATTN_BWD, SCR_DQ_SELF, lp->calls.split_self.max_rows * hq * d * 2);
+    const size_t kv = lp->cat_tokens * hkv * d * 2;
+    if (lp->prefix) { // the forward gathers every group's K/V copies
+        plan_scratch_take(lp, ATTN_FWD, SCR_KCAT, kv);
+        plan_scratch_take(lp, ATTN_FWD, SCR_VCAT, kv);
+    }
+    if (lp->n_copied) { // the copied groups' backward gathers theirs again
+        plan_scratch_take(lp, ATTN_BWD, SCR_KCAT, kv);
+        plan_scratch_take(lp, ATTN_BWD, SCR_VCAT, kv);
+        plan_scratch_take(lp, ATTN_BWD, SCR_DKCAT, kv);
+        plan_scratch_take(lp, ATTN_BWD, SCR_DVCAT, kv);
+    }
+}
+
+// What prepare holds and lends must be what the host computed (attention/memory.c): the step
+// plans its memory from that figure before any GPU work, and `bench plan` prints it. Only the
+// workspace may exceed the host's reserve; a mismatch elsewhere is a bug in one of the two.
+static PbStatus check_host_figures(AttnBackend *ab, const Layout *l, int64_t ws, char *err, size_t errlen) {
+    const LayoutPlan *lp = &ab->lp;
+    AttnMemory host;
+    const AttnMemoryAsk ask = {ab->opt.prefix, ab->opt.copied_below, lp->tight};
+    if (attn_memory("cudnn", &ab->shape, l, &ask, &host)) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return PB_NO_MEMORY;
+    }
+    const size_t extra = workspace_reserved(ws) - host.workspace;
+    if (lp->device_bytes == host.held && lp->scratch_bytes[ATTN_FWD] == host.scratch[ATTN_FWD] + extra &&
+        lp->scratch_bytes[ATTN_BWD] == host.scratch[ATTN_BWD] + extra)
+        return PB_OK;
+    snprintf(err, errlen, "cudnn attention: holds %zu and lends %zu / %zu bytes, attention/memory.c says %zu and "
+             "%zu / %zu (workspace %zu over the reserve)", lp->device_bytes, lp->scratch_bytes[ATTN_FWD],
+             lp->scratch_bytes[ATTN_BWD], host.held, host.scratch[ATTN_FWD], host.scratch[ATTN_BWD], extra);
+    return PB_ERROR;
+}
+
+static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMemory *mem, char *err, size_t errlen) {
     attn_cudnn_release(ab);
     LayoutPlan *lp = &ab->lp;
     const Layout *l = mask->host;
@@ -127,7 +206,9 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t
     }
     lp->strategy = l->strategy;
     lp->n_slots = l->n_slots;
-    PbStatus rc = find_pad_runs(lp, l) ? PB_NO_MEMORY : PB_OK;
+    lp->tight = mask->tight_parts;
+    const AttnMemoryAsk ask = {ab->opt.prefix, ab->opt.copied_below, lp->tight};
+    PbStatus rc = find_pad_runs(lp, l) || attn_cudnn_parts(&ab->shape, l, &ask, &lp->parts) ? PB_NO_MEMORY : PB_OK;
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     else if (l->strategy == STRATEGY_PADDED) rc = setup_padded(ab, l, err, errlen);
     else if (l->strategy == STRATEGY_PACKED || l->n_segs == 0) rc = setup_packed(ab, l, err, errlen);
@@ -144,19 +225,17 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, size_t
         if (calls[i]->fwd_ws > ws) ws = calls[i]->fwd_ws;
         if (calls[i]->bwd_ws > ws) ws = calls[i]->bwd_ws;
     }
-    plan_scratch_take(lp, SCR_WORKSPACE, (size_t)ws);
-    plan_scratch_take(lp, SCR_SUM, lp->n_slots * (size_t)hq * sizeof(float));
-    plan_scratch_take(lp, SCR_DQ_ACC, lp->n_slots * (size_t)(hq * d) * sizeof(float));
-    if (hq != hkv && l->strategy != STRATEGY_PADDED) {
-        // bf16, as the graph declares them (cudnn-frontend reserves sizeof(float) per element;
-        // the tests run these layouts under compute-sanitizer)
-        const size_t full_tokens = lp->n_slots > lp->cat_tokens ? lp->n_slots : lp->cat_tokens;
-        plan_scratch_take(lp, SCR_DK_FULL, full_tokens * (size_t)(hq * d) * 2);
-        plan_scratch_take(lp, SCR_DV_FULL, full_tokens * (size_t)(hq * d) * 2);
+    scratch_layout(ab, l, ws);
+    rc = check_host_figures(ab, l, ws, err, errlen);
+    if (rc) {
+        attn_cudnn_release(ab);
+        return rc;
     }
     lp->prepared = 1;
-    *device_bytes = lp->device_bytes;
-    *scratch_bytes = lp->scratch_bytes;
+    mem->held = lp->device_bytes;
+    mem->scratch[ATTN_FWD] = lp->scratch_bytes[ATTN_FWD];
+    mem->scratch[ATTN_BWD] = lp->scratch_bytes[ATTN_BWD];
+    mem->workspace = workspace_reserved(ws);
     return PB_OK;
 }
 
@@ -169,21 +248,36 @@ static void zero_pads(const LayoutPlan *lp, void *x, size_t bytes_per_slot, cuda
 }
 
 
-static PbStatus check_ready(const AttnBackend *ab, const char *what, char *err, size_t errlen) {
+// Points the transient buffers into the memory lent for this pass (a call of that pass follows).
+static void scratch_point(AttnBackend *ab, int pass) {
+    LayoutPlan *lp = &ab->lp;
+    char *base = lp->scratch[pass];
+    void **const p[SCR_COUNT] = {
+        [SCR_WORKSPACE] = &lp->scr.workspace, [SCR_SUM] = (void **)&lp->scr.sum,
+        [SCR_DQ_ACC] = (void **)&lp->scr.dq_acc, [SCR_DK_FULL] = &lp->scr.dk_full, [SCR_DV_FULL] = &lp->scr.dv_full,
+        [SCR_DQ_SELF] = &lp->dq_self, [SCR_KCAT] = &lp->kcat, [SCR_VCAT] = &lp->vcat, [SCR_DKCAT] = &lp->dkcat,
+        [SCR_DVCAT] = &lp->dvcat,
+    };
+    for (int i = 0; i < SCR_COUNT; i++) *p[i] = base && lp->scr_off[pass][i] != SIZE_MAX ? base + lp->scr_off[pass][i] : NULL;
+}
+
+static PbStatus check_ready(AttnBackend *ab, int pass, char *err, size_t errlen) {
+    const char *what = pass == ATTN_FWD ? "forward" : "backward";
     if (!ab->lp.prepared) {
         snprintf(err, errlen, "cudnn attention: %s before prepare", what);
         return PB_ERROR;
     }
-    if (ab->lp.scratch_bytes && !ab->lp.has_scratch) {
+    if (ab->lp.scratch_bytes[pass] && !ab->lp.scratch[pass]) {
         snprintf(err, errlen, "cudnn attention: %s without scratch (set_scratch)", what);
         return PB_ERROR;
     }
+    scratch_point(ab, pass);
     return PB_OK;
 }
 
 static PbStatus attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k, const void *v, void *o, float *lse,
                                    cudaStream_t stream, char *err, size_t errlen) {
-    PbStatus rc = check_ready(ab, "forward", err, errlen);
+    PbStatus rc = check_ready(ab, ATTN_FWD, err, errlen);
     if (rc != PB_OK) return rc;
     const LayoutPlan *lp = &ab->lp;
     const SdpaScratch *scr = &lp->scr;
@@ -205,12 +299,12 @@ static PbStatus attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k
 static PbStatus attn_cudnn_backward(AttnBackend *ab, const void *q, const void *k, const void *v, const void *o,
                                     const void *dout, const float *lse, void *dq, void *dk, void *dv,
                                     cudaStream_t stream, char *err, size_t errlen) {
-    PbStatus rc = check_ready(ab, "backward", err, errlen);
+    PbStatus rc = check_ready(ab, ATTN_BWD, err, errlen);
     if (rc != PB_OK) return rc;
     const LayoutPlan *lp = &ab->lp;
     if (lp->prefix) rc = cudnn_prefix_backward(ab, q, k, v, o, dout, lse, dq, dk, dv, stream, err, errlen);
     else rc = sdpa_backward(ab->handle, &ab->shape, &lp->calls.whole, &lp->scr, q, k, v, o, dout, lse, dq, dk, dv,
-                            stream, err, errlen);
+                            NULL, stream, err, errlen);
     if (rc != PB_OK) return rc;
     zero_pads(lp, dq, (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2, stream);
     zero_pads(lp, dk, (size_t)(ab->shape.n_kv_head * ab->shape.head_dim) * 2, stream);
@@ -251,25 +345,15 @@ static void attn_cudnn_release(AttnBackend *ab) {
     SdpaCall *calls[N_LAYOUT_CALLS];
     layout_calls_each(&lp->calls, calls);
     for (int i = 0; i < N_LAYOUT_CALLS; i++) sdpa_call_free(calls[i]);
-    free(lp->split_comps);
     free(lp->group_path);
-    cudaFree(lp->kcat); // the scratch buffers are the caller's
-    cudaFree(lp->vcat);
+    // the scratch buffers (kcat / vcat among them) are the caller's
     free(lp->gathers);
     free(lp->pads);
     memset(lp, 0, sizeof *lp);
 }
 
-static void attn_cudnn_set_scratch(AttnBackend *ab, void *scratch) {
-    LayoutPlan *lp = &ab->lp;
-    char *base = scratch;
-    void **const p[SCR_COUNT] = {
-        [SCR_WORKSPACE] = &lp->scr.workspace, [SCR_SUM] = (void **)&lp->scr.sum,
-        [SCR_DQ_ACC] = (void **)&lp->scr.dq_acc, [SCR_DK_FULL] = &lp->scr.dk_full, [SCR_DV_FULL] = &lp->scr.dv_full,
-        [SCR_DQ_SELF] = &lp->dq_self, [SCR_DKCAT] = &lp->dkcat, [SCR_DVCAT] = &lp->dvcat,
-    };
-    for (int i = 0; i < SCR_COUNT; i++) *p[i] = base ? base + lp->scr_off[i] : NULL;
-    lp->has_scratch = base != NULL;
+static void attn_cudnn_set_scratch(AttnBackend *ab, int pass, void *scratch) {
+    if (pass == ATTN_FWD || pass == ATTN_BWD) ab->lp.scratch[pass] = (char *)scratch;
 }
 
 static void attn_cudnn_describe(AttnBackend *ab, char *out, size_t len) {

@@ -36,7 +36,8 @@ _Static_assert(sizeof(LayoutCalls) == N_LAYOUT_CALLS * sizeof(SdpaCall), "layout
 
 // The buffers that live only inside one forward/backward call, carved from the lent scratch.
 typedef enum ScratchSlot {
-    SCR_WORKSPACE, SCR_SUM, SCR_DQ_ACC, SCR_DK_FULL, SCR_DV_FULL, SCR_DQ_SELF, SCR_DKCAT, SCR_DVCAT, SCR_COUNT
+    SCR_WORKSPACE, SCR_SUM, SCR_DQ_ACC, SCR_DK_FULL, SCR_DV_FULL, SCR_DQ_SELF, SCR_KCAT, SCR_VCAT, SCR_DKCAT, SCR_DVCAT,
+    SCR_COUNT
 } ScratchSlot;
 
 /* Everything prepare() makes for one layout; release() frees it and zeroes it. */
@@ -47,21 +48,24 @@ typedef struct LayoutPlan {
     LayoutCalls calls;
     int n_split, n_copied;       // prefix: groups per backward path
     PrefixPath *group_path;      // prefix: [n_seqs] each group's backward (no completions: split)
-    SlotRun *split_comps;        // each split group's completion slots (dq += dq_self there)
-    int n_split_comps;
     SlotRun *pads;               // padding slots as contiguous runs (zeroed after every call)
     int n_pads;
-    void *kcat, *vcat;           // [cat_tokens, Hkv, D] gathered K/V, from forward to backward
+    void *kcat, *vcat;           // [cat_tokens, Hkv, D] gathered K/V, scratch: gathered in every call that
+                                 // reads them (the forward; the copied groups' backward)
     size_t cat_tokens;
     PrefixGather *gathers;       // one per completion
     int n_gathers;
     size_t device_bytes;         // what prepare allocated
-    size_t scr_off[SCR_COUNT];   // where each transient buffer sits in the scratch
-    size_t scratch_bytes;
-    SdpaScratch scr;             // set_scratch: workspace, sum, dq_acc, dk_full, dv_full
+    // where each transient buffer sits in the forward's / backward's scratch (SIZE_MAX: not in
+    // that pass), their sizes, and what set_scratch lent for each pass
+    size_t scr_off[2][SCR_COUNT];
+    size_t scratch_bytes[2];
+    char *scratch[2];
+    AttnParts parts;             // the calls in parts (attention/memory.c chose them)
+    int tight;                   // AttnMask.tight_parts of this layout
+    SdpaScratch scr;             // pointed into scratch[pass] before each call: workspace, sum, ...
     void *dq_self;               // split: dq of split_self, bf16 (n_slots, Hq, D)
     void *dkcat, *dvcat;         // copied: gradients of kcat / vcat
-    int has_scratch;
     int prepared;
 } LayoutPlan;
 
@@ -81,11 +85,15 @@ struct AttnBackend {
     LayoutPlan lp;
 };
 
-// A transient buffer's place in the scratch (256-byte aligned, like cudaMalloc's).
-void plan_scratch_take(LayoutPlan *lp, ScratchSlot which, size_t bytes);
+// A transient buffer's place in one pass's scratch (256-byte aligned, like cudaMalloc's).
+void plan_scratch_take(LayoutPlan *lp, int pass, ScratchSlot which, size_t bytes);
 // sdpa_call_setup with the backend's shape and handle, counted in lp.device_bytes.
 PbStatus plan_call_setup(AttnBackend *ab, SdpaCall *c, const CallSpec *sp, int ragged, CausalKind causal,
                         int64_t batch_tokens, int build, char *err, size_t errlen);
+// sdpa_call_setup_parts likewise: a ragged call in parts of `part` sequences (TOP_LEFT or
+// BOTTOM_RIGHT causal as asked).
+PbStatus plan_call_setup_parts(AttnBackend *ab, SdpaCall *c, const CallSpec *sp, int part, CausalKind causal,
+                               int build, char *err, size_t errlen);
 int32_t plan_max_len(const int32_t *len, int64_t n);
 
 // cudnn_prefix.c: the prefix layout's gathers, paths and calls (prepare); its K/V copies

@@ -62,18 +62,11 @@ static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err
     }
     free(lens);
     lp->cat_tokens = cat;
-    const size_t bytes = cat * (size_t)(ab->shape.n_kv_head * ab->shape.head_dim) * 2;
-    PbStatus rc = sdpa_dev_alloc(&lp->kcat, bytes, &lp->device_bytes, err, errlen);
-    if (!rc) rc = sdpa_dev_alloc(&lp->vcat, bytes, &lp->device_bytes, err, errlen);
-    if (!rc && lp->n_copied) {
-        plan_scratch_take(lp, SCR_DKCAT, bytes);
-        plan_scratch_take(lp, SCR_DVCAT, bytes);
-    }
-    return rc;
+    return PB_OK; // kcat / vcat, dkcat / dvcat: scratch (cudnn.c scratch_layout)
 }
 
 /* The prompts call and the completions call over the groups whose path is `only` (every group
- * when all is set). */
+ * when all is set: the forward, in one call each; else the copied groups' backward, in parts). */
 static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, PrefixPath only, SdpaCall *prompts,
                                   SdpaCall *completions, int build, char *err, size_t errlen) {
     const LayoutPlan *lp = &ab->lp;
@@ -99,10 +92,17 @@ static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, Pre
         b++;
     }
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
-    if (!rc) rc = plan_call_setup(ab, prompts, &sp[0], 1, CAUSAL_TOP_LEFT, plan_max_len(sp[0].len_q, sp[0].b), build,
-                                  err, errlen);
-    if (!rc) rc = plan_call_setup(ab, completions, &sp[1], 1, CAUSAL_BOTTOM_RIGHT, plan_max_len(sp[1].len_kv, sp[1].b),
-                                  build, err, errlen);
+    if (!rc && all) {
+        rc = plan_call_setup(ab, prompts, &sp[0], 1, CAUSAL_TOP_LEFT, plan_max_len(sp[0].len_q, sp[0].b), build, err,
+                             errlen);
+        if (!rc) rc = plan_call_setup(ab, completions, &sp[1], 1, CAUSAL_BOTTOM_RIGHT,
+                                      plan_max_len(sp[1].len_kv, sp[1].b), build, err, errlen);
+    } else if (!rc) {
+        rc = plan_call_setup_parts(ab, prompts, &sp[0], lp->parts.part[ATTN_PARTED_COPIED_PROMPTS], CAUSAL_TOP_LEFT,
+                                   build, err, errlen);
+        if (!rc) rc = plan_call_setup_parts(ab, completions, &sp[1], lp->parts.part[ATTN_PARTED_COPIED_COMPLETIONS],
+                                            CAUSAL_BOTTOM_RIGHT, build, err, errlen);
+    }
     spec_free(&sp[0]);
     spec_free(&sp[1]);
     return rc;
@@ -119,8 +119,6 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
     memset(sp, 0, sizeof sp);
     PbStatus rc = spec_alloc(&sp[0], n_g) ? PB_NO_MEMORY : PB_OK;
     if (!rc && n_c) rc = spec_alloc(&sp[1], n_c) ? PB_NO_MEMORY : PB_OK;
-    lp->split_comps = calloc((size_t)n_g, sizeof(SlotRun));
-    if (!lp->split_comps) rc = PB_NO_MEMORY;
     for (int gi = 0, b = 0; !rc && gi < l->n_seqs; gi++) {
         const LayoutSeq *sq = &l->seqs[gi];
         if (lp->group_path[gi] != PREFIX_PATH_SPLIT) continue;
@@ -128,9 +126,6 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
         sp[0].len_kv[b] = sq->shared_len;
         sp[0].start_q[b] = sp[0].start_kv[b] = sq->start;
         b++;
-        if (sq->len > sq->shared_len) // the group's completions: contiguous after its prompt
-            lp->split_comps[lp->n_split_comps++] =
-                (SlotRun){(size_t)(sq->start + sq->shared_len), (size_t)(sq->len - sq->shared_len)};
     }
     for (int i = 0, c = 0; !rc && i < l->n_segs; i++) {
         if (lp->gathers[i].path != PREFIX_PATH_SPLIT) continue;
@@ -139,14 +134,13 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
         c++;
     }
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
+    // in parts; split_self's dq of each part goes to dq_self and is added onto dq (cudnn_parts.c)
     if (!rc)
-        rc = plan_call_setup(ab, &lp->calls.split_prompt_keys, &sp[0], 1, CAUSAL_TOP_LEFT,
-                             plan_max_len(sp[0].len_q, sp[0].b), SDPA_BUILD_BWD, err, errlen);
+        rc = plan_call_setup_parts(ab, &lp->calls.split_prompt_keys, &sp[0], lp->parts.part[ATTN_PARTED_SPLIT_PROMPT_KEYS],
+                                   CAUSAL_TOP_LEFT, SDPA_BUILD_BWD, err, errlen);
     if (!rc && n_c)
-        rc = plan_call_setup(ab, &lp->calls.split_self, &sp[1], 1, CAUSAL_TOP_LEFT, plan_max_len(sp[1].len_q, sp[1].b),
-                             SDPA_BUILD_BWD, err, errlen);
-    if (!rc && n_c)
-        plan_scratch_take(lp, SCR_DQ_SELF, lp->n_slots * (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2);
+        rc = plan_call_setup_parts(ab, &lp->calls.split_self, &sp[1], lp->parts.part[ATTN_PARTED_SPLIT_SELF],
+                                   CAUSAL_TOP_LEFT, SDPA_BUILD_BWD, err, errlen);
     spec_free(&sp[0]);
     spec_free(&sp[1]);
     return rc;
@@ -216,26 +210,22 @@ PbStatus cudnn_prefix_backward(AttnBackend *ab, const void *q, const void *k, co
     phase_mark(t, PHASE_COPIED_CALLS, stream);
     PbStatus rc = PB_OK;
     if (lp->n_copied) {
-        rc = sdpa_backward(ab->handle, &ab->shape, &c->copied_prompts, scr, q, k, v, o, dout, lse, dq, dk, dv, stream,
-                           err, errlen);
+        rc = sdpa_backward(ab->handle, &ab->shape, &c->copied_prompts, scr, q, k, v, o, dout, lse, dq, dk, dv, NULL,
+                           stream, err, errlen);
         if (rc == PB_OK)
             rc = sdpa_backward(ab->handle, &ab->shape, &c->copied_completions, scr, q, lp->kcat, lp->vcat, o, dout,
-                               lse, dq, lp->dkcat, lp->dvcat, stream, err, errlen);
+                               lse, dq, lp->dkcat, lp->dvcat, NULL, stream, err, errlen);
     }
     phase_mark(t, PHASE_SPLIT_CALLS, stream);
     if (rc == PB_OK && c->split_prompt_keys.bwd)
         rc = sdpa_backward(ab->handle, &ab->shape, &c->split_prompt_keys, scr, q, k, v, o, dout, lse, dq, dk, dv,
-                           stream, err, errlen);
+                           NULL, stream, err, errlen);
     if (rc == PB_OK && c->split_self.bwd)
-        rc = sdpa_backward(ab->handle, &ab->shape, &c->split_self, scr, q, k, v, o, dout, lse, lp->dq_self, dk, dv,
-                           stream, err, errlen);
+        rc = sdpa_backward(ab->handle, &ab->shape, &c->split_self, scr, q, k, v, o, dout, lse, dq, dk, dv,
+                           lp->dq_self, stream, err, errlen); // dq += each part's, through dq_self
     if (rc != PB_OK) return rc;
     phase_mark(t, PHASE_SUMS, stream);
     if (lp->n_copied) prefix_scatter(ab, dk, dv, stream);
-    const size_t row = (size_t)(ab->shape.n_head * ab->shape.head_dim);
-    for (int i = 0; c->split_self.bwd && i < lp->n_split_comps; i++)
-        add_inplace((bf16_t *)dq + lp->split_comps[i].start * row,
-                    (const bf16_t *)lp->dq_self + lp->split_comps[i].start * row, lp->split_comps[i].len * row, stream);
     phase_mark(t, PHASE_COUNT, stream);
     phase_collect(t);
     return PB_OK;

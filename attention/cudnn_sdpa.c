@@ -245,25 +245,27 @@ static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCa
 
 // ---- execution --------------------------------------------------------------------------------
 
-static void pack_common(const SdpaCall *c, int with_lengths, VariantPack *p, const float *scale) {
+// pt: a part's lengths and offsets (NULL: the call's own).
+static void pack_common(const SdpaCall *c, const SdpaPart *pt, int with_lengths, VariantPack *p, const float *scale) {
     variant_pack_add(p, UID_SCALE, scale);
     variant_pack_add(p, UID_NEG_INF, &k_neg_inf);
     if (with_lengths) {
-        variant_pack_add(p, UID_LEN_Q, c->len_q);
-        variant_pack_add(p, UID_LEN_KV, c->len_kv);
+        variant_pack_add(p, UID_LEN_Q, pt ? pt->len_q : c->len_q);
+        variant_pack_add(p, UID_LEN_KV, pt ? pt->len_kv : c->len_kv);
     }
     if (c->ragged) {
-        variant_pack_add(p, UID_OFF_Q, c->off_q);
-        variant_pack_add(p, UID_OFF_KV, c->off_kv);
-        variant_pack_add(p, UID_OFF_S, c->off_s);
+        variant_pack_add(p, UID_OFF_Q, pt ? pt->off_q : c->off_q);
+        variant_pack_add(p, UID_OFF_KV, pt ? pt->off_kv : c->off_kv);
+        variant_pack_add(p, UID_OFF_S, pt ? pt->off_s : c->off_s);
     }
 }
 
-PbStatus sdpa_forward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaScratch *scr, const void *q,
-                 const void *k, const void *v, void *o, float *lse, cudaStream_t stream, char *err, size_t errlen) {
+PbStatus sdpa_forward_part(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaPart *pt,
+                           const SdpaScratch *scr, const void *q, const void *k, const void *v, void *o, float *lse,
+                           cudaStream_t stream, char *err, size_t errlen) {
     const float scale = 1.0f / sqrtf((float)sh->head_dim);
     VariantPack p = {.n = 0};
-    pack_common(c, !c->full, &p, &scale);
+    pack_common(c, pt, !c->full, &p, &scale);
     variant_pack_add(&p, UID_Q, q);
     variant_pack_add(&p, UID_K, k);
     variant_pack_add(&p, UID_V, v);
@@ -272,12 +274,13 @@ PbStatus sdpa_forward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall 
     return variant_pack_execute(handle, c->fwd, &p, scr->workspace, stream, err, errlen);
 }
 
-PbStatus sdpa_backward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaScratch *scr,
-                  const void *q, const void *k, const void *v, const void *o, const void *dout, const float *lse,
-                  void *dq, void *dk, void *dv, cudaStream_t stream, char *err, size_t errlen) {
+PbStatus sdpa_backward_part(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaPart *pt,
+                            const SdpaScratch *scr, const void *q, const void *k, const void *v, const void *o,
+                            const void *dout, const float *lse, void *dq, void *dk, void *dv, cudaStream_t stream,
+                            char *err, size_t errlen) {
     const float scale = 1.0f / sqrtf((float)sh->head_dim);
     VariantPack p = {.n = 0};
-    pack_common(c, 1, &p, &scale);
+    pack_common(c, pt, 1, &p, &scale);
     variant_pack_add(&p, UID_ONE, &k_one);
     variant_pack_add(&p, UID_Q, q);
     variant_pack_add(&p, UID_K, k);
@@ -320,10 +323,39 @@ static PbStatus dev_upload(void **p, const void *host, size_t bytes, size_t *dev
     return PB_OK;
 }
 
+PbStatus sdpa_upload_seqs(const AttnShape *sh, const CallSpec *sp, int ragged, int32_t **len_q, int32_t **len_kv,
+                          int64_t **off_q, int64_t **off_kv, int64_t **off_s, size_t *device_bytes, char *err,
+                          size_t errlen) {
+    const int64_t hq = sh->n_head, hkv = sh->n_kv_head, d = sh->head_dim;
+    PbStatus rc = dev_upload((void **)len_q, sp->len_q, (size_t)sp->b * sizeof(int32_t), device_bytes, err, errlen);
+    if (!rc) rc = dev_upload((void **)len_kv, sp->len_kv, (size_t)sp->b * sizeof(int32_t), device_bytes, err, errlen);
+    if (rc || !ragged) return rc;
+    int64_t *oq = malloc((size_t)(sp->b + 1) * 3 * sizeof(int64_t));
+    if (!oq) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return PB_NO_MEMORY;
+    }
+    int64_t *okv = oq + sp->b + 1, *os = okv + sp->b + 1;
+    for (int64_t i = 0; i < sp->b; i++) {
+        oq[i] = sp->start_q[i] * hq * d;
+        okv[i] = sp->start_kv[i] * hkv * d;
+        os[i] = sp->start_q[i] * hq;
+    }
+    // the last entry: the end of the last sequence
+    oq[sp->b] = (sp->start_q[sp->b - 1] + sp->len_q[sp->b - 1]) * hq * d;
+    okv[sp->b] = (sp->start_kv[sp->b - 1] + sp->len_kv[sp->b - 1]) * hkv * d;
+    os[sp->b] = (sp->start_q[sp->b - 1] + sp->len_q[sp->b - 1]) * hq;
+    size_t bytes = (size_t)(sp->b + 1) * sizeof(int64_t);
+    rc = dev_upload((void **)off_q, oq, bytes, device_bytes, err, errlen);
+    if (!rc) rc = dev_upload((void **)off_kv, okv, bytes, device_bytes, err, errlen);
+    if (!rc) rc = dev_upload((void **)off_s, os, bytes, device_bytes, err, errlen);
+    free(oq);
+    return rc;
+}
+
 PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int ragged,
                     CausalKind causal, int64_t batch_tokens, int build, size_t *device_bytes, char *err,
                     size_t errlen) {
-    const int64_t hq = sh->n_head, hkv = sh->n_kv_head, d = sh->head_dim;
     memset(c, 0, sizeof *c);
     if (sp->b <= 0) {
         snprintf(err, errlen, "cudnn attention: a call over no sequences");
@@ -337,37 +369,16 @@ PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle,
         if (sp->len_q[i] > c->sq) c->sq = sp->len_q[i];
         if (sp->len_kv[i] > c->skv) c->skv = sp->len_kv[i];
     }
+    if (sp->max_q > c->sq) c->sq = sp->max_q;
+    if (sp->max_kv > c->skv) c->skv = sp->max_kv;
     if (!ragged) {
         c->sq = c->skv = batch_tokens;
         c->full = causal == CAUSAL_TOP_LEFT;
         for (int64_t i = 0; i < sp->b; i++) c->full &= sp->len_q[i] == batch_tokens && sp->len_kv[i] == batch_tokens;
     }
-    PbStatus rc = dev_upload((void **)&c->len_q, sp->len_q, (size_t)sp->b * sizeof(int32_t), device_bytes, err, errlen);
-    if (!rc) rc = dev_upload((void **)&c->len_kv, sp->len_kv, (size_t)sp->b * sizeof(int32_t), device_bytes, err, errlen);
+    PbStatus rc = sdpa_upload_seqs(sh, sp, ragged, &c->len_q, &c->len_kv, &c->off_q, &c->off_kv, &c->off_s, device_bytes,
+                                   err, errlen);
     if (rc) return rc;
-    if (ragged) {
-        int64_t *oq = malloc((size_t)(sp->b + 1) * 3 * sizeof(int64_t));
-        if (!oq) {
-            snprintf(err, errlen, "cudnn attention: out of host memory");
-            return PB_NO_MEMORY;
-        }
-        int64_t *okv = oq + sp->b + 1, *os = okv + sp->b + 1;
-        for (int64_t i = 0; i < sp->b; i++) {
-            oq[i] = sp->start_q[i] * hq * d;
-            okv[i] = sp->start_kv[i] * hkv * d;
-            os[i] = sp->start_q[i] * hq;
-        }
-        // the last entry: the end of the last sequence
-        oq[sp->b] = (sp->start_q[sp->b - 1] + sp->len_q[sp->b - 1]) * hq * d;
-        okv[sp->b] = (sp->start_kv[sp->b - 1] + sp->len_kv[sp->b - 1]) * hkv * d;
-        os[sp->b] = (sp->start_q[sp->b - 1] + sp->len_q[sp->b - 1]) * hq;
-        size_t bytes = (size_t)(sp->b + 1) * sizeof(int64_t);
-        rc = dev_upload((void **)&c->off_q, oq, bytes, device_bytes, err, errlen);
-        if (!rc) rc = dev_upload((void **)&c->off_kv, okv, bytes, device_bytes, err, errlen);
-        if (!rc) rc = dev_upload((void **)&c->off_s, os, bytes, device_bytes, err, errlen);
-        free(oq);
-        if (rc) return rc;
-    }
     if ((build & SDPA_BUILD_FWD) && call_build_forward(sh, handle, c, err, errlen)) return PB_ERROR;
     if ((build & SDPA_BUILD_BWD) && call_build_backward(sh, handle, c, err, errlen)) return PB_ERROR;
     return PB_OK;
@@ -386,6 +397,12 @@ void sdpa_call_free(SdpaCall *c) {
     cudaFree(c->off_q);
     cudaFree(c->off_kv);
     cudaFree(c->off_s);
+    for (int i = 1; i < c->n_parts; i++) { // part 0's arrays are the call's
+        SdpaPart *pt = &c->parts[i];
+        cudaFree(pt->len_q), cudaFree(pt->len_kv), cudaFree(pt->off_q), cudaFree(pt->off_kv), cudaFree(pt->off_s);
+    }
+    free(c->parts);
+    free(c->runs);
     memset(c, 0, sizeof *c);
 }
 

@@ -28,7 +28,20 @@ typedef struct CallSpec {
     int64_t b;
     int32_t *len_q, *len_kv;     // [b]
     int64_t *start_q, *start_kv; // [b]
+    int32_t max_q, max_kv;       // when larger than every length: the plan's sequence dims
 } CallSpec;
+
+/* One part of a call in parts (sdpa_call_setup_parts): b consecutive sequences, their device
+ * lengths and offsets relative to the part's first query / key token; part 0's are the call's.
+ * run0, n_runs: the part's query rows as slot runs (SdpaCall.runs). */
+typedef struct SdpaPart {
+    int32_t *len_q, *len_kv;
+    int64_t *off_q, *off_kv, *off_s;
+    int64_t base_q, base_kv;
+    int run0, n_runs;
+} SdpaPart;
+
+typedef struct SdpaRun { size_t start, len; } SdpaRun;
 
 int spec_alloc(CallSpec *sp, int64_t b); // zeroed arrays; 0 or -1 (out of host memory)
 void spec_free(CallSpec *sp);
@@ -44,6 +57,10 @@ typedef struct SdpaCall {
     Graph *fwd_graph, *bwd_graph; // the descriptors the plans were built from, kept alive with them
     int32_t *len_q, *len_kv;     // device [b]
     int64_t *off_q, *off_kv, *off_s; // device [b+1], elements (ragged only)
+    SdpaPart *parts;             // a call in parts (n_parts > 0): one plan of b = a part's sequences,
+    int n_parts;                 // executed once per part with pointers at its first token
+    SdpaRun *runs;               // every part's query rows, merged into slot runs
+    size_t max_rows, max_keys;   // the largest part's query / key span (tokens): what its buffers cover
 } SdpaCall;
 
 enum { SDPA_BUILD_FWD = 1, SDPA_BUILD_BWD = 2 };
@@ -55,6 +72,17 @@ PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle,
                     CausalKind causal, int64_t batch_tokens, int build, size_t *device_bytes, char *err,
                     size_t errlen);
 void sdpa_call_free(SdpaCall *c); // and zeroes it
+
+/* A ragged call over sp's sequences in parts of `part` consecutive ones (attention/attn_memory.h
+ * says why and how many): one plan (b = part, the longest sequence's dims), each part's arrays
+ * uploaded. The backward's per-call buffers then cover max_rows / max_keys tokens, not all slots. */
+PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                               CausalKind causal, int build, size_t *device_bytes, char *err, size_t errlen);
+
+// sp's lengths (and, ragged, offsets from its starts) on the device, counted in *device_bytes.
+PbStatus sdpa_upload_seqs(const AttnShape *sh, const CallSpec *sp, int ragged, int32_t **len_q, int32_t **len_kv,
+                          int64_t **off_q, int64_t **off_kv, int64_t **off_s, size_t *device_bytes, char *err,
+                          size_t errlen);
 
 // cudaMalloc of bytes (0: NULL), counted in *device_bytes. PB_OK or PB_NO_MEMORY (err set).
 PbStatus sdpa_dev_alloc(void **p, size_t bytes, size_t *device_bytes, char *err, size_t errlen);
@@ -68,11 +96,21 @@ typedef struct SdpaScratch {
     void *dk_full, *dv_full;
 } SdpaScratch;
 
-// Launch on stream. PB_OK, or as variant_pack_execute.
+// Launch on stream. PB_OK, or as variant_pack_execute. A call in parts runs part by part, the
+// tensors from each part's first token on and the scratch buffers from their start. dq_tmp
+// (backward, may be NULL): each part's dq goes there and is added onto dq at the part's rows.
 PbStatus sdpa_forward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaScratch *scr, const void *q,
                  const void *k, const void *v, void *o, float *lse, cudaStream_t stream, char *err, size_t errlen);
 PbStatus sdpa_backward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaScratch *scr,
                   const void *q, const void *k, const void *v, const void *o, const void *dout, const float *lse,
-                  void *dq, void *dk, void *dv, cudaStream_t stream, char *err, size_t errlen);
+                  void *dq, void *dk, void *dv, void *dq_tmp, cudaStream_t stream, char *err, size_t errlen);
+// One execution with a part's arrays (pt NULL: the call's own), pointers as given.
+PbStatus sdpa_forward_part(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaPart *pt,
+                           const SdpaScratch *scr, const void *q, const void *k, const void *v, void *o, float *lse,
+                           cudaStream_t stream, char *err, size_t errlen);
+PbStatus sdpa_backward_part(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaPart *pt,
+                            const SdpaScratch *scr, const void *q, const void *k, const void *v, const void *o,
+                            const void *dout, const float *lse, void *dq, void *dk, void *dv, cudaStream_t stream,
+                            char *err, size_t errlen);
 
 #endif

@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "attention.h"
@@ -416,10 +417,9 @@ static int compute_q_hi(const Layout *l, int32_t *q_hi) {
     return 0;
 }
 
-static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *device_bytes, size_t *scratch_bytes, char *err,
-                          size_t errlen) {
+static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, AttnMemory *mem, char *err, size_t errlen) {
     simple_release(b);
-    *scratch_bytes = 0; // everything it uses is its own
+    memset(mem, 0, sizeof *mem); // nothing lent: everything it uses is its own
     const Layout *l = mask->host;
     if (l->n_slots == 0 || l->n_slots > (size_t)INT_MAX / ATTN_WARPS) {
         snprintf(err, errlen, "attention simple: %zu token slots not supported", l->n_slots);
@@ -450,7 +450,14 @@ static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, size_t *dev
         return PB_ERROR;
     }
     b->n_slots = l->n_slots;
-    *device_bytes = row_dot_bytes + q_hi_bytes;
+    mem->held = row_dot_bytes + q_hi_bytes;
+    AttnMemory host;
+    if (attn_memory("simple", &b->shape, l, NULL, &host) || host.held != mem->held || host.scratch[ATTN_FWD] ||
+        host.scratch[ATTN_BWD]) {
+        simple_release(b);
+        snprintf(err, errlen, "attention simple: holds %zu bytes, attention/memory.c says %zu", mem->held, host.held);
+        return PB_ERROR;
+    }
     return PB_OK;
 }
 
@@ -519,7 +526,7 @@ static void simple_destroy(AttnBackend *b) {
     free(b);
 }
 
-static void simple_set_scratch(AttnBackend *, void *) {}
+static void simple_set_scratch(AttnBackend *, int, void *) {}
 
 static void simple_describe(AttnBackend *, char *out, size_t len) { snprintf(out, len, "%s", ""); }
 

@@ -53,20 +53,23 @@ static int bench_layout(const AttnOps *ops, const Layout *l, const AttnOptions *
     fill_normal_bf16(k, nkv, 2, 0.0f, 1.0f, 0);
     fill_normal_bf16(v, nkv, 3, 0.0f, 1.0f, 0);
     fill_normal_bf16(dout, nq, 4, 0.0f, 1.0f, 0);
-    AttnMask mask = {l, mk[0], mk[1], mk[2]};
+    AttnMask mask = {l, mk[0], mk[1], mk[2], 0};
     AttnShape shape = {hq, hkv, D};
     char err[512] = {0};
     int rc = 0;
     AttnBackend *ab = ops->create(&shape, opt, err, sizeof err);
-    size_t scratch_bytes = 0;
+    AttnMemory mem = {0};
     void *scratch = NULL;
-    if (!ab || ops->prepare(ab, &mask, bytes, &scratch_bytes, err, sizeof err)) {
+    if (!ab || ops->prepare(ab, &mask, &mem, err, sizeof err)) {
         printf("  error: %s\n", err);
         rc = -1;
     } else {
+        // one scratch for both passes, as the step's plan may lend
+        size_t scratch_bytes = mem.scratch[ATTN_FWD] > mem.scratch[ATTN_BWD] ? mem.scratch[ATTN_FWD] : mem.scratch[ATTN_BWD];
         if (scratch_bytes) cudaCheck(cudaMalloc(&scratch, scratch_bytes));
-        ops->set_scratch(ab, scratch);
-        *bytes += scratch_bytes;
+        ops->set_scratch(ab, ATTN_FWD, scratch);
+        ops->set_scratch(ab, ATTN_BWD, scratch);
+        *bytes = mem.held + scratch_bytes;
     }
     cudaEvent_t ev[3];
     for (int i = 0; i < 3; i++) cudaCheck(cudaEventCreate(&ev[i]));

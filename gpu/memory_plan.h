@@ -1,106 +1,174 @@
 /*
- * memory_plan.h: the GPU step's size table (llm.c style), plain host C.
+ * memory_plan.h: the GPU step's device memory over the step's lifetime (plain host C; builds and
+ * is tested without CUDA). DESIGN.md section 8.
  *
- * Every device byte the step holds is a line of this table, computed by one function from the
- * model, the layout and the sizes the libraries report (attention backend bytes and scratch,
- * fused CE scratch). create() allocates the model lines, prepare() the layout lines as ONE arena
- * carved in table order, then the attention backend its own buffers, then the shared scratch;
- * so the predicted peak is the allocated peak, and nothing is allocated in run. Every line but
- * the attention backend's own figure is rounded up to GPU_PLAN_ALIGN bytes.
+ * Every device buffer the step uses is a line of one table with a live interval in ticks of the
+ * step: embedding; forward of layer 0..L-1 (FWD_* sub-steps); final norm and loss (LOSS_*);
+ * backward of layer L-1..0 (BWD_*: the layer is recomputed from its checkpoint, then
+ * differentiated); embedding backward. An interval planner (gpu/arena_plan.h) places every line
+ * in ONE arena; its size, plus the buffers that live outside it (weights, the cuBLASLt
+ * workspace, the attention backend's own), is the step's peak, known before anything is
+ * allocated. prepare() allocates exactly that and carves it; nothing is allocated in run.
  *
- * Shared scratch: three users whose buffers are never live at the same time share one
- * allocation, as large as the largest of them: the MLP chunk (gate, up, h: written and consumed
- * within one chunk of one layer), the fused cross-entropy (only between the forward and the
- * layers' backward) and the attention backend's transient buffers (workspace, dQ accumulator,
- * per-head dK/dV: only inside one attention call, which never overlaps an MLP chunk).
+ * Per-layer working buffers have one line per layer and pass (forward, backward), each live
+ * only inside its sub-steps, so the planner may put layer l's q where layer l-1's MLP chunk was.
+ * A layer's weight gradients are born in its backward (nothing is held at the start: PyTorch's
+ * zero_grad(set_to_none=True)) and may reuse dead checkpoints; GPU_PLAN_ACCUMULATE plans the
+ * same step with every gradient held from the start, as gradient accumulation over
+ * micro-batches needs (reported as S_gb_accum; the step itself runs the default plan).
  *
- * Recompute policy: only layer inputs are kept (L + 1 checkpoints, the last being the final
- * norm's input); one layer's working buffers are shared by all layers; the MLP runs in token
- * chunks of mlp_rows, so its (tokens x F) buffers are (mlp_rows x F); the LM head runs in
- * chunks of ce_rows loss rows inside the fused cross-entropy.
+ * Recompute policy (issue 11): GpuRecompute.keep[l] is a bit set of GpuBuf kinds whose forward
+ * line of layer l is kept for the backward instead of recomputed. A kept kind's forward line
+ * lives until its last backward use and no backward line is made; gpu_plan_buf() then answers
+ * the forward line for the backward pass. The step today keeps nothing but the checkpoints.
  */
 #ifndef PB_GPU_MEMORY_PLAN_H
 #define PB_GPU_MEMORY_PLAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "../attention/attn_memory.h"
 #include "../model/model.h"
 #include "../strategies/layout.h"
+#include "arena_plan.h"
 
 #define GPU_PLAN_ALIGN 256
-#define GPU_MLP_CHUNK_ROWS 16384            // tokens per MLP chunk
-#define GPU_CE_CHUNK_ROWS 8192              // loss rows per fused cross-entropy chunk
+#define GPU_MLP_CHUNK_MAX 16384             // tokens per MLP chunk, at most
+#define GPU_CE_CHUNK_MAX 8192               // loss rows per fused cross-entropy chunk, at most
 #define GPU_MATMUL_WORKSPACE (64u << 20)    // cuBLASLt workspace (bytes)
+#define GPU_PLAN_MAX_LAYERS 256
 
 typedef enum GpuBuf {
-    /* create(): the model, independent of the layout */
-    GB_WEIGHTS,          // bf16 (n_params)              table order (model.h)
-    GB_GRADS,            // bf16 (n_params)              table order
-    GB_NORM_GRAD_ACC,    // fp32 (2L + 1, C)             ln1 (L, C), ln2 (L, C), lnf (C)
+    /* outside the arena, live always: allocated in create (weights, workspace) or by the
+     * attention backend's prepare */
+    GB_WEIGHTS, GB_MATMUL_WORKSPACE, GB_ATTN_HELD,
+    /* in the arena, live always (written in prepare, read by every step) */
     GB_LOSS,             // fp64 (1)
-    GB_MATMUL_WORKSPACE, // cuBLASLt workspace (held by kernels/matmul)
-    /* prepare(): the layout's inputs (one arena, from GB_TOKENS to GB_DV) */
-    GB_TOKENS,           // int32 (T)
-    GB_POS,              // int32 (T)
-    GB_KV_LO,            // int32 (T)
-    GB_SHARED_END,       // int32 (T)
-    GB_SEG_LO,           // int32 (T)
-    GB_LOSS_ROWS,        // int32 (n_loss)
-    GB_LOSS_TARGETS,     // int32 (n_loss)
+    GB_TOKENS, GB_POS, GB_KV_LO, GB_SHARED_END, GB_SEG_LO,  // int32 (T)
+    GB_LOSS_ROWS, GB_LOSS_TARGETS,                          // int32 (n_loss)
     GB_EMB_UNIQ_TOK,     // int32 (U)     U = min(V, real tokens): embedding-backward CSR
     GB_EMB_UNIQ_OFF,     // int32 (U + 1)
     GB_EMB_SLOTS,        // int32 (real tokens)
-    /* activations */
-    GB_CHECKPOINTS,      // bf16 (L + 1, T, C)  layer inputs; [L] = final norm input
-    GB_LN1,              // bf16 (T, C)   ln1 output; the final norm's output too
-    GB_RSTD1,            // fp32 (T)      ln1 (and final norm) 1/rms
+    /* the step's own lines */
+    GB_CHECKPOINT,       // bf16 (T, C) per layer 0..L: layer inputs; [L] = final norm input
+    GB_NORM_GRAD_ACC,    // fp32 (2L + 1, C): ln1, ln2, lnf weight gradients
+    GB_LNF,              // bf16 (T, C) final norm output
+    GB_RSTDF,            // fp32 (T)
+    GB_DLNF,             // bf16 (T, C) its gradient (the fused CE adds into it)
+    GB_CE_SCRATCH,       // fused CE chunk (kernels/cross_entropy.h)
+    GB_DRES,             // bf16 (T, C) gradient of the residual stream, through all of backward
+    /* per layer and pass */
+    GB_LN1,              // bf16 (T, C)
+    GB_RSTD1,            // fp32 (T)
     GB_Q,                // bf16 (T, Hq, D)   after RoPE
-    GB_K,                // bf16 (T, Hkv, D)  after RoPE
-    GB_V,                // bf16 (T, Hkv, D)
+    GB_K, GB_V,          // bf16 (T, Hkv, D)
     GB_ATT,              // bf16 (T, Hq, D)   attention output
     GB_LSE,              // fp32 (T, Hq)
     GB_LN2,              // bf16 (T, C)
     GB_RSTD2,            // fp32 (T)
-    GB_DRES,             // bf16 (T, C)   gradient of the residual stream
-    GB_DLN,              // bf16 (T, C)   gradient of a norm's output
+    GB_MLP_CHUNK,        // bf16 3 x (mlp_rows, F): gate, up, h at mlp_line x {0, 1, 2}
+    GB_ATTN_FWD_SCRATCH, // lent to one attention forward call
+    /* per layer, backward pass only */
+    GB_X1,               // bf16 (T, C) recomputed residual after attention
+    GB_DLN_MLP,          // bf16 (T, C) gradient of ln2's output
     GB_DATT,             // bf16 (T, Hq, D)
     GB_DQ,               // bf16 (T, Hq, D)
-    GB_DK,               // bf16 (T, Hkv, D)
-    GB_DV,               // bf16 (T, Hkv, D)
-    /* prepare(): the attention backend's own buffers (its prepare reports them) */
-    GB_ATTENTION,
-    /* prepare(): max(MLP chunk, fused CE scratch, attention scratch), see above */
-    GB_SCRATCH,
+    GB_DK, GB_DV,        // bf16 (T, Hkv, D)
+    GB_ATTN_BWD_SCRATCH, // lent to one attention backward call
+    GB_DLN_ATT,          // bf16 (T, C) gradient of ln1's output
+    /* weight gradients: one line per per-layer slice (GB_GRAD, param, layer), else per tensor */
+    GB_GRAD,
     GB_COUNT
 } GpuBuf;
 
-#define GB_FIRST_MODEL GB_WEIGHTS
-#define GB_FIRST_ARENA GB_TOKENS
-#define GB_LAST_ARENA GB_DV
+typedef enum GpuPass { PASS_FWD, PASS_BWD, PASS_NONE } GpuPass;
+
+// Sub-steps of a layer's forward and backward, in order.
+enum { FWD_LN1, FWD_QKV, FWD_ATTN, FWD_OPROJ, FWD_MLP, FWD_STEPS };
+enum { BWD_LN1, BWD_QKV, BWD_ATTN, BWD_OPROJ, BWD_MLP, BWD_OGRAD, BWD_ATTN_BWD, BWD_QKV_BWD, BWD_LN1_BWD, BWD_STEPS };
+enum { LOSS_NORM, LOSS_CE, LOSS_NORM_BWD, LOSS_STEPS };
+
+typedef enum GpuPlanMode { GPU_PLAN_DEFAULT, GPU_PLAN_ACCUMULATE } GpuPlanMode;
+
+typedef struct GpuRecompute { uint64_t keep[GPU_PLAN_MAX_LAYERS]; } GpuRecompute; // bit (1 << kind)
+
+typedef struct GpuPlanLine {
+    GpuBuf kind;
+    int layer;           // -1 where not per layer
+    int param;           // GB_GRAD: the ParamId; else -1
+    GpuPass pass;
+    ArenaBuf a;          // bytes, live ticks, offset in the plan (outside lines first, at 0)
+} GpuPlanLine;
 
 typedef struct GpuMemPlan {
-    size_t bytes[GB_COUNT]; // each line, aligned
-    size_t model;           // GB_WEIGHTS .. GB_MATMUL_WORKSPACE (create)
-    size_t arena;           // GB_TOKENS .. GB_DV (prepare, one allocation)
-    size_t total;           // everything, the attention backend and the scratch included
-    // the shared scratch's users: bf16 (mlp_rows, F) gate, up, h at mlp_line x {0, 1, 2}; the
-    // fused CE's scratch (ce_bytes); the attention backend's (attn_scratch_bytes), all at 0
-    size_t mlp_line, ce_bytes, attn_scratch_bytes;
-    int mlp_rows, ce_rows;  // chunk sizes used
-    size_t n_uniq_max;      // U
+    int n_lines, cap_lines;
+    GpuPlanLine *lines;
+    int n_ticks;
+    size_t peak;         // the plan's size: every byte the step holds at its fullest moment
+    size_t outside;      // bytes of the lines outside the arena (they sit at [0, outside))
+    size_t arena;        // peak - outside: the one allocation prepare makes
+    int peak_tick;       // a tick where the live bytes are largest
+    size_t live_peak;    // the largest sum of live bytes (arena_live_peak), <= peak
+    int mlp_rows, ce_rows;
+    size_t mlp_line;     // bytes of one of the MLP chunk's three lines
+    size_t n_uniq_max;   // U
+    AttnMemory attn;     // the attention backend's figures the plan used
+    int attn_tight;      // with its backward's parts cut to the budget (AttnMask.tight_parts)
+    GpuPlanMode mode;
+    int L;
+    // line index by (kind, layer, pass) and (param, layer): -1 where absent
+    int *index;
 } GpuMemPlan;
 
+typedef struct GpuPlanInput {
+    const ModelConfig *m;
+    const Layout *l;
+    AttnMemory attn[2];          // [tight]: attn_memory() on the host (gpu_plan_attn_figures), or
+                                 // what the backend's prepare reported
+    GpuPlanMode mode;
+    const GpuRecompute *recompute; // NULL: keep nothing but the checkpoints
+    int mlp_rows, ce_rows;       // 0: chosen by gpu_memory_plan (gpu_plan_chunks)
+    int mlp_cap;                 // > 0: the MLP chunks' only cap (StepOptions.mlp_chunk)
+    int attn_tight;              // 0 / 1 fixed; -1: chosen with the chunks
+} GpuPlanInput;
+
+// in->attn[0 / 1]: the backend's host figures with its parts as few as possible / cut to the
+// budget (attention/attn_memory.h). 0, or -1 (unknown backend, out of host memory).
+// ask: the backend's prefix choices (its tight field is ignored: both are computed).
+int gpu_plan_attn_figures(const char *backend, const ModelConfig *m, const Layout *l, const AttnMemoryAsk *ask,
+                          GpuPlanInput *in);
+
+// Fills the table and places it. 0, or -1 with one line in err. Free with gpu_memory_plan_free.
+int gpu_memory_plan(const GpuPlanInput *in, GpuMemPlan *out, char *err, size_t errlen);
+void gpu_memory_plan_free(GpuMemPlan *p);
+
+// Chunk sizes that fit the cell, balanced (the fewest equal chunks under a cap): the MLP's
+// chunks under GPU_MLP_CHUNK_MAX, half or a quarter of it tokens, the fused CE's under
+// GPU_CE_CHUNK_MAX, half or a quarter of it loss rows; and the attention's parts, few or tight;
+// of these, the choice with the lowest default-mode peak, ties to the larger chunks and the
+// fewer parts (smaller chunks cost GEMM efficiency, more parts cost calls).
+int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *attn_tight, char *err, size_t errlen);
+
+// Rows per chunk when n rows are cut into the fewest chunks of at most cap rows, balanced.
+int gpu_plan_balanced_rows(size_t n, int cap);
+
+// The line of (kind, layer, pass) or of a gradient (param, layer; layer -1 for a whole tensor).
+const GpuPlanLine *gpu_plan_buf(const GpuMemPlan *p, GpuBuf kind, int layer, GpuPass pass);
+const GpuPlanLine *gpu_plan_grad(const GpuMemPlan *p, int param, int layer);
+
 const char *gpu_buf_name(GpuBuf b);
+// "ckpt[3]", "q fwd[5]", "grad wq[2]" ...
+void gpu_plan_line_name(const GpuPlanLine *ln, char *buf, size_t len);
+// Ticks: the phase a tick belongs to, as text ("forward of layer 3, attention").
+void gpu_plan_tick_name(const GpuMemPlan *p, int tick, char *buf, size_t len);
+int gpu_plan_tick_fwd(int l, int sub);
+int gpu_plan_tick_bwd(int L, int l, int sub);
+int gpu_plan_tick_loss(int L, int sub);
+int gpu_plan_tick_embed_bwd(int L);
 
-// Chunk sizes for a layout (l may be NULL: the model lines only).
-int gpu_plan_mlp_rows(const Layout *l);
-int gpu_plan_ce_rows(const Layout *l);
-
-// Fills the table; returns the total bytes. l may be NULL (then only the model lines are set).
-// attn_bytes / attn_scratch_bytes: what the attention backend's prepare reported;
-// ce_scratch_bytes: fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V) (kernels/cross_entropy.h).
-size_t gpu_memory_plan(const ModelConfig *m, const Layout *l, size_t attn_bytes, size_t attn_scratch_bytes,
-                       size_t ce_scratch_bytes, GpuMemPlan *out);
+// The peak, the outside lines, the chunks, and the n largest lines live at the peak tick.
+void gpu_memory_plan_print(const GpuMemPlan *p, int n_largest, FILE *f);
 
 #endif

@@ -3,20 +3,25 @@
  * Qwen2 decoder in bf16 (fp32 accumulation), with layer checkpointing, on one GPU.
  *
  * The spine only: every op is a launcher of kernels/ or an attention backend (attention.h).
- *   create   device check, stream/events, cuBLASLt (matmul_create), weights and gradients as
- *            two allocations sized by the param table, seeded on the device.
- *   prepare  one arena carved in the order of the size table (gpu/memory_plan.h): the layout's
- *            device inputs and every activation buffer; then the attention backend's prepare;
- *            then the shared scratch (MLP chunk, fused CE, attention transients), lent to it.
+ *   create   device check, stream/events, cuBLASLt (matmul_create), the weights (one allocation
+ *            in model.h table order), seeded on the device.
+ *   prepare  the memory plan (gpu/memory_plan.h) from the host's figures, ONE arena of its size
+ *            carved by the plan's offsets (layout inputs, checkpoints, every working buffer of
+ *            every layer and pass, the gradients, the fused CE's and the attention backend's
+ *            scratch), the layout's device copies, then the attention backend's prepare; if the
+ *            backend needs more than the host planned (a cuDNN workspace over its reserve), the
+ *            plan is made again with its figures.
  *   run      embedding -> L x layer (input checkpointed) -> final RMSNorm -> fused linear CE ->
  *            final norm backward -> L x (recompute the layer from its checkpoint, backward) ->
- *            embedding backward. CUDA events around all of it.
+ *            embedding backward. CUDA events around all of it. tick() marks the plan's sub-steps.
  * The StepBackend's entry points (step_backend.cu) call these under a CheckTrap, so a failed
  * CUDA / cuBLAS / cuDNN call here returns PB_DEVICE_ERROR there. The SM clock is read (NVML,
  * sm_clock.h) just outside the timed events of every run.
- * Nothing is allocated in run, so the size table is the peak. Weight gradients are bf16, written
- * per layer (the chunked MLP accumulates over its chunks); norm weight gradients accumulate in
- * fp32 and are cast at the end. Tied embeddings are not supported (the 7B model is untied).
+ * Nothing is allocated in run, so the plan's peak is the allocated peak. Buffers share bytes
+ * with others that are dead while they live: every buffer is written before it is read within
+ * its lifetime (StepOptions.poison checks that on the device). Weight gradients are bf16, born in
+ * their layer's backward (the chunked MLP accumulates over its chunks); norm weight gradients
+ * accumulate in fp32 and are cast at the end. Tied embeddings are not supported.
  */
 #include "pb_config.h"
 
@@ -33,19 +38,39 @@
 #include "../kernels/kernels.h"
 #include "step_internal.h"
 
-static bf16_t *bbuf(Step *s, GpuBuf b) { return (bf16_t *)s->buf[b]; }
-static float *fbuf(Step *s, GpuBuf b) { return (float *)s->buf[b]; }
-static int32_t *ibuf(Step *s, GpuBuf b) { return (int32_t *)s->buf[b]; }
+char *gpu_line_ptr(Step *s, const GpuPlanLine *ln) { return ln ? s->arena + (ln->a.offset - s->plan.outside) : NULL; }
+static char *line_ptr(Step *s, const GpuPlanLine *ln) { return gpu_line_ptr(s, ln); }
+// A step-level line (checkpoints by layer), or a layer's line in a pass.
+static char *buf_at(Step *s, GpuBuf b, int layer, GpuPass pass) { return line_ptr(s, gpu_plan_buf(&s->plan, b, layer, pass)); }
+static bf16_t *bb(Step *s, GpuBuf b, int l, GpuPass p) { return (bf16_t *)buf_at(s, b, l, p); }
+static float *fb(Step *s, GpuBuf b, int l, GpuPass p) { return (float *)buf_at(s, b, l, p); }
+static int32_t *ib(Step *s, GpuBuf b) { return (int32_t *)buf_at(s, b, -1, PASS_NONE); }
+static bf16_t *ckpt(Step *s, int l) { return bb(s, GB_CHECKPOINT, l, PASS_NONE); }
 
-// One layer's slice of a per-layer tensor.
+// One layer's slice of a per-layer weight; a gradient's line (per layer, or the whole tensor).
 static bf16_t *layer_w(Step *s, ParamId id, int l) { return s->w[id] + (size_t)l * model_param_layer_size(&s->m, id); }
-static bf16_t *layer_g(Step *s, ParamId id, int l) { return s->g[id] + (size_t)l * model_param_layer_size(&s->m, id); }
+static bf16_t *grad(Step *s, ParamId id, int l) { return (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l)); }
 
 size_t gpu_device_used(void) {
     size_t free_b = 0, total_b = 0;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     return total_b - free_b;
 }
+
+// Poisoning (StepOptions.poison): before tick t runs, every line that died at t - 1 and every
+// line born at t is filled with NaN (0xFF bytes: NaN in bf16 and fp32), on the stream.
+static void tick(Step *s, int t) {
+    s->tick_now = t;
+    if (!s->opt.poison) return;
+    for (int i = 0; i < s->plan.n_lines; i++) {
+        const GpuPlanLine *ln = &s->plan.lines[i];
+        if (ln->kind <= GB_ATTN_HELD || !ln->a.bytes || (ln->a.first == 0 && ln->a.last == s->plan.n_ticks - 1)) continue;
+        if (ln->a.first == t || ln->a.last == t - 1)
+            cudaCheck(cudaMemsetAsync(line_ptr(s, ln), 0xFF, ln->a.bytes, s->stream));
+    }
+}
+static void tick_fwd(Step *s, int l, int sub) { tick(s, gpu_plan_tick_fwd(l, sub)); }
+static void tick_bwd(Step *s, int l, int sub) { tick(s, gpu_plan_tick_bwd(s->m.layers, l, sub)); }
 
 // ------------------------------------------------------------------------------------------
 // create / destroy
@@ -60,7 +85,6 @@ static void init_weights(Step *s) {
     }
     cudaCheck(cudaStreamSynchronize(s->stream));
 }
-
 
 // NVML's handle by PCI bus id (NVML ignores CUDA_VISIBLE_DEVICES), and the rated SM clock.
 static void open_clock(Step *s) {
@@ -88,6 +112,7 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     }
     if (model_validate(m, err, errlen) != 0) return NULL;
     if (m->tied_embeddings) { snprintf(err, errlen, "gpu: tied embeddings are not supported"); return NULL; }
+    if (m->layers > GPU_PLAN_MAX_LAYERS) { snprintf(err, errlen, "gpu: more than %d layers", GPU_PLAN_MAX_LAYERS); return NULL; }
     const char *attn_name = o && o->attention ? o->attention :
 #if PB_HAVE_CUDNN
         "cudnn";
@@ -118,45 +143,46 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     cudaCheck(cudaEventCreate(&s->ev_stop));
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
+    const AttnMemoryAsk ask = {attn_opt.prefix, attn_opt.copied_below, 0};
+    s->attn_ask = ask;
     s->attn = ops->create(&shape, &attn_opt, err, errlen);
     if (!s->attn) { *keep = NULL; gpu_destroy_step(s); return NULL; }
 
-    gpu_memory_plan(m, NULL, 0, 0, 0, &s->plan);
-    size_t param_bytes = s->plan.bytes[GB_WEIGHTS];
-    if (cudaMalloc((void **)&s->weights, param_bytes) != cudaSuccess ||
-        cudaMalloc((void **)&s->grads, param_bytes) != cudaSuccess ||
-        cudaMalloc(&s->small, s->plan.bytes[GB_NORM_GRAD_ACC] + s->plan.bytes[GB_LOSS]) != cudaSuccess) {
+    // the plan's weights line (aligned); the gradients are planned per layout (prepare)
+    s->weight_bytes = (model_param_bytes_bf16(m) + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN;
+    if (cudaMalloc((void **)&s->weights, s->weight_bytes) != cudaSuccess) {
         cudaGetLastError();
-        snprintf(err, errlen, "gpu: out of device memory for weights and gradients (%.2f GB each)",
-                 (double)param_bytes / 1e9);
+        s->weights = NULL;
+        snprintf(err, errlen, "gpu: out of device memory for the weights (%.2f GB)", (double)s->weight_bytes / 1e9);
         *keep = NULL;
         gpu_destroy_step(s);
         return NULL;
     }
-    s->norm_acc = (float *)s->small;
-    s->loss = (double *)((char *)s->small + s->plan.bytes[GB_NORM_GRAD_ACC]);
     size_t offsets[P_COUNT];
     model_param_offsets(m, offsets);
-    for (int i = 0; i < P_COUNT; i++) { s->w[i] = s->weights + offsets[i]; s->g[i] = s->grads + offsets[i]; }
+    for (int i = 0; i < P_COUNT; i++) s->w[i] = s->weights + offsets[i];
     s->mm = matmul_create(GPU_MATMUL_WORKSPACE);
     matmul_set_verbose(s->mm, s->opt.matmul_verbose);
     open_clock(s);
     init_weights(s);
-    cudaCheck(cudaMemset(s->grads, 0, param_bytes));
     return s;
 }
 
 void gpu_release_layout(Step *s) {
-    if (!s->layout && !s->arena) return;
-    if (s->device_lost) { s->arena = s->scratch = NULL; s->layout = NULL; return; } // no device calls now
-    if (s->attn) s->attn_ops->release(s->attn);
+    if (s->device_lost) { // no device calls now; the device's memory goes with the process
+        s->arena = NULL;
+        s->layout = NULL;
+        gpu_memory_plan_free(&s->plan);
+        gpu_memory_plan_free(&s->plan_accum);
+        return;
+    }
+    if (s->attn && s->layout) s->attn_ops->release(s->attn);
     if (s->arena) cudaCheck(cudaFree(s->arena));
-    if (s->scratch) cudaCheck(cudaFree(s->scratch));
-    s->arena = s->scratch = NULL;
-    s->gate = s->up = s->h = NULL;
+    s->arena = NULL;
     s->layout = NULL;
-    s->attn_bytes = 0;
-    memset(s->buf, 0, sizeof s->buf);
+    gpu_memory_plan_free(&s->plan);
+    gpu_memory_plan_free(&s->plan_accum);
+    memset(&s->attn_mem, 0, sizeof s->attn_mem);
     s->T = s->n_loss = 0;
     s->n_uniq = 0;
 }
@@ -169,8 +195,6 @@ void gpu_destroy_step(Step *s) {
     if (s->attn) s->attn_ops->destroy(s->attn);
     if (s->mm) matmul_destroy(s->mm);
     cudaFree(s->weights);
-    cudaFree(s->grads);
-    cudaFree(s->small);
     if (s->ev_start) cudaEventDestroy(s->ev_start);
     if (s->ev_stop) cudaEventDestroy(s->ev_stop);
     if (s->stream) cudaStreamDestroy(s->stream);
@@ -202,7 +226,56 @@ static int build_embedding_csr(const Layout *l, int V, int32_t *uniq_tok, int32_
 }
 
 static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
-    if (bytes) cudaCheck(cudaMemcpy(s->buf[b], host, bytes, cudaMemcpyHostToDevice));
+    if (bytes) cudaCheck(cudaMemcpy(buf_at(s, b, -1, PASS_NONE), host, bytes, cudaMemcpyHostToDevice));
+}
+
+// Plans both peaks (chunks and attention parts chosen by the default one) and allocates the
+// arena of the default plan.
+static PbStatus plan_and_allocate(Step *s, GpuPlanInput in, char *err, size_t errlen) {
+    if (gpu_memory_plan(&in, &s->plan, err, errlen)) return PB_ERROR;
+    in.mode = GPU_PLAN_ACCUMULATE; // the same step (same chunks and parts), gradients held from the start
+    in.mlp_rows = s->plan.mlp_rows;
+    in.ce_rows = s->plan.ce_rows;
+    in.attn_tight = s->plan.attn_tight;
+    if (gpu_memory_plan(&in, &s->plan_accum, err, errlen)) return PB_ERROR;
+    if (cudaMalloc((void **)&s->arena, s->plan.arena) != cudaSuccess) {
+        cudaGetLastError();
+        s->arena = NULL;
+        snprintf(err, errlen, "gpu: out of device memory for the arena (%.2f GB; peak %.2f GB)",
+                 (double)s->plan.arena / 1e9, (double)s->plan.peak / 1e9);
+        return PB_NO_MEMORY;
+    }
+    return PB_OK;
+}
+
+// The layout's device copies (into the arena's always-live lines).
+static PbStatus upload_layout(Step *s, const Layout *l, char *err, size_t errlen) {
+    const size_t T = l->n_slots;
+    copy_in(s, GB_TOKENS, l->tokens, T * 4);
+    copy_in(s, GB_POS, l->pos, T * 4);
+    copy_in(s, GB_KV_LO, l->kv_lo, T * 4);
+    copy_in(s, GB_SHARED_END, l->shared_end, T * 4);
+    copy_in(s, GB_SEG_LO, l->seg_lo, T * 4);
+    copy_in(s, GB_LOSS_ROWS, l->loss_row, l->n_loss * 4);
+    copy_in(s, GB_LOSS_TARGETS, l->loss_target, l->n_loss * 4);
+    size_t U = s->plan.n_uniq_max;
+    int32_t *csr = (int32_t *)malloc((2 * U + 1 + l->n_real + 1) * sizeof *csr);
+    int n_uniq = csr ? build_embedding_csr(l, s->m.vocab, csr, csr + U, csr + 2 * U + 1) : -1;
+    if (n_uniq < 0) {
+        free(csr);
+        snprintf(err, errlen, "gpu: out of host memory, or the layout's real slots differ from n_real");
+        return PB_ERROR;
+    }
+    s->n_uniq = n_uniq;
+    copy_in(s, GB_EMB_UNIQ_TOK, csr, (size_t)n_uniq * 4);
+    copy_in(s, GB_EMB_UNIQ_OFF, csr + U, ((size_t)n_uniq + 1) * 4);
+    copy_in(s, GB_EMB_SLOTS, csr + 2 * U + 1, l->n_real * 4);
+    free(csr);
+    return PB_OK;
+}
+
+static int same_attn_memory(const AttnMemory *a, const AttnMemory *b) {
+    return a->held == b->held && a->scratch[ATTN_FWD] == b->scratch[ATTN_FWD] && a->scratch[ATTN_BWD] == b->scratch[ATTN_BWD];
 }
 
 PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) {
@@ -216,112 +289,102 @@ PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) 
             snprintf(err, errlen, "gpu: token %d at slot %zu outside the vocabulary", l->tokens[t], t);
             return PB_ERROR;
         }
-    const int V = s->m.vocab, C = s->m.hidden;
-    const size_t ce_bytes = fused_ce_scratch_bytes(gpu_plan_ce_rows(l), C, V);
-    gpu_memory_plan(&s->m, l, 0, 0, ce_bytes, &s->plan);
-    if (cudaMalloc(&s->arena, s->plan.arena) != cudaSuccess) {
-        cudaGetLastError();
-        s->arena = NULL;
-        snprintf(err, errlen, "gpu: out of device memory for the layout arena (%.2f GB)", (double)s->plan.arena / 1e9);
-        return PB_NO_MEMORY;
-    }
-    char *p = (char *)s->arena;
-    for (int b = GB_FIRST_ARENA; b <= GB_LAST_ARENA; b++) { s->buf[b] = p; p += s->plan.bytes[b]; }
-    s->layout = l;
-    s->T = l->n_slots;
-    s->n_loss = l->n_loss;
-
-    // device copies of the layout
-    const size_t T = l->n_slots;
-    copy_in(s, GB_TOKENS, l->tokens, T * 4);
-    copy_in(s, GB_POS, l->pos, T * 4);
-    copy_in(s, GB_KV_LO, l->kv_lo, T * 4);
-    copy_in(s, GB_SHARED_END, l->shared_end, T * 4);
-    copy_in(s, GB_SEG_LO, l->seg_lo, T * 4);
-    copy_in(s, GB_LOSS_ROWS, l->loss_row, l->n_loss * 4);
-    copy_in(s, GB_LOSS_TARGETS, l->loss_target, l->n_loss * 4);
-    size_t U = s->plan.n_uniq_max;
-    int32_t *csr = (int32_t *)malloc((2 * U + 1 + l->n_real + 1) * sizeof *csr);
-    int n_uniq = csr ? build_embedding_csr(l, V, csr, csr + U, csr + 2 * U + 1) : -1;
-    if (n_uniq < 0) {
-        free(csr);
-        gpu_release_layout(s);
-        snprintf(err, errlen, "gpu: out of host memory, or the layout's real slots differ from n_real");
+    GpuPlanInput in = {&s->m, l, {}, GPU_PLAN_DEFAULT, NULL, 0, 0, s->opt.mlp_chunk, -1};
+    if (gpu_plan_attn_figures(s->attn_ops->name, &s->m, l, &s->attn_ask, &in)) {
+        snprintf(err, errlen, "gpu: no host memory figures for attention backend %s", s->attn_ops->name);
         return PB_ERROR;
     }
-    s->n_uniq = n_uniq;
-    copy_in(s, GB_EMB_UNIQ_TOK, csr, (size_t)n_uniq * 4);
-    copy_in(s, GB_EMB_UNIQ_OFF, csr + U, ((size_t)n_uniq + 1) * 4);
-    copy_in(s, GB_EMB_SLOTS, csr + 2 * U + 1, l->n_real * 4);
-    free(csr);
-
-    // the attention backend's plans and buffers
-    AttnMask mask = {l, ibuf(s, GB_KV_LO), ibuf(s, GB_SHARED_END), ibuf(s, GB_SEG_LO)};
-    size_t attn_bytes = 0, attn_scratch = 0;
-    PbStatus rc = s->attn_ops->prepare(s->attn, &mask, &attn_bytes, &attn_scratch, err, errlen);
-    if (rc != PB_OK) {
-        if (rc != PB_DEVICE_ERROR) gpu_release_layout(s);
-        return rc;
-    }
-    s->attn_bytes = attn_bytes;
-    gpu_memory_plan(&s->m, l, attn_bytes, attn_scratch, ce_bytes, &s->plan);
-
-    // the shared scratch (memory_plan.h): its users are never live at the same time
-    if (cudaMalloc(&s->scratch, s->plan.bytes[GB_SCRATCH]) != cudaSuccess) {
-        cudaGetLastError();
-        s->scratch = NULL;
-        snprintf(err, errlen, "gpu: out of device memory for the shared scratch (%.2f GB)",
-                 (double)s->plan.bytes[GB_SCRATCH] / 1e9);
+    // at most twice: with the host's figures, then with the backend's if they differ
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PbStatus rc = plan_and_allocate(s, in, err, errlen);
+        s->layout = l;
+        if (rc == PB_OK) rc = upload_layout(s, l, err, errlen);
+        if (rc != PB_OK) { gpu_release_layout(s); return rc; }
+        s->T = l->n_slots;
+        s->n_loss = l->n_loss;
+        AttnMask mask = {l, ib(s, GB_KV_LO), ib(s, GB_SHARED_END), ib(s, GB_SEG_LO), s->plan.attn_tight};
+        rc = s->attn_ops->prepare(s->attn, &mask, &s->attn_mem, err, errlen);
+        if (rc != PB_OK) {
+            s->layout = NULL; // the backend released itself
+            if (rc != PB_DEVICE_ERROR) gpu_release_layout(s);
+            return rc;
+        }
+        const AttnMemory *host = &in.attn[s->plan.attn_tight];
+        if (same_attn_memory(&s->attn_mem, host)) return PB_OK;
+        if (attempt == 0)
+            fprintf(stderr, "gpu: attention needs %zu / %zu scratch bytes, the host planned %zu / %zu (workspace "
+                    "%zu over its reserve): planning again\n", s->attn_mem.scratch[ATTN_FWD],
+                    s->attn_mem.scratch[ATTN_BWD], host->scratch[ATTN_FWD], host->scratch[ATTN_BWD],
+                    s->attn_mem.workspace - host->workspace);
+        // the same chunks and parts, the backend's figures
+        in.attn[0] = in.attn[1] = s->attn_mem;
+        in.attn_tight = s->plan.attn_tight;
+        in.mlp_rows = s->plan.mlp_rows;
+        in.ce_rows = s->plan.ce_rows;
         gpu_release_layout(s);
-        return PB_NO_MEMORY;
     }
-    s->gate = (bf16_t *)s->scratch;
-    s->up = (bf16_t *)((char *)s->scratch + s->plan.mlp_line);
-    s->h = (bf16_t *)((char *)s->scratch + 2 * s->plan.mlp_line);
-    s->attn_ops->set_scratch(s->attn, s->scratch);
-    return PB_OK;
+    snprintf(err, errlen, "gpu: the attention backend's figures changed between two prepares");
+    return PB_ERROR;
 }
 
 // ------------------------------------------------------------------------------------------
 // the layer
 
-// x1 = x + attention(ln1(x)); leaves ln1, q, k (roped), v, att, lse, ln2 = ln2(x1), rstd2.
-static PbStatus attention_block_forward(Step *s, int l, const bf16_t *x, bf16_t *x1, char *err, size_t errlen) {
+// x1 = x + attention(ln1(x)); leaves the pass's ln1, rstd1, q, k (roped), v, att, lse, and
+// ln2 = ln2(x1), rstd2. Ticks: LN1, QKV, ATTN, OPROJ of the pass.
+static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t *x, bf16_t *x1, char *err,
+                                        size_t errlen) {
     const ModelConfig *m = &s->m;
     const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
-    const int QD = Hq * D, KVD = Hkv * D;
+    const int QD = Hq * D, KVD = Hkv * D, fwd = ps == PASS_FWD;
     cudaStream_t st = s->stream;
-    rmsnorm_forward(bbuf(s, GB_LN1), fbuf(s, GB_RSTD1), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
-    matmul_forward(s->mm, bbuf(s, GB_Q), bbuf(s, GB_LN1), layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
-    matmul_forward(s->mm, bbuf(s, GB_K), bbuf(s, GB_LN1), layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
-    matmul_forward(s->mm, bbuf(s, GB_V), bbuf(s, GB_LN1), layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
-    rope_forward(bbuf(s, GB_Q), ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
-    rope_forward(bbuf(s, GB_K), ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
-    PbStatus rc = s->attn_ops->forward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
-                                       fbuf(s, GB_LSE), st, err, errlen);
+    fwd ? tick_fwd(s, l, FWD_LN1) : tick_bwd(s, l, BWD_LN1);
+    bf16_t *ln1 = bb(s, GB_LN1, l, ps), *q = bb(s, GB_Q, l, ps), *k = bb(s, GB_K, l, ps), *v = bb(s, GB_V, l, ps);
+    bf16_t *att = bb(s, GB_ATT, l, ps);
+    rmsnorm_forward(ln1, fb(s, GB_RSTD1, l, ps), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
+    fwd ? tick_fwd(s, l, FWD_QKV) : tick_bwd(s, l, BWD_QKV);
+    matmul_forward(s->mm, q, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
+    matmul_forward(s->mm, k, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
+    matmul_forward(s->mm, v, ln1, layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
+    rope_forward(q, ib(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
+    rope_forward(k, ib(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
+    s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
+    PbStatus rc = s->attn_ops->forward(s->attn, q, k, v, att, fb(s, GB_LSE, l, ps), st, err, errlen);
     if (rc != PB_OK) return rc;
+    fwd ? tick_fwd(s, l, FWD_OPROJ) : tick_bwd(s, l, BWD_OPROJ);
     cudaCheck(cudaMemcpyAsync(x1, x, s->T * (size_t)C * sizeof(bf16_t), cudaMemcpyDeviceToDevice, st));
-    matmul_forward(s->mm, x1, bbuf(s, GB_ATT), layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
-    rmsnorm_forward(bbuf(s, GB_LN2), fbuf(s, GB_RSTD2), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
+    matmul_forward(s->mm, x1, att, layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
+    rmsnorm_forward(bb(s, GB_LN2, l, ps), fb(s, GB_RSTD2, l, ps), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
     return PB_OK;
 }
 
-// gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2.
-static void mlp_chunk_forward(Step *s, int l, size_t r0, int n) {
+// gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2, in the pass's MLP chunk.
+static void mlp_chunk_forward(Step *s, int l, GpuPass ps, size_t r0, int n, bf16_t *gate, bf16_t *up, bf16_t *h) {
     const int C = s->m.hidden, F = s->m.mlp;
-    const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
-    matmul_forward(s->mm, s->gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
-    matmul_forward(s->mm, s->up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
-    swiglu_forward(s->h, s->gate, s->up, (size_t)n * F, s->stream);
+    const bf16_t *ln2 = bb(s, GB_LN2, l, ps) + r0 * C;
+    matmul_forward(s->mm, gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
+    matmul_forward(s->mm, up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
+    swiglu_forward(h, gate, up, (size_t)n * F, s->stream);
+}
+
+static void mlp_lines(Step *s, int l, GpuPass ps, bf16_t **gate, bf16_t **up, bf16_t **h) {
+    char *c = buf_at(s, GB_MLP_CHUNK, l, ps);
+    *gate = (bf16_t *)c;
+    *up = (bf16_t *)(c + s->plan.mlp_line);
+    *h = (bf16_t *)(c + 2 * s->plan.mlp_line);
 }
 
 // x1 += mlp(ln2), chunk by chunk.
 static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
     const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
+    bf16_t *gate, *up, *h;
+    tick_fwd(s, l, FWD_MLP);
+    mlp_lines(s, l, PASS_FWD, &gate, &up, &h);
     for (size_t r0 = 0; r0 < s->T; r0 += R) {
         int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
-        mlp_chunk_forward(s, l, r0, n);
-        matmul_forward(s->mm, x1 + r0 * C, s->h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
+        mlp_chunk_forward(s, l, PASS_FWD, r0, n, gate, up, h);
+        matmul_forward(s->mm, x1 + r0 * C, h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
     }
 }
 
@@ -329,23 +392,27 @@ static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
 static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
     const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
     cudaStream_t st = s->stream;
-    float *acc_ln2 = s->norm_acc + ((size_t)s->m.layers + l) * C;
+    float *acc_ln2 = fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + ((size_t)s->m.layers + l) * C;
+    tick_bwd(s, l, BWD_MLP);
+    bf16_t *gate, *up, *h;
+    mlp_lines(s, l, PASS_BWD, &gate, &up, &h);
+    bf16_t *dres0 = bb(s, GB_DRES, -1, PASS_NONE), *dln0 = bb(s, GB_DLN_MLP, l, PASS_BWD);
+    const bf16_t *ln20 = bb(s, GB_LN2, l, PASS_BWD);
+    const float *rstd2 = fb(s, GB_RSTD2, l, PASS_BWD);
     for (size_t r0 = 0; r0 < s->T; r0 += R) {
         int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
         int acc = r0 > 0; // weight gradients accumulate over chunks
-        bf16_t *dres = bbuf(s, GB_DRES) + r0 * C, *dln = bbuf(s, GB_DLN) + r0 * C;
-        const bf16_t *ln2 = bbuf(s, GB_LN2) + r0 * C;
-        bf16_t *gate = s->gate, *up = s->up, *h = s->h;
-        mlp_chunk_forward(s, l, r0, n);
-        matmul_backward_weight(s->mm, layer_g(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
+        bf16_t *dres = dres0 + r0 * C, *dln = dln0 + r0 * C;
+        const bf16_t *ln2 = ln20 + r0 * C;
+        mlp_chunk_forward(s, l, PASS_BWD, r0, n, gate, up, h);
+        matmul_backward_weight(s->mm, grad(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
         matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
         swiglu_backward(gate, up, h, gate, up, (size_t)n * F, st);                      // in place: dgate, dup
-        matmul_backward_weight(s->mm, layer_g(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
-        matmul_backward_weight(s->mm, layer_g(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
+        matmul_backward_weight(s->mm, grad(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
+        matmul_backward_weight(s->mm, grad(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
         matmul_backward_input(s->mm, dln, gate, layer_w(s, P_WGATE, l), n, C, F, 0, st);
         matmul_backward_input(s->mm, dln, up, layer_w(s, P_WUP, l), n, C, F, 1, st);
-        rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), fbuf(s, GB_RSTD2) + r0, (size_t)n, C,
-                         st);
+        rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), rstd2 + r0, (size_t)n, C, st);
     }
 }
 
@@ -354,23 +421,31 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     const ModelConfig *m = &s->m;
     const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
     const int QD = Hq * D, KVD = Hkv * D;
+    const GpuPass B = PASS_BWD;
     cudaStream_t st = s->stream;
-    bf16_t *dres = bbuf(s, GB_DRES), *dln = bbuf(s, GB_DLN), *ln1 = bbuf(s, GB_LN1);
-    bf16_t *dq = bbuf(s, GB_DQ), *dk = bbuf(s, GB_DK), *dv = bbuf(s, GB_DV);
-    matmul_backward_weight(s->mm, layer_g(s, P_WO, l), NULL, dres, bbuf(s, GB_ATT), T, QD, C, 0, st);
-    matmul_backward_input(s->mm, bbuf(s, GB_DATT), dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
-    PbStatus rc = s->attn_ops->backward(s->attn, bbuf(s, GB_Q), bbuf(s, GB_K), bbuf(s, GB_V), bbuf(s, GB_ATT),
-                                        bbuf(s, GB_DATT), fbuf(s, GB_LSE), dq, dk, dv, st, err, errlen);
+    bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE), *ln1 = bb(s, GB_LN1, l, B), *att = bb(s, GB_ATT, l, B);
+    bf16_t *datt = bb(s, GB_DATT, l, B), *dq = bb(s, GB_DQ, l, B), *dk = bb(s, GB_DK, l, B), *dv = bb(s, GB_DV, l, B);
+    tick_bwd(s, l, BWD_OGRAD);
+    matmul_backward_weight(s->mm, grad(s, P_WO, l), NULL, dres, att, T, QD, C, 0, st);
+    matmul_backward_input(s->mm, datt, dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
+    tick_bwd(s, l, BWD_ATTN_BWD);
+    s->attn_ops->set_scratch(s->attn, ATTN_BWD, buf_at(s, GB_ATTN_BWD_SCRATCH, l, B));
+    PbStatus rc = s->attn_ops->backward(s->attn, bb(s, GB_Q, l, B), bb(s, GB_K, l, B), bb(s, GB_V, l, B), att, datt,
+                                        fb(s, GB_LSE, l, B), dq, dk, dv, st, err, errlen);
     if (rc != PB_OK) return rc;
-    rope_backward(dq, ibuf(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
-    rope_backward(dk, ibuf(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
-    matmul_backward_weight(s->mm, layer_g(s, P_WQ, l), layer_g(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
-    matmul_backward_weight(s->mm, layer_g(s, P_WK, l), layer_g(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
-    matmul_backward_weight(s->mm, layer_g(s, P_WV, l), layer_g(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
+    tick_bwd(s, l, BWD_QKV_BWD);
+    bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
+    rope_backward(dq, ib(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
+    rope_backward(dk, ib(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
+    matmul_backward_weight(s->mm, grad(s, P_WK, l), grad(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
+    matmul_backward_weight(s->mm, grad(s, P_WV, l), grad(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
     matmul_backward_input(s->mm, dln, dq, layer_w(s, P_WQ, l), T, C, QD, 0, st);
     matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
     matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
-    rmsnorm_backward(dres, s->norm_acc + (size_t)l * C, dln, x, layer_w(s, P_LN1, l), fbuf(s, GB_RSTD1), s->T, C, st);
+    tick_bwd(s, l, BWD_LN1_BWD);
+    rmsnorm_backward(dres, fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (size_t)l * C, dln, x, layer_w(s, P_LN1, l),
+                     fb(s, GB_RSTD1, l, B), s->T, C, st);
     return PB_OK;
 }
 
@@ -382,35 +457,38 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     const int L = m->layers, C = m->hidden, V = m->vocab;
     const size_t TC = s->T * (size_t)C;
     cudaStream_t st = s->stream;
-    bf16_t *ckpt = bbuf(s, GB_CHECKPOINTS); // (L + 1, T, C)
     const ParamId head = model_lm_head(m);
+    float *norm_acc = fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE);
 
     // forward: keep each layer's input
-    embedding_forward(ckpt, ibuf(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
+    tick(s, 0);
+    embedding_forward(ckpt(s, 0), ib(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
     for (int l = 0; l < L; l++) {
-        bf16_t *x = ckpt + (size_t)l * TC, *y = ckpt + (size_t)(l + 1) * TC;
-        PbStatus rc = attention_block_forward(s, l, x, y, err, errlen);
+        PbStatus rc = attention_block_forward(s, l, PASS_FWD, ckpt(s, l), ckpt(s, l + 1), err, errlen);
         if (rc != PB_OK) return rc;
-        mlp_block_forward(s, l, y);
+        mlp_block_forward(s, l, ckpt(s, l + 1));
     }
-    bf16_t *xf = ckpt + (size_t)L * TC, *lnf = bbuf(s, GB_LN1);
-    float *rstdf = fbuf(s, GB_RSTD1);
+    tick(s, gpu_plan_tick_loss(L, LOSS_NORM));
+    bf16_t *xf = ckpt(s, L), *lnf = bb(s, GB_LNF, -1, PASS_NONE), *dlnf = bb(s, GB_DLNF, -1, PASS_NONE);
+    bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE);
+    float *rstdf = fb(s, GB_RSTDF, -1, PASS_NONE);
     rmsnorm_forward(lnf, rstdf, xf, s->w[P_LNF], s->T, C, m->rms_eps, st);
 
     // loss and the LM head; the final norm's backward
-    cudaCheck(cudaMemsetAsync(s->norm_acc, 0, s->plan.bytes[GB_NORM_GRAD_ACC], st));
-    cudaCheck(cudaMemsetAsync(bbuf(s, GB_DLN), 0, TC * sizeof(bf16_t), st));
-    cudaCheck(cudaMemsetAsync(bbuf(s, GB_DRES), 0, TC * sizeof(bf16_t), st));
-    fused_linear_cross_entropy(s->mm, s->loss, bbuf(s, GB_DLN), s->g[head], lnf, s->w[head], ibuf(s, GB_LOSS_ROWS),
-                               ibuf(s, GB_LOSS_TARGETS), (int)s->n_loss, C, V, s->plan.ce_rows,
-                               s->scratch, st);
-    rmsnorm_backward(bbuf(s, GB_DRES), s->norm_acc + 2 * (size_t)L * C, bbuf(s, GB_DLN), xf, s->w[P_LNF], rstdf,
-                     s->T, C, st);
+    tick(s, gpu_plan_tick_loss(L, LOSS_CE));
+    cudaCheck(cudaMemsetAsync(norm_acc, 0, (2 * (size_t)L + 1) * C * sizeof(float), st));
+    cudaCheck(cudaMemsetAsync(dlnf, 0, TC * sizeof(bf16_t), st));
+    cudaCheck(cudaMemsetAsync(dres, 0, TC * sizeof(bf16_t), st));
+    fused_linear_cross_entropy(s->mm, (double *)buf_at(s, GB_LOSS, -1, PASS_NONE), dlnf, grad(s, head, -1), lnf,
+                               s->w[head], ib(s, GB_LOSS_ROWS), ib(s, GB_LOSS_TARGETS), (int)s->n_loss, C, V,
+                               s->plan.ce_rows, buf_at(s, GB_CE_SCRATCH, -1, PASS_NONE), st);
+    tick(s, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
+    rmsnorm_backward(dres, norm_acc + 2 * (size_t)L * C, dlnf, xf, s->w[P_LNF], rstdf, s->T, C, st);
 
-    // backward: recompute each layer from its checkpoint (x1 goes where the output was)
+    // backward: recompute each layer from its checkpoint (x1 into its own line)
     for (int l = L - 1; l >= 0; l--) {
-        bf16_t *x = ckpt + (size_t)l * TC, *x1 = ckpt + (size_t)(l + 1) * TC;
-        PbStatus rc = attention_block_forward(s, l, x, x1, err, errlen);
+        bf16_t *x = ckpt(s, l), *x1 = bb(s, GB_X1, l, PASS_BWD);
+        PbStatus rc = attention_block_forward(s, l, PASS_BWD, x, x1, err, errlen);
         if (rc != PB_OK) return rc;
         mlp_block_backward(s, l, x1);
         rc = attention_block_backward(s, l, x, err, errlen);
@@ -418,12 +496,13 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     }
 
     // embedding: rows of absent tokens are zero
-    cudaCheck(cudaMemsetAsync(s->g[P_EMBED], 0, (size_t)V * C * sizeof(bf16_t), st));
-    embedding_backward(s->g[P_EMBED], bbuf(s, GB_DRES), ibuf(s, GB_EMB_UNIQ_TOK), ibuf(s, GB_EMB_UNIQ_OFF),
-                       ibuf(s, GB_EMB_SLOTS), s->n_uniq, C, st);
-    cast_f32_to_bf16(s->g[P_LN1], s->norm_acc, (size_t)L * C, st);
-    cast_f32_to_bf16(s->g[P_LN2], s->norm_acc + (size_t)L * C, (size_t)L * C, st);
-    cast_f32_to_bf16(s->g[P_LNF], s->norm_acc + 2 * (size_t)L * C, (size_t)C, st);
+    tick(s, gpu_plan_tick_embed_bwd(L));
+    cudaCheck(cudaMemsetAsync(grad(s, P_EMBED, -1), 0, (size_t)V * C * sizeof(bf16_t), st));
+    embedding_backward(grad(s, P_EMBED, -1), dres, ib(s, GB_EMB_UNIQ_TOK), ib(s, GB_EMB_UNIQ_OFF), ib(s, GB_EMB_SLOTS),
+                       s->n_uniq, C, st);
+    cast_f32_to_bf16(grad(s, P_LN1, -1), norm_acc, (size_t)L * C, st);
+    cast_f32_to_bf16(grad(s, P_LN2, -1), norm_acc + (size_t)L * C, (size_t)L * C, st);
+    cast_f32_to_bf16(grad(s, P_LNF, -1), norm_acc + 2 * (size_t)L * C, (size_t)C, st);
     return PB_OK;
 }
 
@@ -449,9 +528,8 @@ PbStatus gpu_run_timed(Step *s, double *ms, double *loss, char *err, size_t errl
     float t = 0.0f;
     cudaCheck(cudaEventElapsedTime(&t, s->ev_start, s->ev_stop));
     double h_loss = 0.0;
-    cudaCheck(cudaMemcpy(&h_loss, s->loss, sizeof h_loss, cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(&h_loss, buf_at(s, GB_LOSS, -1, PASS_NONE), sizeof h_loss, cudaMemcpyDeviceToHost));
     if (ms) *ms = t;
     if (loss) *loss = h_loss;
     return PB_OK;
 }
-

@@ -22,17 +22,17 @@
 // accounting, copies, environment
 
 static void memory_of(Step *s, StepMemory *out) {
-    out->predicted = s->plan.total;
-    out->allocated = s->plan.bytes[GB_WEIGHTS] + s->plan.bytes[GB_GRADS] + s->plan.bytes[GB_NORM_GRAD_ACC] +
-                     s->plan.bytes[GB_LOSS] + matmul_workspace_bytes(s->mm) + (s->arena ? s->plan.arena : 0) +
-                     s->attn_bytes + (s->scratch ? s->plan.bytes[GB_SCRATCH] : 0);
+    out->predicted = s->plan.peak;
+    out->predicted_accum = s->plan_accum.peak;
+    // what was allocated: the weights, cuBLASLt's workspace, the attention backend's own buffers
+    // (in the plan rounded to 256 bytes, as cudaMalloc rounds each of them at least), the arena
+    size_t held = (s->attn_mem.held + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN;
+    out->allocated = s->weight_bytes + matmul_workspace_bytes(s->mm) + (s->arena ? held + s->plan.arena : 0);
     size_t used = gpu_device_used();
     out->driver_used = used > s->baseline_used ? used - s->baseline_used : 0;
 }
 
-static PbStatus copy_out(Step *s, const bf16_t *dev, float *out) {
-    size_t offsets[P_COUNT];
-    const size_t n = model_param_offsets(&s->m, offsets); // elements (the plan's line is aligned)
+static PbStatus copy_out(Step *s, const bf16_t *dev, size_t n, float *out) {
     bf16_t *h = (bf16_t *)malloc(n * sizeof *h);
     if (!h) return PB_NO_MEMORY;
     cudaCheck(cudaStreamSynchronize(s->stream));
@@ -42,8 +42,32 @@ static PbStatus copy_out(Step *s, const bf16_t *dev, float *out) {
     return PB_OK;
 }
 
-static PbStatus gpu_params(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->weights, out); }
-static PbStatus gpu_grads(Step *s, float *out) { return s->device_lost ? PB_DEVICE_ERROR : copy_out(s, s->grads, out); }
+static PbStatus gpu_params(Step *s, float *out) {
+    if (s->device_lost) return PB_DEVICE_ERROR;
+    size_t offsets[P_COUNT];
+    return copy_out(s, s->weights, model_param_offsets(&s->m, offsets), out);
+}
+
+// The gradient lines of the memory plan (per layer slice, or per tensor) into model.h table order.
+static PbStatus gpu_grads(Step *s, float *out) {
+    if (s->device_lost) return PB_DEVICE_ERROR;
+    if (!s->arena) return PB_ERROR;
+    size_t offsets[P_COUNT], sizes[P_COUNT];
+    model_param_offsets(&s->m, offsets);
+    model_param_sizes(&s->m, sizes);
+    for (int id = 0; id < P_COUNT; id++) {
+        if (!sizes[id]) continue;
+        const GpuPlanLine *whole = gpu_plan_grad(&s->plan, id, -1);
+        size_t per = model_param_layer_size(&s->m, (ParamId)id);
+        PbStatus rc = PB_OK;
+        if (whole) rc = copy_out(s, (const bf16_t *)gpu_line_ptr(s, whole), sizes[id], out + offsets[id]);
+        for (int l = 0; !whole && rc == PB_OK && l < s->m.layers; l++)
+            rc = copy_out(s, (const bf16_t *)gpu_line_ptr(s, gpu_plan_grad(&s->plan, id, l)), per,
+                          out + offsets[id] + (size_t)l * per);
+        if (rc != PB_OK) return rc;
+    }
+    return PB_OK;
+}
 
 static void describe_of(Step *s, char *gpu_name, size_t n1, char *versions, size_t n2) {
     cudaDeviceProp prop;

@@ -33,22 +33,19 @@ struct Step {
     StepClocks last_clocks;    // around the last run
 
     // model (create)
-    bf16_t *weights, *grads;   // flat, model.h table order
-    bf16_t *w[P_COUNT], *g[P_COUNT];
-    float *norm_acc;           // (2L + 1, C): ln1, ln2, lnf
-    double *loss;              // device
-    void *small;               // the allocation holding norm_acc and loss
+    bf16_t *weights;           // flat, model.h table order
+    bf16_t *w[P_COUNT];
+    size_t weight_bytes;       // allocated (the plan's weights line)
 
     // layout (prepare)
     const Layout *layout;
-    void *arena;
-    size_t attn_bytes;
-    void *scratch;             // GB_SCRATCH: the MLP chunk, the fused CE and the attention backend
-    bf16_t *gate, *up, *h;     // (mlp_rows, F) each, in scratch
-    GpuMemPlan plan;
+    char *arena;               // the plan's lines but the outside ones, at offset - plan.outside
+    GpuMemPlan plan, plan_accum;
+    AttnMemory attn_mem;       // what the backend's prepare reported
+    AttnMemoryAsk attn_ask;    // the attention options its host memory figures depend on
     size_t T, n_loss;
     int n_uniq;
-    char *buf[GB_COUNT];       // arena lines (NULL for model lines)
+    int tick_now;              // the plan's tick being run (poisoning)
 };
 
 // step.cu. create: *keep gets the Step as soon as it exists (a device error mid-create can still
@@ -59,5 +56,6 @@ PbStatus gpu_run_timed(Step *s, double *ms, double *loss, char *err, size_t errl
 void gpu_release_layout(Step *s);
 void gpu_destroy_step(Step *s);
 size_t gpu_device_used(void); // bytes in use on the device (cudaMemGetInfo)
+char *gpu_line_ptr(Step *s, const GpuPlanLine *ln); // a plan line's device address (prepared Step)
 
 #endif

@@ -2,7 +2,7 @@
  * bench.c: the packbench command behind main(). Picks the device (gpu where gpu_step_backend.create
  * succeeds, else cpu with the tiny model and sweep), loads the configs, selects the cells
  * (--cells, --shard, --resume), opens the CSV and hands everything to run_sweep; or runs
- * `bench compare`. Exit codes: core/status.h (PB_EXIT_*), listed in cli_usage and the README; a
+ * `bench compare`, or `bench plan` (plan.c). Exit codes: core/status.h (PB_EXIT_*), listed in cli_usage and the README; a
  * usage error is one line on stderr. Interrupted, the CSV stays valid: rows are written whole.
  */
 #include <dirent.h>
@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "compare.h"
 #include "config.h"
+#include "plan.h"
 #include "run.h"
 
 // The one global: set by the SIGINT handler, read between steps (a handler can reach no other).
@@ -43,8 +44,7 @@ static int list_configs(void) {
     return 0;
 }
 
-// Loads the sweep (given or default) and the model (given, else the sweep's), with overrides.
-static int load_configs(const CliOptions *o, const char *default_sweep, SweepConfig *sw, ModelConfig *m) {
+int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConfig *sw, ModelConfig *m) {
     char path[4200], err[600];
     if (config_find("sweeps", o->sweep ? o->sweep : default_sweep, path, sizeof path, err, sizeof err) ||
         config_load_sweep(path, sw, err, sizeof err)) {
@@ -127,11 +127,11 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
                        SweepConfig *sw, ModelConfig *m) {
     StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
                        .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
-                       .checkpoint = 1, .matmul_verbose = o->matmul_verbose };
+                       .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk };
     char err[600] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
-        if ((rc = load_configs(o, "nll_2_qwen7b", sw, m))) return rc;
+        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m))) return rc;
         *step = gpu->create(m, &so, err, sizeof err);
         if (*step) { *b = gpu; return 0; }
         if (o->device) { fprintf(stderr, "bench: --device gpu: %s\n", err); return 1; }
@@ -141,7 +141,7 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
         fprintf(stderr, "bench: --device gpu: this build has no GPU step (CUDA not found at meson setup)\n");
         return 1;
     }
-    if ((rc = load_configs(o, "tiny", sw, m))) return rc;
+    if ((rc = bench_load_configs(o, "tiny", sw, m))) return rc;
     *step = cpu_step_backend.create(m, &so, err, sizeof err);
     if (!*step) { fprintf(stderr, "bench: cpu: %s\n", err); return 1; }
     *b = &cpu_step_backend;
@@ -158,6 +158,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (o.action == CLI_HELP) { cli_usage(stdout); return 0; }
     if (o.action == CLI_LIST) return list_configs();
     if (o.action == CLI_COMPARE) return compare_main(o.compare_argc, o.compare_argv, stdout);
+    if (o.action == CLI_PLAN) return plan_main(&o, gpu, stdout);
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;

@@ -6,9 +6,15 @@
 #define PB_BENCH_H
 
 #include "../step/step.h"
+#include "cli.h"
+#include "config.h"
 
 // argv as given to main. gpu: the GPU backend, or NULL when the build has none.
 // Returns the exit status (PB_EXIT_* of core/status.h).
 int bench_main(int argc, char **argv, const StepBackend *gpu);
+
+// Loads the sweep (--sweep, else default_sweep) and the model (--model, else the sweep's), with
+// --prompts / --completions applied. 0, or 2 with a line on stderr.
+int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConfig *sw, ModelConfig *m);
 
 #endif

@@ -11,6 +11,10 @@
 void cli_usage(FILE *fp) {
     fputs("usage: bench [options]            run a sweep, write a CSV, print a table\n"
           "       bench compare BASE.csv NEW.csv [--threshold PCT]\n"
+          "       bench plan [--model M] [--sweep S | --cells PxC,...] [--prompts B] [--completions K]\n"
+          "                  [--strategy S] [--attention A] [--device gpu [--min-reps N]] [--out FILE.csv]\n"
+          "                          the GPU step's planned peak memory per strategy and the largest\n"
+          "                          buffers at the peak, without a GPU; --device gpu also measures\n"
           "options:\n"
           "  --strategy padded|packed|prefix|all   strategies to run (default all)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
@@ -31,6 +35,8 @@ void cli_usage(FILE *fp) {
           "  --min-time S          timed seconds at least (default 1)\n"
           "  --max-time S          timed seconds at most per strategy and cell (default 30)\n"
           "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
+          "  --mlp-chunk N         GPU: MLP chunks of at most N tokens (default: the memory plan's choice of\n"
+          "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
           "  --list                list models and sweeps\n"
           "  --help                this text\n"
           "exit status: 0 done, 1 a step failed or losses disagree, 2 usage or config error,\n"
@@ -63,6 +69,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--shard", "--min-reps", "--min-time", "--max-time",
+    "--mlp-chunk",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -96,6 +103,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--attention")) {
         if (strcmp(v, "cudnn") && strcmp(v, "simple")) return bad(err, errlen, flag, v, "cudnn|simple");
         o->attention = v;
+    } else if (!strcmp(flag, "--mlp-chunk")) {
+        if (parse_int(v, 64, 1 << 20, &n)) return bad(err, errlen, flag, v, "tokens, 64..1048576");
+        o->mlp_chunk = (int)n;
     } else if (!strcmp(flag, "--prefix-attention")) {
         if (strcmp(v, "auto") && strcmp(v, "split") && strcmp(v, "copied"))
             return bad(err, errlen, flag, v, "auto|split|copied");
@@ -128,10 +138,15 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         o->compare_argv = argv + 2;
         return 0;
     }
-    for (int i = 1; i < argc; i++) {
+    int first = 1;
+    if (argc > 1 && !strcmp(argv[1], "plan")) {
+        o->action = CLI_PLAN;
+        first = 2;
+    }
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
-        if (!strcmp(a, "--list")) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--list") && o->action != CLI_PLAN) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE } CliAction;
+typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN } CliAction;
 
 typedef struct CliOptions {
     CliAction action;
@@ -26,6 +26,7 @@ typedef struct CliOptions {
     int attention_phases;   // --attention-phases given
     int resume;
     int matmul_verbose;     // --matmul-verbose
+    int mlp_chunk;          // --mlp-chunk N: MLP chunk cap in tokens; 0: the memory plan's choice
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps;
     double min_time, max_time; // -1: unset

@@ -22,7 +22,8 @@ typedef struct Column { const char *name; ColType type; size_t off, size; } Colu
     COL(p "_min_ms", C_DBL, s[i].min_ms), COL(p "_iqr_ms", C_DBL, s[i].iqr_ms), \
     COL(p "_reps", C_INT, s[i].reps), COL(p "_model_tflop", C_DBL, s[i].model_tflop), \
     COL(p "_tflops", C_DBL, s[i].tflops), COL(p "_driver_gb", C_DBL, s[i].driver_gb), \
-    COL(p "_predicted_gb", C_DBL, s[i].predicted_gb), COL(p "_sm_mhz_min", C_DBL, s[i].sm_mhz_min), \
+    COL(p "_predicted_gb", C_DBL, s[i].predicted_gb), COL(p "_gb_accum", C_DBL, s[i].gb_accum), \
+    COL(p "_sm_mhz_min", C_DBL, s[i].sm_mhz_min), \
     COL(p "_sm_mhz_max", C_DBL, s[i].sm_mhz_max), COL(p "_clocks", C_STR, s[i].clocks), \
     COL(p "_stopped_at_max_time", C_STR, s[i].stopped_at_max_time), COL(p "_error", C_STR, s[i].error)
 

@@ -21,7 +21,8 @@ typedef struct StrategyResult {
     int reps;               // -1 = missing
     double gb;              // peak bytes by the program's own accounting / 1e9
     double driver_gb;       // cudaMemGetInfo view / 1e9
-    double predicted_gb;    // size table / 1e9
+    double predicted_gb;    // memory plan's peak / 1e9
+    double gb_accum;        // the plan's peak with every gradient held from the start (accumulation) / 1e9
     int64_t tokens;         // token slots of the layout
     double loss;            // summed completion NLL of the warm-up step
     double model_tflop;     // model FLOPs of one step / 1e12

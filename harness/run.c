@@ -88,6 +88,7 @@ static PbStatus run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st,
     out->loss = loss;
     out->gb = (double)mem.allocated * 1e-9;
     out->predicted_gb = (double)mem.predicted * 1e-9;
+    out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
     fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",

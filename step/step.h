@@ -23,6 +23,9 @@ typedef struct StepOptions {
     int attention_phases;  // cudnn, development: print the prefix backward's phase times at destroy
     int checkpoint;        // 1: layer checkpointing (the benchmark's setting); the GPU step always checkpoints
     int matmul_verbose;    // 1: the GPU step prints every cuBLASLt plan as it builds it (./bench --matmul-verbose)
+    int mlp_chunk;         // GPU: MLP chunk cap in tokens (./bench --mlp-chunk); 0: the memory plan's choice
+    int poison;            // debug (GPU): fill every buffer with NaN when it is born and when it dies, so a
+                           // read outside a buffer's planned lifetime shows in the loss and gradients
 } StepOptions;
 
 // The SM clock around the last run (nvbench style: the clock the step ran at, not the rated one).
@@ -34,7 +37,8 @@ typedef struct StepClocks {
 } StepClocks;
 
 typedef struct StepMemory {
-    size_t predicted;      // bytes the size table says the step needs (weights, grads, activations, workspaces)
+    size_t predicted;      // peak bytes the memory plan says the step needs (weights, grads, activations, workspaces)
+    size_t predicted_accum;// the same step's planned peak with every gradient held from the start (accumulation)
     size_t allocated;      // bytes actually allocated by the program's accounting
     size_t driver_used;    // device bytes in use per cudaMemGetInfo at the step's end, minus the context baseline; 0 on the CPU
 } StepMemory;

@@ -97,14 +97,23 @@ static void *dev_copy(const void *h, size_t bytes) {
     return d;
 }
 
-// Lends the backend its scratch filled with NaN (0xFF bytes), as the GPU step lends memory the
-// MLP and the cross-entropy just used: a backend that reads scratch it did not write fails.
-static int lend_poisoned_scratch(const AttnOps *ops, AttnBackend *ab, size_t bytes, void **scratch) {
+// Lends the backend one scratch for both passes, filled with NaN (0xFF bytes) before each call,
+// as the GPU step lends memory other buffers just used: a backend that reads scratch it did not
+// write in the same call fails.
+static int lend_poisoned_scratch(const AttnOps *ops, AttnBackend *ab, const AttnMemory *mem, void **scratch) {
+    size_t bytes = mem->scratch[ATTN_FWD] > mem->scratch[ATTN_BWD] ? mem->scratch[ATTN_FWD] : mem->scratch[ATTN_BWD];
     if (bytes) {
         cudaCheck(cudaMalloc(scratch, bytes));
         cudaCheck(cudaMemset(*scratch, 0xFF, bytes));
     }
-    ops->set_scratch(ab, *scratch);
+    ops->set_scratch(ab, ATTN_FWD, *scratch);
+    ops->set_scratch(ab, ATTN_BWD, *scratch);
+    return 1;
+}
+
+static int poison(void *scratch, const AttnMemory *mem) {
+    size_t bytes = mem->scratch[ATTN_FWD] > mem->scratch[ATTN_BWD] ? mem->scratch[ATTN_FWD] : mem->scratch[ATTN_BWD];
+    if (scratch) cudaCheck(cudaMemset(scratch, 0xFF, bytes));
     return 1;
 }
 
@@ -134,7 +143,7 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOpt
     // device
     int32_t *kv_lo = dev_copy(l.kv_lo, T * 4), *shared_end = dev_copy(l.shared_end, T * 4),
             *seg_lo = dev_copy(l.seg_lo, T * 4);
-    AttnMask mask = {&l, kv_lo, shared_end, seg_lo};
+    AttnMask mask = {&l, kv_lo, shared_end, seg_lo, 1}; // tight parts: the backward in the most parts
     void *dq_in = dev_copy(hq16, nq * 2), *dk_in = dev_copy(hk16, nkv * 2), *dv_in = dev_copy(hv16, nkv * 2),
          *ddo = dev_copy(hdo16, nq * 2);
     void *d_o, *d_dq, *d_dk, *d_dv;
@@ -154,11 +163,10 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOpt
     char err[512] = {0};
     AttnShape shape = {hq, hkv, D};
     AttnBackend *ab = ops->create(&shape, opt, err, sizeof err);
-    size_t bytes = 0, scratch_bytes = 0;
+    AttnMemory mem = {0};
     void *scratch = NULL;
-    if (!ab || ops->prepare(ab, &mask, &bytes, &scratch_bytes, err, sizeof err) ||
-        !lend_poisoned_scratch(ops, ab, scratch_bytes, &scratch) ||
-        ops->forward(ab, dq_in, dk_in, dv_in, d_o, d_lse, 0, err, sizeof err) ||
+    if (!ab || ops->prepare(ab, &mask, &mem, err, sizeof err) || !lend_poisoned_scratch(ops, ab, &mem, &scratch) ||
+        ops->forward(ab, dq_in, dk_in, dv_in, d_o, d_lse, 0, err, sizeof err) || !poison(scratch, &mem) ||
         ops->backward(ab, dq_in, dk_in, dv_in, d_o, ddo, d_lse, d_dq, d_dk, d_dv, 0, err, sizeof err)) {
         printf("    FAIL: %s\n", err);
         fails = 1;
@@ -173,7 +181,8 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOpt
         cudaCheck(cudaMemcpy(glse, d_lse, T * hq * 4, cudaMemcpyDeviceToHost));
         char plan[128] = "";
         ops->describe(ab, plan, sizeof plan);
-        printf("    device bytes %zu, scratch bytes %zu, plan \"%s\"\n", bytes, scratch_bytes, plan);
+        printf("    device bytes %zu, scratch bytes %zu forward, %zu backward (workspace %zu), plan \"%s\"\n", mem.held,
+               mem.scratch[ATTN_FWD], mem.scratch[ATTN_BWD], mem.workspace, plan);
         if (want_plan && strcmp(plan, want_plan) != 0) {
             printf("    FAIL plan: want \"%s\"\n", want_plan);
             fails++;

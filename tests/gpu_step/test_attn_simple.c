@@ -67,7 +67,7 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
     void *d_do = dev_copy(dob, nq * 2);
     void *d_o = dev_copy(NULL, nq * 2), *d_lse = dev_copy(NULL, nl * 4);
     void *d_dq = dev_copy(NULL, nq * 2), *d_dk = dev_copy(NULL, nk * 2), *d_dv = dev_copy(NULL, nk * 2);
-    AttnMask mask = {&l, dev_copy(l.kv_lo, T * 4), dev_copy(l.shared_end, T * 4), dev_copy(l.seg_lo, T * 4)};
+    AttnMask mask = {&l, dev_copy(l.kv_lo, T * 4), dev_copy(l.shared_end, T * 4), dev_copy(l.seg_lo, T * 4), 0};
     cuda_ok(cudaMemset(d_o, 0xff, nq * 2), "poison");
     cuda_ok(cudaMemset(d_lse, 0xff, nl * 4), "poison");
     cuda_ok(cudaMemset(d_dq, 0xff, nq * 2), "poison");
@@ -77,14 +77,15 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
     char err[256] = "";
     AttnShape shape = {Hq, Hkv, D};
     AttnBackend *b = attn_simple_ops.create(&shape, NULL, err, sizeof err);
-    size_t bytes = 0, scratch_bytes = 1;
-    int ok = b && attn_simple_ops.prepare(b, &mask, &bytes, &scratch_bytes, err, sizeof err) == 0 &&
+    AttnMemory mem = {1, {1, 1}, 1};
+    int ok = b && attn_simple_ops.prepare(b, &mask, &mem, err, sizeof err) == 0 &&
              attn_simple_ops.forward(b, d_q, d_k, d_v, d_o, d_lse, 0, err, sizeof err) == 0 &&
              attn_simple_ops.backward(b, d_q, d_k, d_v, d_o, d_do, d_lse, d_dq, d_dk, d_dv, 0, err, sizeof err) == 0;
     CHECK(ok, "simple backend failed: %s", err);
     cuda_ok(cudaDeviceSynchronize(), "attention kernels");
-    CHECK(bytes == T * (size_t)Hq * 4 + T * 4, "device_bytes %zu, expected %zu", bytes, T * (size_t)Hq * 4 + T * 4);
-    CHECK(scratch_bytes == 0, "scratch_bytes %zu, expected 0 (simple keeps its own buffers)", scratch_bytes);
+    CHECK(mem.held == T * (size_t)Hq * 4 + T * 4, "held %zu, expected %zu", mem.held, T * (size_t)Hq * 4 + T * 4);
+    CHECK(mem.scratch[ATTN_FWD] == 0 && mem.scratch[ATTN_BWD] == 0, "scratch %zu / %zu, expected 0 (simple keeps its own buffers)",
+          mem.scratch[ATTN_FWD], mem.scratch[ATTN_BWD]);
 
     download_bf16(g_out, d_o, nq);
     download_bf16(g_dq, d_dq, nq);

@@ -82,7 +82,10 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
     printf("config %s (hidden %d, heads %d/%d x %d, mlp %d, vocab %d), attention %s, prefix %s\n", m->name,
            m->hidden, m->n_head, m->n_kv_head, m->head_dim, m->mlp, m->vocab, attention, prefix_attention);
     char err[256] = "";
-    StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1};
+    // poison: every buffer NaN when born and when it dies (gpu/step.cu), so a buffer read outside
+    // its planned lifetime (another one reusing its bytes) shows in the loss and the gradients
+    StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1,
+                     .poison = 1};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
@@ -120,6 +123,8 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
                 StepMemory mem;
                 gpu_step_backend.memory(s, &mem);
                 CHECK(mem.allocated == mem.predicted, "allocated %zu != predicted %zu", mem.allocated, mem.predicted);
+                CHECK(mem.predicted_accum >= mem.predicted, "accumulation peak %zu below the default %zu",
+                      mem.predicted_accum, mem.predicted);
                 CHECK(mem.driver_used >= mem.allocated, "driver_used %zu < allocated %zu", mem.driver_used,
                       mem.allocated);
                 double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);

@@ -1,0 +1,79 @@
+/*
+ * attn_memory.h: what an attention backend will hold on the device for a layout, computed on
+ * the host without a GPU (plain C; builds without CUDA). gpu/memory_plan.c plans the step from
+ * these figures, `bench plan` prints them, and each backend's prepare() checks that what it
+ * allocates is exactly this (attention.h).
+ *
+ * held: the backend's own allocations, from prepare to release (plans' length and offset
+ * tensors, the simple backend's row-dot buffer). scratch[ATTN_FWD] / scratch[ATTN_BWD]: what
+ * the caller lends while one forward / backward call runs (contents not kept between calls).
+ *
+ * The one figure the host cannot know is the cuDNN workspace: it comes from the execution plan
+ * cuDNN picks at run time. The host reserves ATTN_CUDNN_WORKSPACE_RESERVE bytes for it in each
+ * scratch; when a plan asks for more, prepare reports the larger figure and the step plans
+ * with it (`bench plan` on a GPU shows the difference), so the GPU's plan is always exact.
+ */
+#ifndef PB_ATTN_MEMORY_H
+#define PB_ATTN_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../strategies/layout.h"
+#include "prefix_path.h"
+
+#define ATTN_CUDNN_WORKSPACE_RESERVE ((size_t)16 << 20)
+
+typedef struct AttnShape {
+    int n_head;     // Hq
+    int n_kv_head;  // Hkv
+    int head_dim;   // D
+} AttnShape;
+
+enum { ATTN_FWD, ATTN_BWD };
+
+typedef struct AttnMemory {
+    size_t held;        // bytes the backend allocates itself (kept from prepare to release)
+    size_t scratch[2];  // bytes lent per forward / backward call, 256-byte aligned parts
+    size_t workspace;   // the cuDNN workspace share of each scratch (0 for simple)
+} AttnMemory;
+
+/* The cuDNN backend's choices the figures depend on: its per-group prefix backward
+ * (AttnOptions.prefix, .copied_below: prefix_path.h) and whether its parts are cut to the
+ * budget (AttnMask.tight_parts, below). */
+typedef struct AttnMemoryAsk {
+    AttnPrefixMode prefix;
+    double copied_below;
+    int tight;
+} AttnMemoryAsk;
+
+// ask NULL: the defaults (auto, PREFIX_COPIED_BELOW, not tight). 0, or -1 for an unknown
+// backend name or out of host memory.
+int attn_memory(const char *backend, const AttnShape *shape, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out);
+
+/* The cuDNN backend runs its ragged calls that have a backward (packed: whole; prefix: the
+ * copied and the split groups' calls) in parts of consecutive sequences: one plan, executed once
+ * per part with its pointers moved to the part's first token, so that the buffers a backward call
+ * needs (fp32 dQ accumulator, softmax sums, per-head dK/dV, split_self's dq) cover one part's
+ * tokens, not all slots. A part holds as many sequences as fit in ATTN_CUDNN_PART_TOKENS tokens
+ * (at least one; a divisor of the count, so one plan serves every part); `tight` parts are
+ * fewer sequences each, as long as the backward's buffers would need more than the padded
+ * layout's (attention/memory.c). Tight parts cost more calls, so the step's memory plan asks for
+ * them only where they lower its peak (gpu/memory_plan.c). */
+#define ATTN_CUDNN_PART_TOKENS 16384
+
+enum { ATTN_PARTED_WHOLE, ATTN_PARTED_COPIED_PROMPTS, ATTN_PARTED_COPIED_COMPLETIONS, ATTN_PARTED_SPLIT_PROMPT_KEYS,
+       ATTN_PARTED_SPLIT_SELF, ATTN_PARTED_COUNT };
+
+/* One part's extent in tokens, from its first query / key to its last: what its buffers cover. */
+typedef struct AttnPartSpan { int64_t q, kv; } AttnPartSpan;
+
+typedef struct AttnParts {
+    int part[ATTN_PARTED_COUNT];          // sequences per part; 0: the call does not exist here
+    AttnPartSpan span[ATTN_PARTED_COUNT]; // its largest part's span
+} AttnParts;
+
+// The parts of the cuDNN backend's calls for this layout (padded: none). 0 or -1 (host memory).
+int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnParts *out);
+
+#endif

@@ -1,0 +1,217 @@
+// memory.c: the attention backends' device memory for a layout, on the host (attn_memory.h).
+// Mirrors the prepare() of attention/simple.cu and of the cuDNN backend (cudnn.c, cudnn_prefix.c:
+// the same calls, sequences, paths and parts); both check their allocations against it.
+#include "attn_memory.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+// One call's device arrays (cudnn_sdpa.c sdpa_upload_seqs): per-sequence lengths and, ragged,
+// the offsets of q, k/v and the statistics.
+static size_t call_held(size_t b, int ragged) {
+    return 2 * b * sizeof(int32_t) + (ragged ? 3 * (b + 1) * sizeof(int64_t) : 0);
+}
+
+/* ---- the cuDNN backend's calls for a layout -------------------------------------------------- */
+
+// One call's sequences: query and key starts (slots; kcat's for the copied completions) and lengths.
+typedef struct CallSeqs { int n; int64_t *sq, *skv; int32_t *lq, *lkv; } CallSeqs;
+
+typedef struct CudnnCalls {
+    CallSeqs c[ATTN_PARTED_COUNT]; // the calls run in parts
+    int n_fwd_seqs[2];             // prefix forward: prompts (every group), completions (every one)
+    size_t cat_tokens;             // prefix: kcat/vcat tokens
+    int n_copied;                  // prefix: groups on the copied path
+    int prefix;
+} CudnnCalls;
+
+static int seqs_alloc(CallSeqs *c, int n) {
+    c->n = 0;
+    size_t m = (size_t)(n > 0 ? n : 1);
+    c->sq = malloc(m * sizeof *c->sq), c->skv = malloc(m * sizeof *c->skv);
+    c->lq = malloc(m * sizeof *c->lq), c->lkv = malloc(m * sizeof *c->lkv);
+    return c->sq && c->skv && c->lq && c->lkv ? 0 : -1;
+}
+
+static void seqs_add(CallSeqs *c, int64_t sq, int32_t lq, int64_t skv, int32_t lkv) {
+    c->sq[c->n] = sq, c->lq[c->n] = lq, c->skv[c->n] = skv, c->lkv[c->n] = lkv;
+    c->n++;
+}
+
+static void calls_free(CudnnCalls *k) {
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) free(k->c[i].sq), free(k->c[i].skv), free(k->c[i].lq), free(k->c[i].lkv);
+    memset(k, 0, sizeof *k);
+}
+
+/* The calls of a packed layout (and a prefix one without completions: whole, every document),
+ * or of a prefix layout (cudnn_prefix.c): each group's path by prefix_group_path; kcat holds
+ * one slot of prompt + longest completion per completion of every group; copied_prompts /
+ * copied_completions over the copied groups (completions against their kcat slot),
+ * split_prompt_keys over the split groups (a group without completions among them), split_self
+ * over the split groups' completions. -1: out of host memory. */
+static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k) {
+    memset(k, 0, sizeof *k);
+    int rc = 0;
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_seqs > l->n_segs ? l->n_seqs : l->n_segs);
+    int32_t *lens = malloc((size_t)(l->n_segs > 0 ? l->n_segs : 1) * sizeof *lens);
+    if (rc || !lens) { free(lens); calls_free(k); return -1; }
+    if (l->strategy != STRATEGY_PREFIX || l->n_segs == 0) {
+        for (int i = 0; i < l->n_seqs; i++)
+            seqs_add(&k->c[ATTN_PARTED_WHOLE], l->seqs[i].start, l->seqs[i].len, l->seqs[i].start, l->seqs[i].len);
+        free(lens);
+        return 0;
+    }
+    k->prefix = 1;
+    k->n_fwd_seqs[0] = l->n_seqs;
+    k->n_fwd_seqs[1] = l->n_segs;
+    size_t cat = 0;
+    int si = 0;
+    for (int gi = 0; gi < l->n_seqs; gi++) {
+        const LayoutSeq *sq = &l->seqs[gi];
+        int first = si, max_len = 0;
+        while (si < l->n_segs && l->segs[si].seq == gi) {
+            lens[si - first] = l->segs[si].len;
+            if (l->segs[si].len > max_len) max_len = l->segs[si].len;
+            si++;
+        }
+        PrefixPath path = si == first ? PREFIX_PATH_SPLIT
+                                       : prefix_group_path(ask->prefix, ask->copied_below, sq->shared_len, lens, si - first);
+        const size_t slot = (size_t)sq->shared_len + (size_t)max_len;
+        if (path == PREFIX_PATH_COPIED) {
+            k->n_copied++;
+            seqs_add(&k->c[ATTN_PARTED_COPIED_PROMPTS], sq->start, sq->shared_len, sq->start, sq->shared_len);
+            for (int j = first; j < si; j++)
+                seqs_add(&k->c[ATTN_PARTED_COPIED_COMPLETIONS], l->segs[j].start, l->segs[j].len,
+                         (int64_t)(cat + (size_t)(j - first) * slot), sq->shared_len + l->segs[j].len);
+        } else {
+            seqs_add(&k->c[ATTN_PARTED_SPLIT_PROMPT_KEYS], sq->start, sq->len, sq->start, sq->shared_len);
+            for (int j = first; j < si; j++)
+                seqs_add(&k->c[ATTN_PARTED_SPLIT_SELF], l->segs[j].start, l->segs[j].len, l->segs[j].start, l->segs[j].len);
+        }
+        cat += (size_t)(si - first) * slot;
+    }
+    k->cat_tokens = cat;
+    free(lens);
+    return 0;
+}
+
+// The largest part spans (tokens) of a call cut in parts of `part` sequences.
+static AttnPartSpan part_spans(const CallSeqs *c, int part) {
+    AttnPartSpan m = {0, 0};
+    for (int i0 = 0; part > 0 && i0 < c->n; i0 += part) {
+        int last = i0 + part - 1;
+        int64_t q = c->sq[last] + c->lq[last] - c->sq[i0], kv = c->skv[last] + c->lkv[last] - c->skv[i0];
+        if (q > m.q) m.q = q;
+        if (kv > m.kv) m.kv = kv;
+    }
+    return m;
+}
+
+// The next smaller divisor of n below part (1 stays 1).
+static int smaller_part(int n, int part) {
+    for (int p = part - 1; p > 1; p--)
+        if (n % p == 0) return p;
+    return 1;
+}
+
+// The backward's per-call buffers for these spans: softmax sums, fp32 dQ accumulator, GQA's
+// per-head dK/dV (ragged calls), split_self's dq (bytes, aligned).
+static size_t parted_need(const AttnShape *sh, const AttnPartSpan *span) {
+    const size_t hq = (size_t)sh->n_head, qd = hq * (size_t)sh->head_dim;
+    size_t rows = 0, keys = 0;
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) {
+        if ((size_t)span[i].q > rows) rows = (size_t)span[i].q;
+        if ((size_t)span[i].kv > keys) keys = (size_t)span[i].kv;
+    }
+    size_t need = align256(rows * hq * sizeof(float)) + align256(rows * qd * sizeof(float));
+    if (sh->n_head != sh->n_kv_head) need += 2 * align256(keys * qd * 2);
+    if (span[ATTN_PARTED_SPLIT_SELF].q) need += align256((size_t)span[ATTN_PARTED_SPLIT_SELF].q * qd * 2);
+    return need;
+}
+
+/* Parts: as many sequences as fit in ATTN_CUDNN_PART_TOKENS tokens (a divisor of the count);
+ * then, while the backward's buffers would need more than an unsplit call without GQA (sums and
+ * dQ accumulator over all slots: what the padded layout needs for at least as many slots),
+ * fewer in the call with the largest part (tight only). */
+static void choose_parts(const AttnShape *sh, const Layout *l, const CudnnCalls *k, int tight, AttnParts *out) {
+    AttnPartSpan span[ATTN_PARTED_COUNT];
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) {
+        const CallSeqs *c = &k->c[i];
+        int64_t max_len = 0;
+        for (int j = 0; j < c->n; j++) {
+            if (c->lq[j] > max_len) max_len = c->lq[j];
+            if (c->lkv[j] > max_len) max_len = c->lkv[j];
+        }
+        out->part[i] = c->n ? 1 : 0;
+        for (int p = 1; p <= c->n; p++)
+            if (c->n % p == 0 && (int64_t)p * max_len <= ATTN_CUDNN_PART_TOKENS) out->part[i] = p;
+        span[i] = part_spans(c, out->part[i]);
+    }
+    const size_t qd = (size_t)sh->n_head * (size_t)sh->head_dim, T = l->n_slots;
+    const size_t budget = align256(T * (size_t)sh->n_head * sizeof(float)) + align256(T * qd * sizeof(float));
+    while (tight && parted_need(sh, span) > budget) {
+        int worst = -1;
+        for (int i = 0; i < ATTN_PARTED_COUNT; i++)
+            if (out->part[i] > 1 && (worst < 0 || span[i].q + span[i].kv > span[worst].q + span[worst].kv)) worst = i;
+        if (worst < 0) break; // one sequence per part everywhere: as small as it gets
+        out->part[worst] = smaller_part(k->c[worst].n, out->part[worst]);
+        span[worst] = part_spans(&k->c[worst], out->part[worst]);
+    }
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) out->span[i] = span[i];
+}
+
+int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnParts *out) {
+    memset(out, 0, sizeof *out);
+    if (l->strategy == STRATEGY_PADDED) return 0;
+    CudnnCalls k;
+    if (cudnn_calls(l, ask, &k)) return -1;
+    choose_parts(sh, l, &k, ask->tight, out);
+    calls_free(&k);
+    return 0;
+}
+
+static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
+    const size_t hq = (size_t)sh->n_head, hkv = (size_t)sh->n_kv_head, d = (size_t)sh->head_dim;
+    const size_t ws = align256(ATTN_CUDNN_WORKSPACE_RESERVE);
+    out->workspace = ws;
+    out->scratch[ATTN_FWD] = ws;
+    if (l->strategy == STRATEGY_PADDED) { // one BSHD call, per-head dK/dV virtual
+        out->held = call_held((size_t)l->n_rows, 0);
+        out->scratch[ATTN_BWD] = ws + align256(l->n_slots * hq * sizeof(float)) + align256(l->n_slots * hq * d * sizeof(float));
+        return 0;
+    }
+    CudnnCalls k;
+    if (cudnn_calls(l, ask, &k)) return -1;
+    AttnParts parts;
+    choose_parts(sh, l, &k, ask->tight, &parts);
+    size_t held = 0;
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++)
+        if (parts.part[i]) held += (size_t)(k.c[i].n / parts.part[i]) * call_held((size_t)parts.part[i], 1);
+    size_t bwd = ws + parted_need(sh, parts.span);
+    if (k.prefix) {
+        held += call_held((size_t)k.n_fwd_seqs[0], 1) + call_held((size_t)k.n_fwd_seqs[1], 1);
+        const size_t kv = align256(k.cat_tokens * hkv * d * 2);
+        out->scratch[ATTN_FWD] += 2 * kv;            // kcat, vcat: the forward gathers every group's copies
+        if (k.n_copied) bwd += 4 * kv;               // kcat, vcat again (the copied groups'), dkcat, dvcat
+    }
+    out->held = held;
+    out->scratch[ATTN_BWD] = bwd;
+    calls_free(&k);
+    return 0;
+}
+
+int attn_memory(const char *backend, const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
+    memset(out, 0, sizeof *out);
+    if (!backend) return -1;
+    if (!strcmp(backend, "simple")) {
+        // attention/simple.cu: fp32 row dots (T, Hq) and int32 q_hi (T), nothing lent
+        out->held = l->n_slots * (size_t)sh->n_head * sizeof(float) + l->n_slots * sizeof(int32_t);
+        return 0;
+    }
+    const AttnMemoryAsk defaults = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0};
+    if (!strcmp(backend, "cudnn")) return cudnn_memory(sh, l, ask ? ask : &defaults, out);
+    return -1;
+}

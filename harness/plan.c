@@ -1,0 +1,175 @@
+// plan.c: `bench plan` (see plan.h).
+#include "plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../attention/attn_memory.h"
+#include "../gpu/memory_plan.h"
+#include "bench.h"
+#include "config.h"
+#include "measure.h"
+#include "sweep.h"
+
+#define PLAN_LARGEST 8
+
+typedef struct PlanCtx { const StepBackend *b; Step *s; } PlanCtx;
+
+static PbStatus plan_step(void *ctx, int timed, double *ms, double *loss, char *err, size_t errlen) {
+    PlanCtx *c = ctx;
+    (void)timed;
+    return c->b->run(c->s, ms, loss, err, errlen);
+}
+
+static const char csv_header[] =
+    "model,attention,prompt_len,completion_len,prompts,completions,strategy,tokens,plan_gb,plan_accum_gb,"
+    "mlp_rows,ce_rows,peak_at,status,gpu_plan_gb,gpu_plan_accum_gb,allocated_gb,driver_gb,driver_vs_plan_pct,"
+    "median_ms,min_ms,reps,loss";
+
+// The host plan of one layout, both ways. 0 or -1 with a line on stderr.
+static int host_plans(const ModelConfig *m, const Layout *l, const char *attention, AttnPrefixMode mode, int mlp_cap,
+                      GpuMemPlan p[2]) {
+    GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .mlp_cap = mlp_cap, .attn_tight = -1};
+    char err[256];
+    const AttnMemoryAsk ask = {mode, PREFIX_COPIED_BELOW, 0}; // the step's AttnOptions
+    if (gpu_plan_attn_figures(attention, m, l, &ask, &in)) {
+        fprintf(stderr, "bench plan: unknown attention backend '%s'\n", attention);
+        return -1;
+    }
+    if (gpu_memory_plan(&in, &p[0], err, sizeof err)) { fprintf(stderr, "bench plan: %s\n", err); return -1; }
+    in.mode = GPU_PLAN_ACCUMULATE;
+    in.mlp_rows = p[0].mlp_rows;
+    in.ce_rows = p[0].ce_rows;
+    in.attn_tight = p[0].attn_tight;
+    if (gpu_memory_plan(&in, &p[1], err, sizeof err)) {
+        gpu_memory_plan_free(&p[0]);
+        fprintf(stderr, "bench plan: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+// On the GPU: prepare, warm up and time the step, then the step's own accounting and the
+// driver's view. Prints one line; fills the CSV fields. Returns an exit code (PB_EXIT_OK for a
+// cell that does not fit: recorded as oom).
+static int measure_on_gpu(const StepBackend *b, Step *s, const Layout *l, const CliOptions *o, FILE *fp_line,
+                          char *fields, size_t len) {
+    char err[600] = "";
+    PbStatus rc = b->prepare(s, l, err, sizeof err);
+    MeasureConfig mc;
+    measure_defaults(&mc);
+    if (o->min_reps > 0) mc.min_reps = o->min_reps;
+    if (o->min_time >= 0) mc.min_time = o->min_time;
+    if (o->max_time >= 0) mc.max_time = o->max_time;
+    if (mc.max_reps < mc.min_reps) mc.max_reps = mc.min_reps;
+    if (mc.max_time < mc.min_time) mc.max_time = mc.min_time;
+    double *samples = malloc((size_t)mc.max_reps * sizeof *samples), loss = NAN;
+    MeasureStats ms = {0};
+    if (rc == PB_OK && !samples) { snprintf(err, sizeof err, "out of host memory"); rc = PB_ERROR; }
+    if (rc == PB_OK) rc = measure_run(&mc, plan_step, &(PlanCtx){b, s}, samples, &ms, &loss, NULL, err, sizeof err);
+    free(samples);
+    StepMemory mem = {0};
+    if (rc == PB_OK) b->memory(s, &mem);
+    b->release(s);
+    if (rc != PB_OK) {
+        const char *st = rc == PB_NO_MEMORY ? "oom" : "error";
+        fprintf(fp_line, "    gpu: %s: %s\n", st, err);
+        snprintf(fields, len, "%s,,,,,,,,,", st);
+        return rc == PB_NO_MEMORY ? PB_EXIT_OK : rc == PB_DEVICE_ERROR ? PB_EXIT_DEVICE : PB_EXIT_FAILED;
+    }
+    double pct = mem.driver_used ? 100.0 * ((double)mem.driver_used - (double)mem.predicted) / (double)mem.driver_used : NAN;
+    fprintf(fp_line, "    gpu: plan %.3f GB (accum %.3f), allocated %.3f GB, driver %.3f GB (%+.2f%% of the driver's "
+            "view above the plan), %.1f ms median of %d, loss %.6g\n", mem.predicted / 1e9, mem.predicted_accum / 1e9,
+            mem.allocated / 1e9, mem.driver_used / 1e9, pct, ms.median_ms, ms.reps, loss);
+    snprintf(fields, len, "ok,%.4f,%.4f,%.4f,%.4f,%.3f,%.3f,%.3f,%d,%.9g", mem.predicted / 1e9, mem.predicted_accum / 1e9,
+             mem.allocated / 1e9, mem.driver_used / 1e9, pct, ms.median_ms, ms.min_ms, ms.reps, loss);
+    return mem.allocated == mem.predicted ? PB_EXIT_OK : PB_EXIT_FAILED;
+}
+
+static FILE *open_csv(const char *path) {
+    FILE *fp = fopen(path, "a+");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    if (ftell(fp) == 0) fprintf(fp, "%s\n", csv_header);
+    return fp;
+}
+
+int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
+    SweepConfig sw;
+    ModelConfig m;
+    char err[600];
+    int rc = bench_load_configs(o, "nll_2_qwen7b", &sw, &m);
+    if (rc) return rc;
+    CellList cells;
+    if (o->cells ? sweep_cells_parse(o->cells, sw.prompts, sw.completions, &cells, err, sizeof err)
+                 : sweep_cells(&sw, &cells, err, sizeof err)) {
+        fprintf(stderr, "bench plan: %s\n", err);
+        return PB_EXIT_USAGE;
+    }
+    const char *attention = o->attention ? o->attention : "cudnn";
+    AttnPrefixMode mode;
+    if (attn_prefix_mode_parse(o->prefix_attention, &mode)) {
+        fprintf(stderr, "bench plan: unknown --prefix-attention '%s'\n", o->prefix_attention);
+        return PB_EXIT_USAGE;
+    }
+    const StepBackend *b = NULL;
+    Step *s = NULL;
+    if (o->device && !strcmp(o->device, "gpu")) {
+        StepOptions so = {.seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = attention,
+                          .prefix_attention = o->prefix_attention, .checkpoint = 1, .mlp_chunk = o->mlp_chunk};
+        if (!gpu) { fprintf(stderr, "bench plan: --device gpu: this build has no GPU step\n"); cells_free(&cells); return PB_EXIT_FAILED; }
+        if (!(s = gpu->create(&m, &so, err, sizeof err))) {
+            fprintf(stderr, "bench plan: --device gpu: %s\n", err);
+            cells_free(&cells);
+            return PB_EXIT_FAILED;
+        }
+        b = gpu;
+    }
+    FILE *csv = NULL;
+    if (o->out && !(csv = open_csv(o->out))) {
+        fprintf(stderr, "bench plan: cannot write %s\n", o->out);
+        if (s) b->destroy(s);
+        cells_free(&cells);
+        return PB_EXIT_USAGE;
+    }
+    fprintf(out, "memory plan of the GPU step: %s, attention %s%s\n", m.name, attention,
+            s ? ", measured on the GPU" : " (host figures; cuDNN workspace reserved, see attention/attn_memory.h)");
+    int failed = 0;
+    for (int i = 0; i < cells.n && !failed; i++) {
+        const Cell *c = &cells.cells[i];
+        GroupBatch g;
+        if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1)) {
+            fprintf(stderr, "bench plan: groups_make failed\n");
+            failed = PB_EXIT_FAILED;
+            break;
+        }
+        fprintf(out, "cell %d x %d, %d prompts x %d completions\n", c->prompt_len, c->completion_len, c->prompts, c->k);
+        for (int st = 0; st < STRATEGY_COUNT; st++) {
+            if (!(o->strategies & (1u << st))) continue;
+            Layout l;
+            GpuMemPlan p[2];
+            if (layout_build(&l, (Strategy)st, &g)) { fprintf(stderr, "bench plan: layout_build failed\n"); failed = PB_EXIT_FAILED; break; }
+            if (host_plans(&m, &l, attention, mode, o->mlp_chunk, p)) { layout_free(&l); failed = PB_EXIT_FAILED; break; }
+            fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB\n", strategy_name((Strategy)st),
+                    l.n_slots, p[0].peak / 1e9, p[1].peak / 1e9);
+            gpu_memory_plan_print(&p[0], PLAN_LARGEST, out);
+            char fields[512] = ",,,,,,,,,", peak_at[96];
+            gpu_plan_tick_name(&p[0], p[0].peak_tick, peak_at, sizeof peak_at);
+            int rc_gpu = s ? measure_on_gpu(b, s, &l, o, out, fields, sizeof fields) : PB_EXIT_OK;
+            if (rc_gpu) failed = rc_gpu;
+            if (csv)
+                fprintf(csv, "%s,%s,%d,%d,%d,%d,%s,%zu,%.4f,%.4f,%d,%d,\"%s\",%s\n", m.name, attention, c->prompt_len,
+                        c->completion_len, c->prompts, c->k, strategy_name((Strategy)st), l.n_slots, p[0].peak / 1e9,
+                        p[1].peak / 1e9, p[0].mlp_rows, p[0].ce_rows, peak_at, s ? fields : "host,,,,,,,,,");
+            gpu_memory_plan_free(&p[0]);
+            gpu_memory_plan_free(&p[1]);
+            layout_free(&l);
+        }
+        groups_free(&g);
+    }
+    if (csv && fclose(csv)) { fprintf(stderr, "bench plan: cannot write %s\n", o->out); failed = PB_EXIT_FAILED; }
+    if (s) b->destroy(s);
+    cells_free(&cells);
+    return failed;
+}

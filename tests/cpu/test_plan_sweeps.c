@@ -1,0 +1,94 @@
+/*
+ * test_plan_sweeps.c: prefix sharing never costs memory. For every cell of every shipped sweep
+ * (every .conf in configs/sweeps, each with its own model), the memory plan of the prefix layout peaks
+ * at most as high as the padded layout's, with no gradients held and with gradients held (the
+ * accumulation peak). The attention backend's figures are the cuDNN backend's (the default),
+ * computed on the host (attention/memory.c). Every plan is also checked to reach the largest
+ * sum of live bytes exactly.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../gpu/memory_plan.h"
+#include "../../harness/config.h"
+#include "../../harness/sweep.h"
+#include "../test_util.h"
+
+static int plan_peaks(const ModelConfig *m, const Layout *l, size_t peak[2]) {
+    GpuPlanInput in = {.m = m, .l = l, .attn_tight = -1};
+    char err[256];
+    if (gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in)) return -1;
+    for (int mode = 0; mode < 2; mode++) {
+        GpuMemPlan p;
+        in.mode = mode ? GPU_PLAN_ACCUMULATE : GPU_PLAN_DEFAULT;
+        if (gpu_memory_plan(&in, &p, err, sizeof err)) { printf("FAIL: %s\n", err); return -1; }
+        CHECK(p.peak == p.live_peak, "plan peak %zu above the live peak %zu", p.peak, p.live_peak);
+        peak[mode] = p.peak;
+        in.mlp_rows = p.mlp_rows; // the accumulation plan is the same step
+        in.ce_rows = p.ce_rows;
+        in.attn_tight = p.attn_tight;
+        gpu_memory_plan_free(&p);
+    }
+    return 0;
+}
+
+static void check_sweep(const char *name) {
+    char path[4200], err[600];
+    SweepConfig sw;
+    ModelConfig m;
+    if (config_find("sweeps", name, path, sizeof path, err, sizeof err) || config_load_sweep(path, &sw, err, sizeof err) ||
+        config_find("models", sw.model, path, sizeof path, err, sizeof err) || config_load_model(path, &m, err, sizeof err)) {
+        CHECK(0, "%s: %s", name, err);
+        return;
+    }
+    CellList cells;
+    if (sweep_cells(&sw, &cells, err, sizeof err)) { CHECK(0, "%s: %s", name, err); return; }
+    double worst = -1e30;
+    int worst_cell = -1;
+    for (int i = 0; i < cells.n; i++) {
+        const Cell *c = &cells.cells[i];
+        GroupBatch g;
+        if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1)) { CHECK(0, "groups_make"); continue; }
+        size_t peak[STRATEGY_COUNT][2];
+        int ok = 1;
+        for (int s = 0; s < STRATEGY_COUNT; s += 2) { // padded and prefix
+            Layout l;
+            if (layout_build(&l, (Strategy)s, &g)) { CHECK(0, "layout_build"); ok = 0; continue; }
+            if (plan_peaks(&m, &l, peak[s])) ok = 0;
+            layout_free(&l);
+        }
+        groups_free(&g);
+        if (!ok) { failures++; continue; }
+        for (int mode = 0; mode < 2; mode++) {
+            CHECK(peak[STRATEGY_PREFIX][mode] <= peak[STRATEGY_PADDED][mode],
+                  "%s cell %d (%dx%d): prefix %.3f GB above padded %.3f GB (%s)", name, c->index, c->prompt_len,
+                  c->completion_len, peak[STRATEGY_PREFIX][mode] / 1e9, peak[STRATEGY_PADDED][mode] / 1e9,
+                  mode ? "gradients held" : "no gradients held");
+            double d = ((double)peak[STRATEGY_PREFIX][mode] - (double)peak[STRATEGY_PADDED][mode]) / 1e9;
+            if (d > worst) { worst = d; worst_cell = c->index; }
+        }
+    }
+    printf("%-14s %3d cells: prefix - padded peak at most %+.3f GB (cell %d)\n", name, cells.n, worst, worst_cell);
+    cells_free(&cells);
+}
+
+int main(void) {
+    char dir[4096], sub[4200];
+    if (config_dir(dir, sizeof dir)) { printf("FAIL: configs/ not found\n"); return 1; }
+    snprintf(sub, sizeof sub, "%s/sweeps", dir);
+    DIR *d = opendir(sub);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".conf")) continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(len - 5), e->d_name);
+        check_sweep(name);
+        n++;
+    }
+    if (d) closedir(d);
+    CHECK(n >= 3, "only %d sweeps found", n);
+    return test_finish("test_plan_sweeps");
+}

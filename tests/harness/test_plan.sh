@@ -1,0 +1,39 @@
+#!/bin/sh
+# test_plan.sh: `bench plan` without a GPU: the planned peaks of Qwen2.5-7B per strategy and the
+# largest buffers at the peak, for --cells / --prompts / --completions; the CSV rows (--out,
+# appended, one header); prefix at most padded; bad input exits 2 with one line; --device gpu
+# in a build without a GPU step exits 1.
+# Usage: test_plan.sh BENCH SOURCE_ROOT
+set -u
+bench=$1 root=$2
+. "$root/tests/harness/lib.sh"
+
+"$bench" plan --cells 512x512,4096x4096 --out "$tmp/plan.csv" > "$tmp/out" 2> "$tmp/err" || fail "plan exit $?: $(head -n 1 "$tmp/err")"
+grep -q "cell 4096 x 4096, 3 prompts x 2 completions" "$tmp/out" || fail "no cell header in the output"
+grep -q "peak at: backward of layer" "$tmp/out" || fail "no peak phase in the output"
+grep -q "gradients (" "$tmp/out" || fail "no largest buffers at the peak"
+[ "$(grep -c '^  prefix' "$tmp/out")" -eq 2 ] || fail "want one prefix line per cell"
+"$bench" plan --cells 2048x1024 --prompts 2 --completions 8 --strategy prefix --out "$tmp/plan.csv" > /dev/null 2>&1 ||
+    fail "plan --prompts 2 --completions 8"
+[ "$(grep -c '^model,attention,' "$tmp/plan.csv")" -eq 1 ] || fail "CSV header missing or repeated"
+[ "$(grep -c '^qwen2.5-7b,cudnn,' "$tmp/plan.csv")" -eq 7 ] || fail "want 7 rows (2 cells x 3 + 1)"
+grep -q '^qwen2.5-7b,cudnn,2048,1024,2,8,prefix,' "$tmp/plan.csv" || fail "no 2 x 8 prefix row"
+# per cell: prefix's planned peak (column 9) at most padded's
+awk -F, 'NR > 1 && $7 == "padded" { pad[$3 "x" $4] = $9 } NR > 1 && $7 == "prefix" && ($3 "x" $4) in pad && $9 > pad[$3 "x" $4] { bad = 1 }
+         END { exit bad }' "$tmp/plan.csv" || fail "a prefix peak above padded's"
+# the issue's aim for 4096 x 4096: at most 34 / 34 / 33 GB
+awk -F, 'NR > 1 && $3 == 4096 && $4 == 4096 && (($7 == "prefix" && $9 > 33) || ($7 != "prefix" && $9 > 34)) { bad = 1 }
+         END { exit bad }' "$tmp/plan.csv" || fail "4096 x 4096 above the aim"
+
+"$bench" plan --cells 12x > /dev/null 2> "$tmp/err"
+[ $? -eq 2 ] && head -n 1 "$tmp/err" | grep -q -- "--cells" || fail "bad --cells: want exit 2 and a first line naming it"
+"$bench" plan --attention nonsense > /dev/null 2> "$tmp/err"
+[ $? -eq 2 ] || fail "bad --attention: want exit 2"
+"$bench" plan --cells 512x512 --device gpu > /dev/null 2> "$tmp/err"
+[ $? -eq 1 ] && grep -q "no GPU step" "$tmp/err" || fail "--device gpu without a GPU step: want exit 1 and the reason"
+# --mlp-chunk fixes the MLP chunk's cap (here: 16384 tokens, one chunk of 16384 for 49152 slots)
+"$bench" plan --cells 4096x4096 --strategy padded --mlp-chunk 16384 > "$tmp/chunk" 2>&1 || fail "plan --mlp-chunk"
+grep -q "MLP chunk 16384 rows" "$tmp/chunk" || fail "--mlp-chunk 16384 not used"
+"$bench" plan --mlp-chunk 7 > /dev/null 2>&1
+[ $? -eq 2 ] || fail "--mlp-chunk 7: want exit 2"
+finish test_plan
