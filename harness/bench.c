@@ -1,9 +1,12 @@
 /*
- * bench.c: the packbench command behind main(). Picks the device (gpu where gpu_step_backend.create
- * succeeds, else cpu with the tiny model and sweep), loads the configs, selects the cells
- * (--cells, --shard, --resume), opens the CSV and hands everything to run_sweep; or runs
- * `bench compare`, or `bench plan` (plan.c). Exit codes: core/status.h (PB_EXIT_*), listed in cli_usage and the README; a
- * usage error is one line on stderr. Interrupted, the CSV stays valid: rows are written whole.
+ * bench.c: the packbench command behind main(). Loads the configs and makes the cell source
+ * (cells are made one at a time later), checks the sizes (64-bit bounds) and, on the cpu, the
+ * budget before anything is allocated; picks the device (gpu where gpu_step_backend.create
+ * succeeds, else cpu with the tiny model and sweep); opens and locks the CSV (csv_out.h),
+ * selects the cells (--shard, --resume: resume.h) and hands everything to run_sweep; or runs
+ * `bench compare`, or `bench plan` (plan.c). Exit codes: core/status.h (PB_EXIT_*), listed in
+ * cli_usage and the README; a usage error is one line on stderr. Interrupted, the CSV stays
+ * valid: every row is one write().
  */
 #include <dirent.h>
 #include <errno.h>
@@ -11,20 +14,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "budget.h"
 #include "cli.h"
 #include "compare.h"
 #include "config.h"
+#include "csv_out.h"
 #include "plan.h"
+#include "quote.h"
+#include "resume.h"
 #include "run.h"
 
 // The one global: set by the SIGINT handler, read between steps (a handler can reach no other).
 static volatile sig_atomic_t stop_requested;
 
-static void on_sigint(int sig) { (void)sig; stop_requested = 1; }
-
+// First Ctrl-C: stop after the current step. Second: exit now (rows are single write()s, so
+// the CSV holds whole rows whatever moment this lands).
+static void on_sigint(int sig) {
+    (void)sig;
+    if (stop_requested) {
+        static const char msg[] = "\nbench: interrupted again: exiting now\n";
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(130);
+        _exit(130);
+    }
+    stop_requested = 1;
+    static const char msg[] = "\nbench: interrupted: stopping after the current step (Ctrl-C again exits now)\n";
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) return;
+}
 static int list_configs(void) {
     char dir[4096];
     if (config_dir(dir, sizeof dir)) { fprintf(stderr, "bench: configs/ folder not found\n"); return 2; }
@@ -61,54 +79,6 @@ int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConf
     return 0;
 }
 
-static int make_parent_dir(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    if (mkdir(dir, 0777) && errno != EEXIST) return -1;
-    return 0;
-}
-
-// --resume: drops cells already in the CSV; checks its header is ours. 0, or 2 on bad input.
-static int drop_done_cells(const char *out, const ModelConfig *m, CellList *cells, int *exists) {
-    FILE *fp = fopen(out, "r");
-    *exists = fp != NULL;
-    if (!fp) return 0;
-    char line[8192], header[4096];
-    results_header(header, sizeof header);
-    int same = fgets(line, sizeof line, fp) && !strncmp(line, header, strlen(header)) && line[strlen(header)] == '\n';
-    fclose(fp);
-    if (!same) { fprintf(stderr, "bench: --resume: %s has another header (not written by this version)\n", out); return 2; }
-    ResultRow *rows;
-    size_t n;
-    char err[600];
-    if (results_read(out, &rows, &n, err, sizeof err)) { fprintf(stderr, "bench: --resume: %s\n", err); return 2; }
-    int kept = 0;
-    for (int i = 0; i < cells->n; i++) {
-        if (cell_done(&cells->cells[i], m->name, rows, n)) {
-            free(cells->cells[i].prompt_lens);
-            free(cells->cells[i].comp_lens);
-        } else {
-            cells->cells[kept++] = cells->cells[i];
-        }
-    }
-    fprintf(stderr, "bench: --resume: %d of %d cells already in %s\n", cells->n - kept, cells->n, out);
-    cells->n = kept;
-    free(rows);
-    return 0;
-}
-
-static void keep_shard(CellList *cells, int shard_i, int shard_n) {
-    int kept = 0;
-    for (int i = 0; i < cells->n; i++) {
-        if (cell_in_shard(&cells->cells[i], shard_i, shard_n)) cells->cells[kept++] = cells->cells[i];
-        else { free(cells->cells[i].prompt_lens); free(cells->cells[i].comp_lens); }
-    }
-    cells->n = kept;
-}
-
 static void measure_settings(const CliOptions *o, const SweepConfig *sw, MeasureConfig *mc) {
     measure_defaults(mc);
     if (sw->min_reps) mc->min_reps = sw->min_reps;
@@ -122,35 +92,85 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, Measure
     if (mc->max_time < mc->min_time) mc->max_time = mc->min_time;
 }
 
-// Picks the device and creates its step. 0, 1 (no usable device), or 2 (config error).
+// The cells of the run (--cells or the sweep's, with the overrides), size-checked. 0 or 2.
+static int make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
+    char err[700];
+    if (o->cells ? cells_from_spec(o->cells, sw->prompts, sw->completions, cells, err, sizeof err)
+                 : cells_from_sweep(sw, cells, err, sizeof err)) {
+        fprintf(stderr, "bench: %s\n", err);
+        return 2;
+    }
+    if (cells_check_size(cells, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "bench: %s\n", err);
+        cells_source_free(cells);
+        return 2;
+    }
+    return 0;
+}
+
+// Picks the device and creates its step, after the configs and cells are loaded and checked
+// (the cpu budget before the cpu allocates anything). 0, 1 (no usable device), or 2 (config
+// error, over the budget).
 static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBackend **b, Step **step,
-                       SweepConfig *sw, ModelConfig *m) {
+                       SweepConfig *sw, ModelConfig *m, CellSource *cells) {
     StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
                        .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
                        .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk };
-    char err[600] = "";
+    char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
-        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m))) return rc;
+        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
         *step = gpu->create(m, &so, err, sizeof err);
         if (*step) { *b = gpu; return 0; }
-        if (o->device) { fprintf(stderr, "bench: --device gpu: %s\n", err); return 1; }
+        cells_source_free(cells);
+        if (o->device) { pb_one_line(err); fprintf(stderr, "bench: --device gpu: %s\n", err); return 1; }
+        pb_one_line(err);
         fprintf(stderr, "bench: not using the gpu (%s): running on the cpu\n", err);
     }
     if (!gpu && o->device && !strcmp(o->device, "gpu")) {
         fprintf(stderr, "bench: --device gpu: this build has no GPU step (CUDA not found at meson setup)\n");
         return 1;
     }
-    if ((rc = bench_load_configs(o, "tiny", sw, m))) return rc;
+    if ((rc = bench_load_configs(o, "tiny", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
+    if (!o->force && budget_check_cpu(m, cells, o->strategies, err, sizeof err)) {
+        fprintf(stderr, "bench: %s\n", err);
+        cells_source_free(cells);
+        return 2;
+    }
     *step = cpu_step_backend.create(m, &so, err, sizeof err);
-    if (!*step) { fprintf(stderr, "bench: cpu: %s\n", err); return 1; }
+    if (!*step) { pb_one_line(err); fprintf(stderr, "bench: cpu: %s\n", err); cells_source_free(cells); return 1; }
     *b = &cpu_step_backend;
+    return 0;
+}
+
+// The cells to run: this shard's, less (with --resume) those rows already hold. *selected:
+// malloc'd indices. Cells are made one at a time to be matched, then freed. 0 or 1.
+static int select_cells(const CliOptions *o, const CellSource *cells, const ResumeKey *k, const ResultRow *rows,
+                        size_t n_rows, const char *shown, int **selected, int *n_selected) {
+    *n_selected = 0;
+    *selected = malloc((size_t)(cells->n ? cells->n : 1) * sizeof **selected);
+    if (!*selected) { fprintf(stderr, "bench: out of memory\n"); return 1; }
+    int counts[RESUME_REASON_COUNT] = {0}, in_shard = 0;
+    for (int i = 0; i < cells->n; i++) {
+        if (o->shard_n > 1 && i % o->shard_n != o->shard_i) continue;
+        in_shard++;
+        if (o->resume) {
+            Cell c;
+            if (cell_make(cells, i, &c)) { fprintf(stderr, "bench: out of memory for cell %d\n", i); return 1; }
+            ResumeReason why = resume_classify(&c, k, rows, n_rows);
+            cell_free(&c);
+            counts[why]++;
+            if (why == RESUME_DONE) continue;
+        }
+        (*selected)[(*n_selected)++] = i;
+    }
+    if (o->resume) resume_report(stderr, shown, counts, in_shard, k);
     return 0;
 }
 
 int bench_main(int argc, char **argv, const StepBackend *gpu) {
     CliOptions o;
-    char err[600];
+    char err[1000];
     if (cli_parse(argc, argv, &o, err, sizeof err)) {
         fprintf(stderr, "bench: %s (see --help)\n", err);
         return PB_EXIT_USAGE;
@@ -162,47 +182,49 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;
-    int rc = pick_device(&o, gpu, &p.backend, &p.step, &sw, &p.model);
+    CellSource cells;
+    int rc = pick_device(&o, gpu, &p.backend, &p.step, &sw, &p.model, &cells);
     if (rc) return rc;
     int on_gpu = !strcmp(p.backend->device, "gpu");
-    if (o.cells ? sweep_cells_parse(o.cells, sw.prompts, sw.completions, &p.cells, err, sizeof err)
-                : sweep_cells(&sw, &p.cells, err, sizeof err)) {
-        fprintf(stderr, "bench: %s\n", err);
-        p.backend->destroy(p.step);
-        return 2;
-    }
-    char sweep_name[80], out_default[200], command[4096];
+    char sweep_name[80], out_default[200];
     snprintf(sweep_name, sizeof sweep_name, "%s", o.cells ? "cells" : sw.name);
     snprintf(out_default, sizeof out_default, "out/%s-%s.csv", sweep_name, p.backend->device);
     const char *out = o.out ? o.out : out_default;
-    keep_shard(&p.cells, o.shard_i, o.shard_n);
-    int exists = 0;
-    if (o.resume && (rc = drop_done_cells(out, &p.model, &p.cells, &exists))) {
-        cells_free(&p.cells);
-        p.backend->destroy(p.step);
-        return rc;
-    }
-    if (make_parent_dir(out) || !(p.csv = fopen(out, exists ? "a" : "w")) || (!exists && results_write_header(p.csv))) {
-        fprintf(stderr, "bench: cannot write %s: %s\n", out, strerror(errno));
-        cells_free(&p.cells);
-        p.backend->destroy(p.step);
-        return 2;
-    }
-    cli_command_line(argc, argv, command, sizeof command);
-    p.sweep_name = sweep_name;
-    p.strategies = o.strategies;
-    measure_settings(&o, &sw, &p.measure);
     p.seed = o.seed >= 0 ? (uint64_t)o.seed : 1;
-    p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
-    p.command = command;
-    fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name, p.cells.n, out);
-    struct sigaction sa = { .sa_handler = on_sigint };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    rc = run_sweep(&p, &stop_requested);
-    if (fclose(p.csv)) { fprintf(stderr, "bench: cannot write %s\n", out); rc = rc ? rc : 1; }
-    fprintf(stderr, "bench: results in %s\n", out);
-    cells_free(&p.cells);
+    CsvOut csv;
+    ResultRow *done = NULL;
+    size_t n_done = 0;
+    int *selected = NULL;
+    char *command = NULL;
+    rc = csv_out_open(&csv, out, o.resume, stderr, &done, &n_done, err, sizeof err);
+    if (rc) fprintf(stderr, "bench: %s\n", err);
+    ResumeKey key = { p.model.name, o.strategies, p.seed, p.backend->device,
+                      p.backend->attention ? p.backend->attention(p.step) : "",
+                      o.prefix_attention ? o.prefix_attention : "auto" };
+    if (!rc) rc = select_cells(&o, &cells, &key, done, n_done, csv.shown, &selected, &p.n_selected);
+    results_rows_free(done, n_done);
+    if (!rc && !(command = cli_command_line(argc, argv))) { fprintf(stderr, "bench: out of memory\n"); rc = 1; }
+    if (!rc) {
+        p.cells = &cells;
+        p.selected = selected;
+        p.csv = &csv;
+        p.sweep_name = sweep_name;
+        p.strategies = o.strategies;
+        measure_settings(&o, &sw, &p.measure);
+        p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
+        p.command = command;
+        fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name,
+                p.n_selected, csv.shown);
+        struct sigaction sa = { .sa_handler = on_sigint };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        rc = run_sweep(&p, &stop_requested);
+        fprintf(stderr, "bench: results in %s\n", csv.shown);
+    }
+    if (csv_out_close(&csv, err, sizeof err)) { fprintf(stderr, "bench: %s\n", err); rc = rc ? rc : 1; }
+    free(command);
+    free(selected);
+    cells_source_free(&cells);
     p.backend->destroy(p.step);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../strategies/layout.h"
+#include "quote.h"
 #include "sweep.h"
 
 void cli_usage(FILE *fp) {
@@ -29,7 +30,9 @@ void cli_usage(FILE *fp) {
           "  --prefix-attention auto|split|copied   cudnn prefix backward per group: by the cost\n"
           "                        rule (default), or all split / all copied (for measurement)\n"
           "  --attention-phases    print the cudnn prefix backward's phase times (development)\n"
-          "  --resume              skip cells already in --out, append the rest\n"
+          "  --resume              skip cells already in --out (same seed, device, attention and\n"
+          "                        prefix attention, strategies), append the rest\n"
+          "  --force               run cells over the cpu budget (the cpu step is for tiny models)\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
           "  --min-reps N          timed steps at least (default 3)\n"
           "  --min-time S          timed seconds at least (default 1)\n"
@@ -39,12 +42,14 @@ void cli_usage(FILE *fp) {
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
           "  --list                list models and sweeps\n"
           "  --help                this text\n"
-          "exit status: 0 done, 1 a step failed or losses disagree, 2 usage or config error,\n"
+          "exit status: 0 done, 1 a step failed, losses disagree or the CSV could not be written,\n"
+          "  2 usage or config error (or over a bound or the cpu budget),\n"
           "  3 a CUDA/cuBLAS/cuDNN error (its cell is recorded as error, the sweep stops), 130 interrupted\n", fp);
 }
 
 static int bad(char *err, size_t errlen, const char *flag, const char *value, const char *want) {
-    snprintf(err, errlen, "bad value '%s' for %s (want %s)", value, flag, want);
+    char q[PB_QUOTE_BUF];
+    snprintf(err, errlen, "bad value %s for %s (want %s)", pb_quote(value, PB_QUOTE_VALUE, q, sizeof q), flag, want);
     return 2;
 }
 
@@ -82,10 +87,10 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--model")) o->model = v;
     else if (!strcmp(flag, "--sweep")) o->sweep = v;
     else if (!strcmp(flag, "--cells")) {
-        CellList l;
+        CellSource l;
         char why[256];
-        if (sweep_cells_parse(v, 1, 1, &l, why, sizeof why)) return bad(err, errlen, flag, v, "PxC[,PxC...], e.g. 512x512,2048x128");
-        cells_free(&l);
+        if (cells_from_spec(v, 1, 1, &l, why, sizeof why)) return bad(err, errlen, flag, v, "PxC[,PxC...], e.g. 512x512,2048x128");
+        cells_source_free(&l);
         o->cells = v;
     } else if (!strcmp(flag, "--completions")) {
         if (parse_int(v, 1, PB_MAX_COMPLETIONS, &n)) return bad(err, errlen, flag, v, "1..64");
@@ -150,6 +155,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }
+        if (!strcmp(a, "--force")) { o->force = 1; continue; }
         const char *eq = strchr(a, '=');
         size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         int known = 0;
@@ -160,7 +166,11 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
             if (!v) { snprintf(err, errlen, "%s needs a value", value_flags[f]); return 2; }
             if (apply(o, value_flags[f], v, err, errlen)) return 2;
         }
-        if (!known) { snprintf(err, errlen, "unknown argument '%s'", a); return 2; }
+        if (!known) {
+            char q[PB_QUOTE_BUF];
+            snprintf(err, errlen, "unknown argument %s", pb_quote(a, PB_QUOTE_VALUE, q, sizeof q));
+            return 2;
+        }
     }
     if (o->min_time >= 0 && o->max_time >= 0 && o->max_time < o->min_time) {
         snprintf(err, errlen, "--max-time %g is below --min-time %g", o->max_time, o->min_time);
@@ -173,8 +183,16 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     return 0;
 }
 
-void cli_command_line(int argc, char **argv, char *out, size_t len) {
-    size_t n = 0;
-    out[0] = '\0';
-    for (int i = 0; i < argc && n < len; i++) n += (size_t)snprintf(out + n, len - n, "%s%s", i ? " " : "", argv[i]);
+char *cli_command_line(int argc, char **argv) {
+    size_t len = 1;
+    for (int i = 0; i < argc; i++) len += 4 * strlen(argv[i]) + 8; // pb_escape: 4 bytes a character, and its margin
+    char *out = malloc(len), *o = out;
+    if (!out) return NULL;
+    *o = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i) *o++ = ' ';
+        pb_escape(argv[i], strlen(argv[i]), o, len - (size_t)(o - out));
+        o += strlen(o);
+    }
+    return out;
 }

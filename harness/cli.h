@@ -27,6 +27,7 @@ typedef struct CliOptions {
     int resume;
     int matmul_verbose;     // --matmul-verbose
     int mlp_chunk;          // --mlp-chunk N: MLP chunk cap in tokens; 0: the memory plan's choice
+    int force;              // --force: run cells over the cpu budget
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps;
     double min_time, max_time; // -1: unset
@@ -37,7 +38,8 @@ typedef struct CliOptions {
 // 0 ok; 2 usage error (one line in err). argv[0] is the program.
 int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen);
 void cli_usage(FILE *fp);
-// The command line as one string (arguments joined by spaces), for the CSV.
-void cli_command_line(int argc, char **argv, char *out, size_t len);
+// The command line as one string (arguments joined by spaces, control bytes and backslashes
+// escaped), for the CSV; malloc'd, any length (NULL: out of memory).
+char *cli_command_line(int argc, char **argv);
 
 #endif

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quote.h"
+
 const char *verdict_name(Verdict v) {
     static const char *const names[] = { "-", "SAME", "FASTER", "unknown", "SLOWER" };
     return names[v];
@@ -20,6 +22,7 @@ Verdict compare_strategy(const StrategyResult *base, const StrategyResult *nw, d
     if (!hb && !hn) return VERDICT_NONE;
     if (!hb || !hn) return VERDICT_UNKNOWN;
     *ratio = nw->ms / base->ms;
+    if (!isfinite(*ratio) || *ratio == 0) { *ratio = NAN; return VERDICT_UNKNOWN; } // beyond double range
     double noise = fmax(noise_of(base), noise_of(nw));
     if (noise > threshold) return VERDICT_UNKNOWN;
     if (*ratio > 1.0 + threshold) return VERDICT_SLOWER;
@@ -56,19 +59,22 @@ int compare_main(int argc, char **argv, FILE *out) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
             if (parse_threshold(argv[++i], &threshold)) {
-                fprintf(stderr, "bench compare: bad --threshold '%s' (percent, 0..100)\n", argv[i]);
+                char q[PB_QUOTE_BUF];
+                fprintf(stderr, "bench compare: bad --threshold %s (percent, 0..100)\n", pb_quote(argv[i], PB_QUOTE_VALUE, q, sizeof q));
                 return 2;
             }
         } else if (!strncmp(argv[i], "--threshold=", 12)) {
             if (parse_threshold(argv[i] + 12, &threshold)) {
-                fprintf(stderr, "bench compare: bad --threshold '%s' (percent, 0..100)\n", argv[i] + 12);
+                char q[PB_QUOTE_BUF];
+                fprintf(stderr, "bench compare: bad --threshold %s (percent, 0..100)\n", pb_quote(argv[i] + 12, PB_QUOTE_VALUE, q, sizeof q));
                 return 2;
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
         } else if (argv[i][0] == '-' || n_files == 2) {
-            fprintf(stderr, "bench compare: unexpected argument '%s'\n", argv[i]);
+            char q[PB_QUOTE_BUF];
+            fprintf(stderr, "bench compare: unexpected argument %s\n", pb_quote(argv[i], PB_QUOTE_VALUE, q, sizeof q));
             return usage();
         } else {
             files[n_files++] = argv[i];
@@ -79,14 +85,19 @@ int compare_main(int argc, char **argv, FILE *out) {
     ResultRow *rows[2] = {0};
     size_t n[2] = {0};
     char err[600];
-    for (int f = 0; f < 2; f++)
-        if (results_read(files[f], &rows[f], &n[f], err, sizeof err)) {
+    char shown[2][PB_QUOTE_BUF];
+    for (int f = 0; f < 2; f++) {
+        pb_escape(files[f], PB_QUOTE_PATH, shown[f], sizeof shown[f]);
+        if (results_read(files[f], &rows[f], &n[f], err, sizeof err) ||
+            results_check_figures(shown[f], rows[f], n[f], err, sizeof err)) {
             fprintf(stderr, "bench compare: %s\n", err);
-            free(rows[0]);
+            results_rows_free(rows[0], n[0]);
+            if (f == 1) results_rows_free(rows[1], n[1]);
             return 2;
         }
+    }
 
-    fprintf(out, "compare NEW %s against BASE %s (threshold %.1f%%): time ratio NEW/BASE\n\n", files[1], files[0], 100 * threshold);
+    fprintf(out, "compare NEW %s against BASE %s (threshold %.1f%%): time ratio NEW/BASE\n\n", shown[1], shown[0], 100 * threshold);
     fprintf(out, "%-34s %-16s %-16s %-16s %s\n", "cell (model prompt x completion)", "padded", "packed", "prefix", "verdict");
     double log_sum[STRATEGY_COUNT] = {0};
     int log_n[STRATEGY_COUNT] = {0}, counts[VERDICT_SLOWER + 1] = {0}, only_new = 0;
@@ -106,7 +117,8 @@ int compare_main(int argc, char **argv, FILE *out) {
             double r;
             Verdict vs = compare_strategy(&base->s[s], &nw->s[s], threshold, &r);
             if (isfinite(ratios[s])) {
-                snprintf(col[s], sizeof col[s], "%.3f %s", ratios[s], vs == VERDICT_SAME ? "" : verdict_name(vs));
+                snprintf(col[s], sizeof col[s], ratios[s] < 1e4 && ratios[s] > 1e-3 ? "%.3f %s" : "%.3e %s", ratios[s],
+                         vs == VERDICT_SAME ? "" : verdict_name(vs));
                 log_sum[s] += log(ratios[s]);
                 log_n[s]++;
             } else {
@@ -121,17 +133,18 @@ int compare_main(int argc, char **argv, FILE *out) {
     fprintf(out, "\n%-34s", "geometric mean NEW/BASE");
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         char g[32] = "-";
-        if (log_n[s]) snprintf(g, sizeof g, "%.3f (%d)", exp(log_sum[s] / log_n[s]), log_n[s]);
+        double gm = log_n[s] ? exp(log_sum[s] / log_n[s]) : 0;
+        if (log_n[s]) snprintf(g, sizeof g, gm < 1e4 && gm > 1e-3 ? "%.3f (%d)" : "%.3e (%d)", gm, log_n[s]);
         fprintf(out, " %-16s", g);
     }
     int matched_n = counts[VERDICT_SAME] + counts[VERDICT_FASTER] + counts[VERDICT_UNKNOWN] + counts[VERDICT_SLOWER];
     fprintf(out, "\ncells: %d matched: %d FASTER, %d SLOWER, %d SAME, %d unknown; only in BASE %d, only in NEW %d\n",
             matched_n, counts[VERDICT_FASTER], counts[VERDICT_SLOWER], counts[VERDICT_SAME], counts[VERDICT_UNKNOWN],
             only_base, only_new);
-    free(rows[0]);
-    free(rows[1]);
+    results_rows_free(rows[0], n[0]);
+    results_rows_free(rows[1], n[1]);
     if (matched_n == 0) {
-        fprintf(stderr, "bench compare: no cell of %s matches a cell of %s\n", files[1], files[0]);
+        fprintf(stderr, "bench compare: no cell of %s matches a cell of %s\n", shown[1], shown[0]);
         return 2;
     }
     return counts[VERDICT_SLOWER] ? 1 : 0;

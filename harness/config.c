@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "quote.h"
+
 #define MAX_ENTRIES 64
 
 typedef struct Entry { char key[48]; char value[512]; int line; } Entry;
@@ -27,29 +29,39 @@ static char *trim(char *s) {
     return s;
 }
 
-static int kv_read(KvFile *f, const char *path, char *err, size_t errlen) {
-    FILE *fp = fopen(path, "r");
-    if (!fp) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+// Reads entries from fp; path names it in messages (already escaped by the caller).
+static int kv_read(KvFile *f, FILE *fp, const char *path, char *err, size_t errlen) {
     f->path = path;
     f->n = 0;
-    char buf[1024];
+    char buf[1024], q[PB_QUOTE_BUF];
     int line = 0, rc = 0;
     while (fgets(buf, sizeof buf, fp)) {
         line++;
-        if (!strchr(buf, '\n') && !feof(fp)) { snprintf(err, errlen, "%s:%d: line too long", path, line); rc = -1; break; }
+        if (!strchr(buf, '\n') && !feof(fp)) {
+            if (strlen(buf) == sizeof buf - 1) snprintf(err, errlen, "%s:%d: line too long (at most %zu bytes)", path, line, sizeof buf - 2);
+            else snprintf(err, errlen, "%s:%d: NUL byte in the line", path, line);
+            rc = -1;
+            break;
+        }
         char *hash = strchr(buf, '#');
         if (hash) *hash = '\0';
         char *s = trim(buf);
         if (!*s) continue;
         char *eq = strchr(s, '=');
-        if (!eq) { snprintf(err, errlen, "%s:%d: expected 'key = value', got '%s'", path, line, s); rc = -1; break; }
+        if (!eq) { snprintf(err, errlen, "%s:%d: expected 'key = value', got %s", path, line, pb_quote(s, PB_QUOTE_VALUE, q, sizeof q)); rc = -1; break; }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         int ok = *key != '\0';
         for (const char *c = key; *c; c++) ok &= (islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_');
-        if (!ok || strlen(key) >= sizeof f->e[0].key) { snprintf(err, errlen, "%s:%d: bad key '%s'", path, line, key); rc = -1; break; }
+        if (!ok || strlen(key) >= sizeof f->e[0].key) { snprintf(err, errlen, "%s:%d: bad key %s", path, line, pb_quote(key, PB_QUOTE_VALUE, q, sizeof q)); rc = -1; break; }
         if (!*value) { snprintf(err, errlen, "%s:%d: key '%s': empty value", path, line, key); rc = -1; break; }
-        if (strlen(value) >= sizeof f->e[0].value) { snprintf(err, errlen, "%s:%d: key '%s': value too long", path, line, key); rc = -1; break; }
+        if (strlen(value) >= sizeof f->e[0].value) { snprintf(err, errlen, "%s:%d: key '%s': value too long (at most %zu bytes)", path, line, key, sizeof f->e[0].value - 1); rc = -1; break; }
+        for (const char *c = value; *c && !rc; c++)
+            if ((unsigned char)*c < 0x20 && *c != '\t') {
+                snprintf(err, errlen, "%s:%d: key '%s': control character in %s", path, line, key, pb_quote(value, PB_QUOTE_VALUE, q, sizeof q));
+                rc = -1;
+            }
+        if (rc) break;
         for (int i = 0; i < f->n; i++)
             if (!strcmp(f->e[i].key, key)) {
                 snprintf(err, errlen, "%s:%d: key '%s': duplicate (first on line %d)", path, line, key, f->e[i].line);
@@ -62,8 +74,8 @@ static int kv_read(KvFile *f, const char *path, char *err, size_t errlen) {
         snprintf(e->value, sizeof e->value, "%s", value);
         e->line = line;
     }
+    if (!rc && ferror(fp)) { snprintf(err, errlen, "%s: read error: %s", path, strerror(errno)); rc = -1; }
     f->n_lines = line;
-    fclose(fp);
     return rc;
 }
 
@@ -79,7 +91,8 @@ static int kv_missing(const KvFile *f, const char *key, char *err, size_t errlen
 }
 
 static int kv_bad(const KvFile *f, const Entry *e, const char *why, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s:%d: key '%s': %s '%s'", f->path, e->line, e->key, why, e->value);
+    char q[PB_QUOTE_BUF];
+    snprintf(err, errlen, "%s:%d: key '%s': %s %s", f->path, e->line, e->key, why, pb_quote(e->value, PB_QUOTE_VALUE, q, sizeof q));
     return -1;
 }
 
@@ -106,13 +119,18 @@ static int kv_int(KvFile *f, const char *key, int required, long lo, long hi, in
     return 0;
 }
 
-static int kv_double(KvFile *f, const char *key, int required, double *out, char *err, size_t errlen) {
+// A finite number in 0..hi.
+static int kv_double(KvFile *f, const char *key, int required, double hi, double *out, char *err, size_t errlen) {
     Entry *e = kv_get(f, key);
     if (!e) return required ? kv_missing(f, key, err, errlen) : 0;
     char *end;
     errno = 0;
     double v = strtod(e->value, &end);
-    if (errno || end == e->value || *end || !isfinite(v) || v < 0) return kv_bad(f, e, "bad number", err, errlen);
+    if (errno || end == e->value || *end || !isfinite(v) || v < 0 || v > hi) {
+        char why[64];
+        snprintf(why, sizeof why, "bad number (want 0..%g)", hi);
+        return kv_bad(f, e, why, err, errlen);
+    }
     *out = v;
     return 0;
 }
@@ -137,7 +155,7 @@ static int kv_list(KvFile *f, const char *key, int *n, int *vals, char *err, siz
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long v;
         if (*n == PB_MAX_LENS) return kv_bad(f, e, "too many lengths in", err, errlen);
-        if (parse_long(trim(tok), 1, 1L << 24, &v)) return kv_bad(f, e, "bad length list", err, errlen);
+        if (parse_long(trim(tok), 1, PB_MAX_LEN, &v)) return kv_bad(f, e, "bad length list (lengths 1..16777216)", err, errlen);
         vals[(*n)++] = (int)v;
     }
     if (*n == 0) return kv_bad(f, e, "empty list", err, errlen);
@@ -186,48 +204,100 @@ static void stem_of(const char *path, char *out, size_t outlen) {
     if (n > 5 && !strcmp(out + n - 5, ".conf")) out[n - 5] = '\0';
 }
 
+// A name goes into CSV rows and messages: printable, no quotes or commas. 0 or -1.
+static int check_name(const KvFile *f, const char *name, char *err, size_t errlen) {
+    int ok = name[0] != '\0';
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        ok &= *c > 0x20 && *c < 0x7f && *c != ',' && *c != '"' && *c != '\'' && *c != '\\';
+    if (ok) return 0;
+    char q[PB_QUOTE_BUF];
+    Entry *e = kv_get((KvFile *)f, "name");
+    snprintf(err, errlen, "%s:%d: %s %s: printable characters only, no spaces, quotes or commas", f->path,
+             e ? e->line : f->n_lines, e ? "key 'name':" : "file name", pb_quote(name, PB_QUOTE_VALUE, q, sizeof q));
+    return -1;
+}
+
+// Opens path for a loader: 0 with *fp and the escaped path in shown, or -1 with err.
+static int open_config(const char *path, FILE **fp, char *shown, size_t shownlen, char *err, size_t errlen) {
+    pb_escape(path, PB_QUOTE_PATH, shown, shownlen);
+    *fp = fopen(path, "r");
+    if (!*fp) { snprintf(err, errlen, "%s: cannot open: %s", shown, strerror(errno)); return -1; }
+    return 0;
+}
+
 int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen) {
+    FILE *fp;
+    char shown[PB_QUOTE_BUF];
+    if (open_config(path, &fp, shown, sizeof shown, err, errlen)) return -1;
+    char stem[256];
+    stem_of(path, stem, sizeof stem);
+    int rc = config_read_model(fp, shown, stem, m, err, errlen);
+    fclose(fp);
+    return rc;
+}
+
+int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig *m, char *err, size_t errlen) {
     KvFile *f = calloc(1, sizeof *f);
-    if (!f) { snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    if (!f) { snprintf(err, errlen, "%s: out of memory", shown); return -1; }
     memset(m, 0, sizeof *m);
-    stem_of(path, m->name, sizeof m->name);
     double eps = 0;
-    const long big = INT_MAX;
-    int rc = kv_read(f, path, err, errlen);
+    int rc = kv_read(f, fp, shown, err, errlen);
+    if (!rc && strlen(stem) >= sizeof m->name && !kv_get(f, "name")) {
+        snprintf(err, errlen, "%s: file name longer than %zu characters (give a 'name' key)", shown, sizeof m->name - 1);
+        rc = -1;
+    }
+    if (!rc) snprintf(m->name, sizeof m->name, "%s", stem);
     if (!rc) rc = kv_check_keys(f, model_keys, "unknown key", err, errlen);
     if (!rc) rc = kv_string(f, "name", m->name, sizeof m->name, err, errlen);
-    if (!rc) rc = kv_int(f, "vocab", 1, 2, big, &m->vocab, err, errlen);
-    if (!rc) rc = kv_int(f, "hidden", 1, 1, big, &m->hidden, err, errlen);
-    if (!rc) rc = kv_int(f, "layers", 1, 1, big, &m->layers, err, errlen);
-    if (!rc) rc = kv_int(f, "n_head", 1, 1, big, &m->n_head, err, errlen);
-    if (!rc) rc = kv_int(f, "n_kv_head", 1, 1, big, &m->n_kv_head, err, errlen);
-    if (!rc) rc = kv_int(f, "head_dim", 1, 1, big, &m->head_dim, err, errlen);
-    if (!rc) rc = kv_int(f, "mlp", 1, 1, big, &m->mlp, err, errlen);
-    if (!rc) rc = kv_double(f, "rms_eps", 1, &eps, err, errlen);
-    if (!rc) rc = kv_double(f, "rope_theta", 1, &m->rope_theta, err, errlen);
+    if (!rc) rc = check_name(f, m->name, err, errlen);
+    if (!rc) rc = kv_int(f, "vocab", 1, 2, PB_MODEL_MAX_VOCAB, &m->vocab, err, errlen);
+    if (!rc) rc = kv_int(f, "hidden", 1, 1, PB_MODEL_MAX_HIDDEN, &m->hidden, err, errlen);
+    if (!rc) rc = kv_int(f, "layers", 1, 1, PB_MODEL_MAX_LAYERS, &m->layers, err, errlen);
+    if (!rc) rc = kv_int(f, "n_head", 1, 1, PB_MODEL_MAX_HEADS, &m->n_head, err, errlen);
+    if (!rc) rc = kv_int(f, "n_kv_head", 1, 1, PB_MODEL_MAX_HEADS, &m->n_kv_head, err, errlen);
+    if (!rc) rc = kv_int(f, "head_dim", 1, 2, PB_MODEL_MAX_HEAD_DIM, &m->head_dim, err, errlen);
+    if (!rc) rc = kv_int(f, "mlp", 1, 1, PB_MODEL_MAX_MLP, &m->mlp, err, errlen);
+    if (!rc) rc = kv_double(f, "rms_eps", 1, 1.0, &eps, err, errlen);
+    if (!rc) rc = kv_double(f, "rope_theta", 1, 1e12, &m->rope_theta, err, errlen);
     if (!rc) rc = kv_bool(f, "tied_embeddings", &m->tied_embeddings, err, errlen);
     m->rms_eps = (float)eps;
     if (!rc) {
         char why[256];
-        if (model_validate(m, why, sizeof why)) { snprintf(err, errlen, "%s:%d: %s", path, f->n_lines, why); rc = -1; }
+        if (model_validate(m, why, sizeof why)) { snprintf(err, errlen, "%s:%d: %s", shown, f->n_lines, why); rc = -1; }
     }
     free(f);
     return rc;
 }
 
 int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen) {
+    FILE *fp;
+    char shown[PB_QUOTE_BUF];
+    if (open_config(path, &fp, shown, sizeof shown, err, errlen)) return -1;
+    char stem[256];
+    stem_of(path, stem, sizeof stem);
+    int rc = config_read_sweep(fp, shown, stem, s, err, errlen);
+    fclose(fp);
+    return rc;
+}
+
+int config_read_sweep(FILE *fp, const char *shown, const char *stem, SweepConfig *s, char *err, size_t errlen) {
     KvFile *f = calloc(1, sizeof *f);
-    if (!f) { snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    if (!f) { snprintf(err, errlen, "%s: out of memory", shown); return -1; }
     memset(s, 0, sizeof *s);
-    stem_of(path, s->name, sizeof s->name);
-    int rc = kv_read(f, path, err, errlen);
+    int rc = kv_read(f, fp, shown, err, errlen);
+    if (!rc && strlen(stem) >= sizeof s->name && !kv_get(f, "name")) {
+        snprintf(err, errlen, "%s: file name longer than %zu characters (give a 'name' key)", shown, sizeof s->name - 1);
+        rc = -1;
+    }
+    if (!rc) snprintf(s->name, sizeof s->name, "%s", stem);
     char kind[16] = "grid";
     int seed = 1;
     if (!rc) rc = kv_check_keys(f, sweep_keys, "unknown key", err, errlen);
     if (!rc) rc = kv_string(f, "name", s->name, sizeof s->name, err, errlen);
+    if (!rc) rc = check_name(f, s->name, err, errlen);
     if (!rc && !kv_get(f, "model")) rc = kv_missing(f, "model", err, errlen);
     if (!rc) rc = kv_string(f, "model", s->model, sizeof s->model, err, errlen);
-    if (!rc) rc = kv_int(f, "prompts", 1, 1, 1 << 16, &s->prompts, err, errlen);
+    if (!rc) rc = kv_int(f, "prompts", 1, 1, PB_MAX_PROMPTS, &s->prompts, err, errlen);
     if (!rc) rc = kv_int(f, "completions", 1, 1, 64, &s->completions, err, errlen);
     if (!rc) rc = kv_string(f, "kind", kind, sizeof kind, err, errlen);
     if (!rc) {
@@ -242,17 +312,17 @@ int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen
         if (!rc) rc = kv_list(f, "completion_lens", &s->n_completion_lens, s->completion_lens, err, errlen);
     }
     if (!rc && s->kind == SWEEP_RANDOM) {
-        rc = kv_int(f, "cells", 1, 1, 1 << 20, &s->cells, err, errlen);
-        if (!rc) rc = kv_int(f, "min_len", 1, 1, 1 << 24, &s->min_len, err, errlen);
-        if (!rc) rc = kv_int(f, "max_len", 1, 1, 1 << 24, &s->max_len, err, errlen);
+        rc = kv_int(f, "cells", 1, 1, PB_MAX_CELLS, &s->cells, err, errlen);
+        if (!rc) rc = kv_int(f, "min_len", 1, 1, PB_MAX_LEN, &s->min_len, err, errlen);
+        if (!rc) rc = kv_int(f, "max_len", 1, 1, PB_MAX_LEN, &s->max_len, err, errlen);
         if (!rc) rc = kv_int(f, "seed", 0, 0, INT_MAX, &seed, err, errlen);
         if (!rc && s->max_len < s->min_len) rc = kv_bad(f, kv_get(f, "max_len"), "smaller than min_len:", err, errlen);
     }
     s->seed = (uint64_t)seed;
     if (!rc) rc = kv_int(f, "min_reps", 0, 1, 1 << 20, &s->min_reps, err, errlen);
     if (!rc) rc = kv_int(f, "max_reps", 0, 1, 1 << 20, &s->max_reps, err, errlen);
-    if (!rc) rc = kv_double(f, "min_time", 0, &s->min_time, err, errlen);
-    if (!rc) rc = kv_double(f, "max_time", 0, &s->max_time, err, errlen);
+    if (!rc) rc = kv_double(f, "min_time", 0, 1e6, &s->min_time, err, errlen);
+    if (!rc) rc = kv_double(f, "max_time", 0, 1e6, &s->max_time, err, errlen);
     free(f);
     return rc;
 }
@@ -281,16 +351,23 @@ int config_dir(char *dir, size_t dirlen) {
 
 int config_find(const char *kind, const char *name_or_path, char *path, size_t pathlen, char *err, size_t errlen) {
     size_t n = strlen(name_or_path);
+    char q[PB_QUOTE_BUF];
     if (strchr(name_or_path, '/') || (n > 5 && !strcmp(name_or_path + n - 5, ".conf"))) {
-        if (access(name_or_path, R_OK)) { snprintf(err, errlen, "%s: cannot open: %s", name_or_path, strerror(errno)); return -1; }
+        if (access(name_or_path, R_OK)) {
+            snprintf(err, errlen, "%s: cannot open: %s", pb_escape(name_or_path, PB_QUOTE_PATH, q, sizeof q), strerror(errno));
+            return -1;
+        }
+        if (n >= pathlen) { snprintf(err, errlen, "%s: path too long", pb_escape(name_or_path, PB_QUOTE_PATH, q, sizeof q)); return -1; }
         snprintf(path, pathlen, "%s", name_or_path);
         return 0;
     }
     char dir[4096];
-    if (config_dir(dir, sizeof dir)) { snprintf(err, errlen, "configs/ folder not found for %s '%s'", kind, name_or_path); return -1; }
-    snprintf(path, pathlen, "%s/%s/%s.conf", dir, kind, name_or_path);
-    if (access(path, R_OK)) {
-        snprintf(err, errlen, "no %s named '%s' (%s; see --list)", kind, name_or_path, path);
+    if (config_dir(dir, sizeof dir)) {
+        snprintf(err, errlen, "configs/ folder not found for %s %s", kind, pb_quote(name_or_path, PB_QUOTE_VALUE, q, sizeof q));
+        return -1;
+    }
+    if (snprintf(path, pathlen, "%s/%s/%s.conf", dir, kind, name_or_path) >= (int)pathlen || access(path, R_OK)) {
+        snprintf(err, errlen, "no %s named %s (see --list)", kind, pb_quote(name_or_path, PB_QUOTE_VALUE, q, sizeof q));
         return -1;
     }
     return 0;

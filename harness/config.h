@@ -9,10 +9,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../model/model.h"
+#include "../strategies/layout.h"
 
-#define PB_MAX_LENS 32
+#define PB_MAX_LENS 32        // lengths in a grid sweep's list
+#define PB_MAX_LEN (1 << 24)  // a prompt or completion length
+#define PB_MAX_PROMPTS (1 << 16)
+#define PB_MAX_CELLS (1 << 20) // cells of a random sweep
 
 typedef enum SweepKind { SWEEP_GRID, SWEEP_RANDOM } SweepKind;
 
@@ -33,9 +38,16 @@ typedef struct SweepConfig {
     double min_time, max_time;
 } SweepConfig;
 
-// Parses a model file. 0, or -1 with "FILE:LINE: key 'K': reason" in err.
+// Parses a model file. 0, or -1 with "FILE:LINE: key 'K': reason" in err (one line: values
+// are quoted and escaped). Sizes are bounded (model.h PB_MODEL_MAX_*, the PB_MAX_* above; the
+// cell size bound is sweep.h's, after the command line's overrides), products in 64 bits.
+// below PB_MAX_SLOTS token slots) and their products computed in 64 bits.
 int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen);
 int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen);
+// The same from an open stream (the fuzz targets); shown names the file in messages, stem is
+// the default name (the file name without .conf).
+int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig *m, char *err, size_t errlen);
+int config_read_sweep(FILE *fp, const char *shown, const char *stem, SweepConfig *s, char *err, size_t errlen);
 
 // Resolves NAME or FILE for kind "models" / "sweeps" to a readable path. 0 or -1 with err.
 int config_find(const char *kind, const char *name_or_path, char *path, size_t pathlen,

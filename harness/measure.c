@@ -71,20 +71,22 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
     memset(out, 0, sizeof *out);
     double ms, l;
     for (int i = 0; i < (c->warmup > 0 ? c->warmup : 1); i++) {
+        if (stop && *stop) return PB_OK; // stopped before it began: no samples (out stays empty)
         PbStatus rc = step(ctx, 0, &ms, &l, err, errlen);
         if (rc != PB_OK) return rc;
         if (i == 0) *loss = l;
     }
     int reps = 0;
     double summed = 0, t0 = now_s();
-    while (measure_more(c, reps, elapsed_s(summed, t0))) {
+    while (!(stop && *stop) && measure_more(c, reps, elapsed_s(summed, t0))) {
         PbStatus rc = step(ctx, 1, &ms, &l, err, errlen);
         if (rc != PB_OK) return rc;
+        if (stop && *stop) break; // the stop came during this step: its time is dropped
         samples[reps++] = ms;
         summed += ms * 1e-3;
-        if (stop && *stop) break;
     }
     int stopped = stop && *stop;
+    if (stopped && reps == 0) return PB_OK; // interrupted: out stays empty, the caller drops the cell
     if (measure_stats(samples, (size_t)reps, out)) {
         snprintf(err, errlen, "measure: no timed step (out of host memory?)");
         return PB_ERROR;

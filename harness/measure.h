@@ -40,9 +40,11 @@ typedef PbStatus (*MeasureStepFn)(void *ctx, int timed, double *ms, double *loss
 
 /*
  * Warm-up, then the timed loop. *loss: the warm-up step's loss (the one checked across
- * strategies). samples: room for c->max_reps values. stop (may be NULL): when it becomes
- * non-zero the loop ends after the current step (SIGINT). Elapsed time is the larger of the
- * summed step times and the wall clock. Returns PB_OK or the step's status.
+ * strategies). samples: room for c->max_reps values. stop (may be NULL): checked before and
+ * after every step, warm-up included (SIGINT): the loop ends after the current step and that
+ * step's time is dropped (out->reps may then be 0, with PB_OK: the caller drops the cell).
+ * Elapsed time is the larger of the summed step times and the wall clock. Returns PB_OK or the
+ * step's status.
  */
 PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
                      MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,

@@ -10,6 +10,7 @@
 #include "bench.h"
 #include "config.h"
 #include "measure.h"
+#include "quote.h"
 #include "sweep.h"
 
 #define PLAN_LARGEST 8
@@ -101,16 +102,23 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     char err[600];
     int rc = bench_load_configs(o, "nll_2_qwen7b", &sw, &m);
     if (rc) return rc;
-    CellList cells;
-    if (o->cells ? sweep_cells_parse(o->cells, sw.prompts, sw.completions, &cells, err, sizeof err)
-                 : sweep_cells(&sw, &cells, err, sizeof err)) {
+    CellSource cells;
+    if (o->cells ? cells_from_spec(o->cells, sw.prompts, sw.completions, &cells, err, sizeof err)
+                 : cells_from_sweep(&sw, &cells, err, sizeof err)) {
         fprintf(stderr, "bench plan: %s\n", err);
+        return PB_EXIT_USAGE;
+    }
+    if (cells_check_size(&cells, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "bench plan: %s\n", err);
+        cells_source_free(&cells);
         return PB_EXIT_USAGE;
     }
     const char *attention = o->attention ? o->attention : "cudnn";
     AttnPrefixMode mode;
     if (attn_prefix_mode_parse(o->prefix_attention, &mode)) {
-        fprintf(stderr, "bench plan: unknown --prefix-attention '%s'\n", o->prefix_attention);
+        char q[PB_QUOTE_BUF];
+        fprintf(stderr, "bench plan: unknown --prefix-attention %s\n", pb_quote(o->prefix_attention, PB_QUOTE_VALUE, q, sizeof q));
+        cells_source_free(&cells);
         return PB_EXIT_USAGE;
     }
     const StepBackend *b = NULL;
@@ -118,10 +126,10 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     if (o->device && !strcmp(o->device, "gpu")) {
         StepOptions so = {.seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = attention,
                           .prefix_attention = o->prefix_attention, .checkpoint = 1, .mlp_chunk = o->mlp_chunk};
-        if (!gpu) { fprintf(stderr, "bench plan: --device gpu: this build has no GPU step\n"); cells_free(&cells); return PB_EXIT_FAILED; }
+        if (!gpu) { fprintf(stderr, "bench plan: --device gpu: this build has no GPU step\n"); cells_source_free(&cells); return PB_EXIT_FAILED; }
         if (!(s = gpu->create(&m, &so, err, sizeof err))) {
             fprintf(stderr, "bench plan: --device gpu: %s\n", err);
-            cells_free(&cells);
+            cells_source_free(&cells);
             return PB_EXIT_FAILED;
         }
         b = gpu;
@@ -130,17 +138,20 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     if (o->out && !(csv = open_csv(o->out))) {
         fprintf(stderr, "bench plan: cannot write %s\n", o->out);
         if (s) b->destroy(s);
-        cells_free(&cells);
+        cells_source_free(&cells);
         return PB_EXIT_USAGE;
     }
     fprintf(out, "memory plan of the GPU step: %s, attention %s%s\n", m.name, attention,
             s ? ", measured on the GPU" : " (host figures; cuDNN workspace reserved, see attention/attn_memory.h)");
     int failed = 0;
     for (int i = 0; i < cells.n && !failed; i++) {
-        const Cell *c = &cells.cells[i];
+        Cell cell;
+        const Cell *c = &cell;
         GroupBatch g;
+        if (cell_make(&cells, i, &cell)) { fprintf(stderr, "bench plan: out of memory\n"); failed = PB_EXIT_FAILED; break; }
         if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1)) {
             fprintf(stderr, "bench plan: groups_make failed\n");
+            cell_free(&cell);
             failed = PB_EXIT_FAILED;
             break;
         }
@@ -167,9 +178,10 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             layout_free(&l);
         }
         groups_free(&g);
+        cell_free(&cell);
     }
     if (csv && fclose(csv)) { fprintf(stderr, "bench plan: cannot write %s\n", o->out); failed = PB_EXIT_FAILED; }
     if (s) b->destroy(s);
-    cells_free(&cells);
+    cells_source_free(&cells);
     return failed;
 }

@@ -45,17 +45,22 @@ typedef struct ResultRow {
     double loss_max_rel_diff;
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
     char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: split 3, copied 0"
-    char command[4096];
+    char *command;                   // malloc'd, any length (NULL = empty); control bytes escaped
     int64_t seed;
     char sweep[64];
     int cell;                        // index in the sweep
-    char prompt_lens[2048];          // exact lengths, space separated
-    char completion_lens[4096];
+    char *prompt_lens;               // exact lengths, space separated; malloc'd, any length (NULL = empty)
+    char *completion_lens;
     char time[32];                   // UTC, ISO 8601, when the row was written
+    int line;                        // results_read: the row's line in its file (not a column)
 } ResultRow;
 
-// Every number missing, every string empty.
+// Every number missing, every string empty (the malloc'd ones NULL).
 void results_row_init(ResultRow *r);
+// Frees the malloc'd strings (and sets them NULL); the rest stays.
+void results_row_free(ResultRow *r);
+// Frees n rows read by results_read and the array.
+void results_rows_free(ResultRow *rows, size_t n);
 // Fills the speedups, ideal speedup and efficiency from the per-strategy fields.
 void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT]);
 
@@ -63,6 +68,9 @@ int results_write_header(FILE *fp);
 int results_write_row(FILE *fp, const ResultRow *r); // one whole line, then fflush. 0 or -1
 // The header line the writer emits (without newline), for --resume checks. 4096 bytes suffice.
 void results_header(char *buf, size_t len);
+// The row as one CSV line with its newline, malloc'd (*line, *len). No raw newline inside: a
+// row is always one physical line. 0, or -1 out of memory.
+int results_format_row(const ResultRow *r, char **line, size_t *len);
 
 /*
  * Reads a results CSV (ours, or the reference one: unknown columns are ignored, missing ones
@@ -70,6 +78,14 @@ void results_header(char *buf, size_t len);
  * batch_size are required. 0, or -1 with "FILE:LINE: ..." in err. *rows: free() it.
  */
 int results_read(const char *path, ResultRow **rows, size_t *n, char *err, size_t errlen);
+// The same from a stream; shown names it in messages. *bad_line (may be NULL): the line of the
+// record that failed (0 when the failure is not a record's). *rows: results_rows_free().
+int results_read_stream(FILE *fp, const char *shown, ResultRow **rows, size_t *n, int *bad_line, char *err,
+                        size_t errlen);
+
+// Every time, spread, memory and ratio figure present in the rows is finite and >= 0 (what
+// compare computes with). 0, or -1 with "FILE:LINE: column 'C': ..." in err.
+int results_check_figures(const char *shown, const ResultRow *rows, size_t n, char *err, size_t errlen);
 
 // Whether two rows are the same cell (model ignoring an "-instruct" suffix, lengths, counts,
 // and the exact lengths where both rows have them).

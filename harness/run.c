@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../strategies/layout_estimate.h"
 #include "progress.h"
 #include "results.h"
 
@@ -116,7 +118,8 @@ static int check_losses(const RunPlan *p, ResultRow *r) {
     return !finite || (n_ok >= 2 && worst > p->loss_rtol);
 }
 
-static void row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
+// 0, or -1 out of memory (the lengths and the command are copied into the row).
+static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     snprintf(r->model, sizeof r->model, "%s", p->model.name);
     snprintf(r->method, sizeof r->method, "nll");
     r->prompt_len = c->prompt_len;
@@ -127,15 +130,16 @@ static void row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
     p->backend->describe(p->step, r->gpu, sizeof r->gpu, r->versions, sizeof r->versions);
     snprintf(r->git_commit, sizeof r->git_commit, "%s", pb_build_commit());
-    snprintf(r->command, sizeof r->command, "%s", p->command);
+    r->command = strdup(p->command ? p->command : "");
     r->seed = (int64_t)p->seed;
     snprintf(r->sweep, sizeof r->sweep, "%s", p->sweep_name);
     r->cell = c->index;
-    cell_lens_text(c, r->prompt_lens, sizeof r->prompt_lens, r->completion_lens, sizeof r->completion_lens);
+    int rc = r->command && !cell_lens_text(c, &r->prompt_lens, &r->completion_lens) ? 0 : -1;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(r->time, sizeof r->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return rc;
 }
 
 static void fmt_ms(char *buf, size_t n, const StrategyResult *s) {
@@ -158,18 +162,16 @@ static int make_groups(const RunPlan *p, const Cell *c, GroupBatch *g) {
                        p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)));
 }
 
-// Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work).
+// Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work),
+// from the lengths alone (layout_estimate): nothing is built.
 static double cell_flop(const RunPlan *p, const Cell *c) {
-    GroupBatch g;
-    if (make_groups(p, c, &g)) return 0;
     double sum = 0;
     for (int s = 0; s < STRATEGY_COUNT; s++) {
-        Layout l;
-        if (!(p->strategies & (1u << s)) || layout_build(&l, (Strategy)s, &g)) continue;
-        sum += model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows).total;
-        layout_free(&l);
+        LayoutCounts n;
+        if (!(p->strategies & (1u << s)) || layout_estimate((Strategy)s, c->prompts, c->k, c->prompt_lens, c->comp_lens, &n))
+            continue;
+        sum += model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
     }
-    groups_free(&g);
     return sum;
 }
 
@@ -186,52 +188,121 @@ static void progress_line(const RunPlan *p, int done, double flop_done, double f
     progress_duration(elapsed, e, sizeof e);
     progress_duration(eta, left, sizeof left);
     fprintf(p->progress, "[%d/%d] cells done in %s; %.3g of %.3g PFLOP left at %.3g TFLOP/s so far: ETA %s\n", done,
-            p->cells.n, e, flop_left * 1e-15, (flop_done + flop_left) * 1e-15,
+            p->n_selected, e, flop_left * 1e-15, (flop_done + flop_left) * 1e-15,
             elapsed > 0 ? flop_done / elapsed * 1e-12 : 0.0, left);
+}
+
+// Host bytes the cell's token ids and its largest requested layout take, estimated from the
+// lengths before anything is built; above half of this host's memory every strategy of the
+// cell is recorded "oom" (the GPU step's own size table decides the device side in prepare).
+static int cell_too_big_for_host(const RunPlan *p, const Cell *c, ResultRow *r) {
+    double ids = 0, worst = 0;
+    for (int b = 0; b < c->prompts; b++) ids += c->prompt_lens[b];
+    for (int j = 0; j < c->prompts * c->k; j++) ids += c->comp_lens[j];
+    for (int s = 0; s < STRATEGY_COUNT; s++) {
+        LayoutCounts n;
+        if ((p->strategies & (1u << s)) &&
+            !layout_estimate((Strategy)s, c->prompts, c->k, c->prompt_lens, c->comp_lens, &n) &&
+            (double)layout_host_bytes(&n) > worst)
+            worst = (double)layout_host_bytes(&n);
+    }
+    double host = 4.0 * ids + worst; // int32 token ids, then the layout
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double limit = pages > 0 && page > 0 ? 0.5 * (double)pages * (double)page : 0;
+    if (!(limit > 0) || host <= limit) return 0;
+    for (int s = 0; s < STRATEGY_COUNT; s++) {
+        StrategyResult *out = &r->s[s];
+        snprintf(out->status, sizeof out->status, "%s", (p->strategies & (1u << s)) ? "oom" : "skipped");
+        if (p->strategies & (1u << s))
+            snprintf(out->error, sizeof out->error, "the cell's layouts need about %.3g GB of host memory", host * 1e-9);
+    }
+    fprintf(p->progress, "  oom: the cell's layouts need about %.3g GB of host memory, more than half of this host's %.3g GB\n",
+            host * 1e-9, 2 * limit * 1e-9);
+    return 1;
+}
+
+// The ETA's work: every selected cell's FLOPs, each cell made and freed in turn. NULL: out of memory.
+static double *selected_work(const RunPlan *p, double *total) {
+    double *work = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *work);
+    *total = 0;
+    for (int i = 0; work && i < p->n_selected; i++) {
+        Cell c;
+        work[i] = 0;
+        if (cell_make(p->cells, p->selected[i], &c)) continue;
+        *total += work[i] = cell_flop(p, &c);
+        cell_free(&c);
+    }
+    return work;
 }
 
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     int failed = 0, interrupted = 0, device_lost = 0, n_rows = 0;
-    ResultRow *rows = malloc((size_t)(p->cells.n ? p->cells.n : 1) * sizeof *rows);
+    ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
-    double *work = malloc((size_t)(p->cells.n ? p->cells.n : 1) * sizeof *work);
+    double flop_left = 0, flop_done = 0, t0 = now_s();
+    double *work = selected_work(p, &flop_left);
     if (!rows || !samples || !work) {
         free(rows); free(samples); free(work);
         fprintf(p->progress, "bench: out of memory\n");
         return PB_EXIT_FAILED;
     }
-    double flop_left = 0, flop_done = 0, t0 = now_s();
-    for (int i = 0; i < p->cells.n; i++) flop_left += work[i] = cell_flop(p, &p->cells.cells[i]);
-    for (int i = 0; i < p->cells.n && !interrupted && !device_lost; i++) {
-        const Cell *c = &p->cells.cells[i];
-        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
-                p->cells.n, c->index, c->prompt_len, c->completion_len, c->prompts, c->k, c->random ? " (random lengths)" : "");
-        GroupBatch g;
-        if (make_groups(p, c, &g)) {
-            fprintf(p->progress, "  groups_make failed (out of memory or bad lengths)\n");
+    for (int i = 0; i < p->n_selected && !interrupted && !device_lost; i++) {
+        Cell cell;
+        if (cell_make(p->cells, p->selected[i], &cell)) {
+            fprintf(p->progress, "bench: out of memory for cell %d's lengths\n", p->selected[i]);
             failed = 1;
-            continue;
+            break;
         }
+        const Cell *c = &cell;
+        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
+                p->n_selected, c->index, c->prompt_len, c->completion_len, c->prompts, c->k, c->random ? " (random lengths)" : "");
         ResultRow *r = &rows[n_rows];
         results_row_init(r);
-        row_environment(p, c, r);
+        if (row_environment(p, c, r)) {
+            fprintf(p->progress, "bench: out of memory for cell %d's row\n", c->index);
+            results_row_free(r);
+            cell_free(&cell);
+            failed = 1;
+            break;
+        }
+        GroupBatch g = {0};
+        int too_big = cell_too_big_for_host(p, c, r);
+        if (!too_big && make_groups(p, c, &g)) {
+            fprintf(p->progress, "  groups_make failed (out of memory or bad lengths)\n");
+            failed = 1;
+            results_row_free(r);
+            cell_free(&cell);
+            continue;
+        }
         double flop[STRATEGY_COUNT] = { NAN, NAN, NAN };
-        for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost; s++) {
+        for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
             PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
         }
-        groups_free(&g);
-        if (interrupted) { fprintf(p->progress, "interrupted: cell %d not recorded (--resume runs it)\n", c->index); break; }
+        if (!too_big) groups_free(&g);
+        cell_free(&cell);
+        if (interrupted) {
+            fprintf(p->progress, "interrupted: cell %d not recorded (--resume runs it)\n", r->cell);
+            results_row_free(r);
+            break;
+        }
         results_row_derive(r, flop);
         if (check_losses(p, r)) {
             failed = 1;
             fprintf(p->progress, "  LOSS CHECK %s (max relative difference %.3g, tolerance %.1g)\n", r->loss_check,
                     r->loss_max_rel_diff, p->loss_rtol);
         }
-        if (results_write_row(p->csv, r)) { fprintf(p->progress, "bench: cannot write the CSV row\n"); failed = 1; }
+        char err[800];
+        int wrote = csv_out_append(p->csv, r, err, sizeof err);
+        results_row_free(r); // the table needs the numbers only
+        if (wrote) {
+            fprintf(p->progress, "bench: %s; stopping the sweep (the file holds the %d rows written before)\n", err, n_rows);
+            failed = 1;
+            break;
+        }
         n_rows++;
         flop_done += work[i];
         flop_left -= work[i];

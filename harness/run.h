@@ -2,7 +2,9 @@
  * run.h: a sweep on one StepBackend. Per cell: token ids (seeded) -> for each strategy
  * layout_build -> prepare -> measure -> memory -> release (layout construction and prepare
  * are outside the timed region); then the loss check across strategies and one CSV row,
- * written whole and flushed. A cell that does not fit is recorded "oom" and the sweep goes on.
+ * written with one write(). A cell that does not fit is recorded "oom" and the sweep goes on; a
+ * row that cannot be written stops the sweep (exit 1, the file keeps whole rows). stop: set by
+ * SIGINT, checked between steps; a cell cut short is not recorded.
  */
 #ifndef PB_RUN_H
 #define PB_RUN_H
@@ -11,6 +13,7 @@
 #include <stdio.h>
 
 #include "../model/model.h"
+#include "csv_out.h"
 #include "measure.h"
 #include "../step/step.h"
 #include "sweep.h"
@@ -20,13 +23,15 @@ typedef struct RunPlan {
     Step *step;                // created by the caller
     ModelConfig model;
     const char *sweep_name;
-    CellList cells;            // the selected cells (shard and resume applied)
+    const CellSource *cells;   // made one at a time as they run
+    const int *selected;       // [n_selected] cell indices to run (shard and resume applied)
+    int n_selected;
     unsigned strategies;       // bit (1 << Strategy)
     MeasureConfig measure;
     uint64_t seed;
     double loss_rtol;          // relative tolerance of the cross-strategy loss check
     const char *command;       // the command line
-    FILE *csv;                 // open for appending rows (header already there)
+    CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr
     FILE *table;               // stdout
 } RunPlan;

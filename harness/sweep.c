@@ -1,4 +1,4 @@
-// sweep.c: cell enumeration and selection (see sweep.h).
+// sweep.c: cells made one at a time, and their selection (see sweep.h).
 #include "sweep.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "quote.h"
 
 static int cell_alloc(Cell *c, int index, int prompts, int k) {
     memset(c, 0, sizeof *c);
@@ -15,7 +16,16 @@ static int cell_alloc(Cell *c, int index, int prompts, int k) {
     c->k = k;
     c->prompt_lens = malloc((size_t)prompts * sizeof *c->prompt_lens);
     c->comp_lens = malloc((size_t)prompts * (size_t)k * sizeof *c->comp_lens);
-    return (c->prompt_lens && c->comp_lens) ? 0 : -1;
+    if (c->prompt_lens && c->comp_lens) return 0;
+    cell_free(c);
+    return -1;
+}
+
+void cell_free(Cell *c) {
+    free(c->prompt_lens);
+    free(c->comp_lens);
+    c->prompt_lens = NULL;
+    c->comp_lens = NULL;
 }
 
 static void cell_fill_uniform(Cell *c, int p, int n) {
@@ -36,64 +46,116 @@ static void cell_fill_random(Cell *c, uint64_t seed, int lo, int hi) {
     c->completion_len = (int)(sc / (c->prompts * c->k) + 0.5);
 }
 
-static int list_alloc(CellList *out, int n, char *err, size_t errlen) {
-    out->n = 0;
-    out->cells = calloc((size_t)n, sizeof *out->cells);
-    if (!out->cells) { snprintf(err, errlen, "out of memory for %d cells", n); return -1; }
-    return 0;
-}
-
-int sweep_cells(const SweepConfig *s, CellList *out, char *err, size_t errlen) {
-    int n = s->kind == SWEEP_GRID ? s->n_prompt_lens * s->n_completion_lens : s->cells;
-    if (list_alloc(out, n, err, errlen)) return -1;
-    for (int i = 0; i < n; i++) {
-        Cell *c = &out->cells[out->n++];
-        if (cell_alloc(c, i, s->prompts, s->completions)) { cells_free(out); snprintf(err, errlen, "out of memory"); return -1; }
-        if (s->kind == SWEEP_GRID)
-            cell_fill_uniform(c, s->prompt_lens[i / s->n_completion_lens], s->completion_lens[i % s->n_completion_lens]);
-        else
-            cell_fill_random(c, s->seed, s->min_len, s->max_len);
+int cells_from_sweep(const SweepConfig *s, CellSource *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->prompts = s->prompts;
+    out->k = s->completions;
+    out->kind = s->kind;
+    out->seed = s->seed;
+    if (s->kind == SWEEP_RANDOM) {
+        out->n = s->cells;
+        out->min_len = s->min_len;
+        out->max_len = s->max_len;
+        return 0;
     }
+    out->n = s->n_prompt_lens * s->n_completion_lens; // each list holds at most PB_MAX_LENS
+    out->n_completion_lens = s->n_completion_lens;
+    out->plens = malloc((size_t)s->n_prompt_lens * sizeof *out->plens);
+    out->clens = malloc((size_t)s->n_completion_lens * sizeof *out->clens);
+    if (!out->plens || !out->clens) { cells_source_free(out); snprintf(err, errlen, "out of memory"); return -1; }
+    memcpy(out->plens, s->prompt_lens, (size_t)s->n_prompt_lens * sizeof *out->plens);
+    memcpy(out->clens, s->completion_lens, (size_t)s->n_completion_lens * sizeof *out->clens);
     return 0;
 }
 
-int sweep_cells_parse(const char *spec, int prompts, int k, CellList *out, char *err, size_t errlen) {
-    int n = 1;
+int cells_from_spec(const char *spec, int prompts, int k, CellSource *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    size_t n = 1;
     for (const char *c = spec; *c; c++) n += *c == ',';
-    if (list_alloc(out, n, err, errlen)) return -1;
+    if (n > PB_MAX_CELLS) { snprintf(err, errlen, "--cells: %zu cells, at most %d", n, PB_MAX_CELLS); return -1; }
+    out->prompts = prompts;
+    out->k = k;
+    out->kind = SWEEP_GRID;
+    out->explicit_cells = 1;
+    out->n_completion_lens = 1;
+    out->plens = malloc(n * sizeof *out->plens);
+    out->clens = malloc(n * sizeof *out->clens);
+    if (!out->plens || !out->clens) { cells_source_free(out); snprintf(err, errlen, "out of memory"); return -1; }
     const char *p = spec;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         char *end;
         errno = 0;
         long a = strtol(p, &end, 10), b = 0;
-        int ok = !errno && end != p && *end == 'x' && a > 0 && a <= (1L << 24);
+        int ok = !errno && end != p && *p != ' ' && *p != '+' && *p != '-' && *end == 'x' && a > 0 && a <= PB_MAX_LEN;
         if (ok) {
             const char *q = end + 1;
             b = strtol(q, &end, 10);
-            ok = !errno && end != q && (*end == ',' || !*end) && b > 0 && b <= (1L << 24);
+            ok = !errno && end != q && *q != ' ' && *q != '+' && *q != '-' && (*end == ',' || !*end) && b > 0 &&
+                 b <= PB_MAX_LEN;
         }
         if (!ok) {
-            snprintf(err, errlen, "--cells: bad cell '%.*s' (want PROMPTxCOMPLETION, e.g. 512x512,2048x128)",
-                     (int)strcspn(p, ","), p);
-            cells_free(out);
+            char cut[64], q[PB_QUOTE_BUF];
+            snprintf(cut, sizeof cut, "%.*s", (int)strcspn(p, ","), p);
+            snprintf(err, errlen, "--cells: bad cell %s (want PROMPTxCOMPLETION, lengths 1..%d, e.g. 512x512,2048x128)",
+                     pb_quote(cut, PB_QUOTE_VALUE, q, sizeof q), PB_MAX_LEN);
+            cells_source_free(out);
             return -1;
         }
-        Cell *c = &out->cells[out->n++];
-        if (cell_alloc(c, i, prompts, k)) { cells_free(out); snprintf(err, errlen, "out of memory"); return -1; }
-        cell_fill_uniform(c, (int)a, (int)b);
+        out->plens[i] = (int)a;
+        out->clens[i] = (int)b;
         p = *end ? end + 1 : end;
     }
+    out->n = (int)n;
     return 0;
 }
 
-void cells_free(CellList *l) {
-    for (int i = 0; i < l->n; i++) {
-        free(l->cells[i].prompt_lens);
-        free(l->cells[i].comp_lens);
+void cells_source_free(CellSource *src) {
+    free(src->plens);
+    free(src->clens);
+    memset(src, 0, sizeof *src);
+}
+
+static void cell_lengths(const CellSource *src, int index, int *p, int *c) {
+    if (src->kind == SWEEP_RANDOM) { *p = *c = src->max_len; return; }
+    *p = src->plens[src->explicit_cells ? index : index / src->n_completion_lens];
+    *c = src->clens[src->explicit_cells ? index : index % src->n_completion_lens];
+}
+
+int cells_check_size(const CellSource *src, int *max_p, int *max_c, char *err, size_t errlen) {
+    int64_t worst = -1;
+    int wi = 0, wp = 0, wc = 0;
+    for (int i = 0; i < src->n; i++) {
+        int p, c;
+        cell_lengths(src, i, &p, &c);
+        int64_t slots = (int64_t)src->prompts * src->k * ((int64_t)p + c); // <= 2^16 * 64 * 2^25
+        if (slots > worst) { worst = slots; wi = i; wp = p; wc = c; }
+        if (src->kind == SWEEP_RANDOM) break; // every random cell has the same worst case
     }
-    free(l->cells);
-    l->cells = NULL;
-    l->n = 0;
+    if (max_p) *max_p = wp;
+    if (max_c) *max_c = wc;
+    if (worst <= PB_MAX_SLOTS) return 0;
+    snprintf(err, errlen, "cell %d (%s%dx%d, %d prompts x %d completions) needs %lld token slots in the padded layout, "
+             "above the bound of %lld (slot indices are int32)", wi, src->kind == SWEEP_RANDOM ? "up to " : "", wp, wc,
+             src->prompts, src->k, (long long)worst, (long long)PB_MAX_SLOTS);
+    return -1;
+}
+
+int cell_make_uniform(int index, int prompts, int k, int p, int c, Cell *out) {
+    if (cell_alloc(out, index, prompts, k)) return -1;
+    cell_fill_uniform(out, p, c);
+    return 0;
+}
+
+int cell_make(const CellSource *src, int index, Cell *out) {
+    if (cell_alloc(out, index, src->prompts, src->k)) return -1;
+    if (src->kind == SWEEP_RANDOM) {
+        cell_fill_random(out, src->seed, src->min_len, src->max_len);
+    } else {
+        int p, c;
+        cell_lengths(src, index, &p, &c);
+        cell_fill_uniform(out, p, c);
+    }
+    return 0;
 }
 
 int shard_parse(const char *s, int *i, int *n) {
@@ -113,27 +175,34 @@ int cell_in_shard(const Cell *c, int shard_i, int shard_n) {
     return shard_n <= 1 || c->index % shard_n == shard_i;
 }
 
-void cell_lens_text(const Cell *c, char *prompts, size_t n1, char *comps, size_t n2) {
-    prompts[0] = comps[0] = '\0';
-    if (!c->random) return;
-    size_t o = 0;
-    for (int b = 0; b < c->prompts && o < n1; b++) o += (size_t)snprintf(prompts + o, n1 - o, "%s%d", b ? " " : "", c->prompt_lens[b]);
-    o = 0;
-    for (int j = 0; j < c->prompts * c->k && o < n2; j++) o += (size_t)snprintf(comps + o, n2 - o, "%s%d", j ? " " : "", c->comp_lens[j]);
+// Space-separated values, grown as needed (11 bytes per value at most).
+static char *join_lens(const int32_t *v, size_t n) {
+    char *s = malloc(n * 12 + 1), *o = s;
+    if (!s) return NULL;
+    *o = '\0';
+    for (size_t i = 0; i < n; i++) o += sprintf(o, "%s%d", i ? " " : "", v[i]);
+    return s;
 }
 
-int cell_done(const Cell *c, const char *model, const ResultRow *rows, size_t n) {
-    ResultRow *probe = malloc(sizeof *probe);
-    if (!probe) return 0;
-    results_row_init(probe);
-    snprintf(probe->model, sizeof probe->model, "%s", model);
-    probe->prompt_len = c->prompt_len;
-    probe->completion_len = c->completion_len;
-    probe->num_completions = c->k;
-    probe->batch_size = c->prompts;
-    cell_lens_text(c, probe->prompt_lens, sizeof probe->prompt_lens, probe->completion_lens, sizeof probe->completion_lens);
-    int done = 0;
-    for (size_t i = 0; i < n && !done; i++) done = results_same_cell(probe, &rows[i]);
-    free(probe);
-    return done;
+int cell_lens_text(const Cell *c, char **prompts, char **comps) {
+    *prompts = *comps = NULL;
+    if (!c->random) return 0;
+    *prompts = join_lens(c->prompt_lens, (size_t)c->prompts);
+    *comps = join_lens(c->comp_lens, (size_t)c->prompts * (size_t)c->k);
+    if (*prompts && *comps) return 0;
+    free(*prompts);
+    free(*comps);
+    *prompts = *comps = NULL;
+    return -1;
+}
+
+int cell_row_key(const Cell *c, const char *model, ResultRow *row) {
+    snprintf(row->model, sizeof row->model, "%s", model);
+    row->prompt_len = c->prompt_len;
+    row->completion_len = c->completion_len;
+    row->num_completions = c->k;
+    row->batch_size = c->prompts;
+    free(row->prompt_lens);
+    free(row->completion_lens);
+    return cell_lens_text(c, &row->prompt_lens, &row->completion_lens);
 }

@@ -64,20 +64,58 @@ void model_init_params(const ModelConfig *m, uint64_t seed, float *params) {
     }
 }
 
+// a * b + c in 64 bits; -1 on overflow
+static int mul_add_u64(uint64_t a, uint64_t b, uint64_t *acc) {
+    uint64_t p;
+    if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(*acc, p, acc)) return -1;
+    return 0;
+}
+
+int model_param_count_checked(const ModelConfig *m, uint64_t *count) {
+    if (m->vocab <= 0 || m->hidden <= 0 || m->layers <= 0 || m->n_head <= 0 || m->n_kv_head <= 0 ||
+        m->head_dim <= 0 || m->mlp <= 0)
+        return -1;
+    uint64_t V = (uint64_t)m->vocab, C = (uint64_t)m->hidden, L = (uint64_t)m->layers, F = (uint64_t)m->mlp;
+    uint64_t q = 0, kv = 0, layer = 0, total = 0;
+    if (mul_add_u64((uint64_t)m->n_head, (uint64_t)m->head_dim, &q) ||
+        mul_add_u64((uint64_t)m->n_kv_head, (uint64_t)m->head_dim, &kv))
+        return -1;
+    // per layer: ln1, ln2 (C each); wq, wo (q x C); bq (q); wk, wv (kv x C); bk, bv (kv); gate, up, down (F x C)
+    if (mul_add_u64(2, C, &layer) || mul_add_u64(2 * C, q, &layer) || mul_add_u64(1, q, &layer) ||
+        mul_add_u64(2 * C, kv, &layer) || mul_add_u64(2, kv, &layer) || mul_add_u64(3 * C, F, &layer))
+        return -1;
+    if (mul_add_u64(L, layer, &total) || mul_add_u64(m->tied_embeddings ? 1 : 2, V * C, &total) ||
+        mul_add_u64(1, C, &total))
+        return -1;
+    *count = total;
+    return 0;
+}
+
 int model_validate(const ModelConfig *m, char *err, size_t errlen) {
-    const char *why = NULL;
+    char why[160] = "";
+    uint64_t params = 0;
     if (m->vocab <= 1 || m->hidden <= 0 || m->layers <= 0 || m->n_head <= 0 || m->n_kv_head <= 0 ||
         m->head_dim <= 0 || m->mlp <= 0)
-        why = "every size must be positive";
+        snprintf(why, sizeof why, "every size must be positive (vocab at least 2)");
+    else if (m->vocab > PB_MODEL_MAX_VOCAB || m->hidden > PB_MODEL_MAX_HIDDEN || m->layers > PB_MODEL_MAX_LAYERS ||
+             m->n_head > PB_MODEL_MAX_HEADS || m->n_kv_head > PB_MODEL_MAX_HEADS ||
+             m->head_dim > PB_MODEL_MAX_HEAD_DIM || m->mlp > PB_MODEL_MAX_MLP)
+        snprintf(why, sizeof why, "a size is above its bound (vocab %d, hidden %d, layers %d, heads %d, head_dim %d, mlp %d)",
+                 PB_MODEL_MAX_VOCAB, PB_MODEL_MAX_HIDDEN, PB_MODEL_MAX_LAYERS, PB_MODEL_MAX_HEADS,
+                 PB_MODEL_MAX_HEAD_DIM, PB_MODEL_MAX_MLP);
     else if (m->n_head % m->n_kv_head != 0)
-        why = "n_head must be a multiple of n_kv_head";
+        snprintf(why, sizeof why, "n_head must be a multiple of n_kv_head");
     else if (m->head_dim % 2 != 0)
-        why = "head_dim must be even (RoPE rotates pairs)";
-    else if (m->n_head * m->head_dim != m->hidden)
-        why = "n_head * head_dim must equal hidden";
+        snprintf(why, sizeof why, "head_dim must be even (RoPE rotates pairs)");
+    else if ((int64_t)m->n_head * m->head_dim != m->hidden)
+        snprintf(why, sizeof why, "n_head * head_dim (%lld) must equal hidden (%d)",
+                 (long long)((int64_t)m->n_head * m->head_dim), m->hidden);
     else if (!(m->rms_eps > 0.0f) || !(m->rope_theta > 0.0))
-        why = "rms_eps and rope_theta must be positive";
-    if (why) { snprintf(err, errlen, "model %s: %s", m->name, why); return -1; }
+        snprintf(why, sizeof why, "rms_eps and rope_theta must be positive");
+    else if (model_param_count_checked(m, &params) || params > PB_MODEL_MAX_PARAMS)
+        snprintf(why, sizeof why, "%.4g parameters, above the bound of %.4g", (double)params,
+                 (double)PB_MODEL_MAX_PARAMS);
+    if (why[0]) { snprintf(err, errlen, "model %s: %s", m->name, why); return -1; }
     return 0;
 }
 

@@ -12,6 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Bounds of a model config (checked by model_validate and by the config reader; README,
+ * "Configs"). Far above any real decoder (Llama 3 405B: hidden 16384, mlp 53248, 126 layers),
+ * low enough that every size product below fits 64 bits with room: parameters <= 2^40, and
+ * hidden x token slots (< 2^31) x layers stays below 2^63.
+ */
+#define PB_MODEL_MAX_VOCAB (1 << 24)
+#define PB_MODEL_MAX_HIDDEN (1 << 16)
+#define PB_MODEL_MAX_LAYERS 1024
+#define PB_MODEL_MAX_HEADS 1024
+#define PB_MODEL_MAX_HEAD_DIM 1024
+#define PB_MODEL_MAX_MLP (1 << 20)
+#define PB_MODEL_MAX_PARAMS (1ull << 40)
+
 typedef struct ModelConfig {
     char name[64];
     int vocab;      // V
@@ -59,8 +73,9 @@ ParamId model_lm_head(const ModelConfig *m);
 // Deterministic in (m, seed); the tests hand the same values to every implementation.
 void model_init_params(const ModelConfig *m, uint64_t seed, float *params);
 
-// Checks a config for consistency (Hq divisible by Hkv, C == Hq*D for Qwen2, D even, ...).
-// Returns 0 or -1 with a one-line reason in err.
+// Checks a config: every size within the bounds above, Hq divisible by Hkv, C == Hq*D for
+// Qwen2 (in 64 bits), D even, the parameter count <= PB_MODEL_MAX_PARAMS (computed in 64 bits
+// with overflow checks before any size_t table is used). 0 or -1 with a one-line reason in err.
 int model_validate(const ModelConfig *m, char *err, size_t errlen);
 
 /*
@@ -77,6 +92,9 @@ typedef struct Flops {
     double total;
 } Flops;
 Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows);
+
+// Parameter count in 64 bits with overflow checks: 0, or -1 when it does not fit 64 bits.
+int model_param_count_checked(const ModelConfig *m, uint64_t *count);
 
 // Bytes of the parameter table stored as bf16 (the GPU step's weights, and its gradients).
 size_t model_param_bytes_bf16(const ModelConfig *m);

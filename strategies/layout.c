@@ -136,7 +136,7 @@ int layout_build(Layout *out, Strategy s, const GroupBatch *g) {
     case STRATEGY_PACKED: l->n_rows = 1; n_slots = n_real = docs_tok; break;
     default:              l->n_rows = 1; n_slots = n_real = prompt_tok + comp_tok; break;
     }
-    if (n_slots > (size_t)INT32_MAX - 1) return -1; // slot indices are int32 (seg_lo may be n_slots)
+    if (n_slots > (size_t)PB_MAX_SLOTS) return -1;
     l->row_len = (int)(n_slots / (size_t)l->n_rows);
     l->n_slots = n_slots;
     l->n_real = n_real;

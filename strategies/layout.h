@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #define PB_MAX_COMPLETIONS 64
+// Token slots of one layout at most: slot indices are int32 (seg_lo may equal n_slots).
+#define PB_MAX_SLOTS ((int64_t)INT32_MAX - 1)
 
 typedef enum Strategy { STRATEGY_PADDED, STRATEGY_PACKED, STRATEGY_PREFIX, STRATEGY_COUNT } Strategy;
 

@@ -43,14 +43,19 @@ static void check_sweep(const char *name) {
         CHECK(0, "%s: %s", name, err);
         return;
     }
-    CellList cells;
-    if (sweep_cells(&sw, &cells, err, sizeof err)) { CHECK(0, "%s: %s", name, err); return; }
+    CellSource cells;
+    if (cells_from_sweep(&sw, &cells, err, sizeof err)) { CHECK(0, "%s: %s", name, err); return; }
     double worst = -1e30;
     int worst_cell = -1;
     for (int i = 0; i < cells.n; i++) {
-        const Cell *c = &cells.cells[i];
+        Cell cell;
+        const Cell *c = &cell;
+        if (cell_make(&cells, i, &cell)) { CHECK(0, "cell_make"); continue; }
         GroupBatch g;
-        if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1)) { CHECK(0, "groups_make"); continue; }
+        int made = groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1);
+        int index = c->index, plen = c->prompt_len, clen = c->completion_len;
+        cell_free(&cell);
+        if (made) { CHECK(0, "groups_make"); continue; }
         size_t peak[STRATEGY_COUNT][2];
         int ok = 1;
         for (int s = 0; s < STRATEGY_COUNT; s += 2) { // padded and prefix
@@ -63,15 +68,14 @@ static void check_sweep(const char *name) {
         if (!ok) { failures++; continue; }
         for (int mode = 0; mode < 2; mode++) {
             CHECK(peak[STRATEGY_PREFIX][mode] <= peak[STRATEGY_PADDED][mode],
-                  "%s cell %d (%dx%d): prefix %.3f GB above padded %.3f GB (%s)", name, c->index, c->prompt_len,
-                  c->completion_len, peak[STRATEGY_PREFIX][mode] / 1e9, peak[STRATEGY_PADDED][mode] / 1e9,
+                  "%s cell %d (%dx%d): prefix %.3f GB above padded %.3f GB (%s)", name, index, plen, clen, peak[STRATEGY_PREFIX][mode] / 1e9, peak[STRATEGY_PADDED][mode] / 1e9,
                   mode ? "gradients held" : "no gradients held");
             double d = ((double)peak[STRATEGY_PREFIX][mode] - (double)peak[STRATEGY_PADDED][mode]) / 1e9;
-            if (d > worst) { worst = d; worst_cell = c->index; }
+            if (d > worst) { worst = d; worst_cell = index; }
         }
     }
     printf("%-14s %3d cells: prefix - padded peak at most %+.3f GB (cell %d)\n", name, cells.n, worst, worst_cell);
-    cells_free(&cells);
+    cells_source_free(&cells);
 }
 
 int main(void) {

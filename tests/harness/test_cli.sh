@@ -84,6 +84,13 @@ expect 2 "garbage.csv" compare "$data/base.csv" "$data/garbage.csv"
 expect 2 "usage: bench compare" compare "$data/base.csv"
 expect 2 "bad --threshold" compare "$data/base.csv" "$data/same.csv" --threshold -3
 expect 0 "" compare "$data/reference_nll_2_qwen7b.csv" "$data/reference_nll_2_qwen7b.csv"
+# issue 15 case 8: on main inf on both sides was SAME (exit 0), negative IQRs were used and a
+# ratio of 1e300 was cut to 31 digits; now refused naming file, line and column
+expect 2 "inf.csv:2: column 'padded_ms': inf is not a finite figure" compare "$data/inf.csv" "$data/inf.csv"
+expect 2 "nan.csv:3: column 'packed_ms': bad number" compare "$data/base.csv" "$data/nan.csv"
+expect 2 "negiqr.csv:2: column 'packed_iqr_ms': -5 is not a finite figure" compare "$data/base.csv" "$data/negiqr.csv"
+expect 1 "" compare "$data/base.csv" "$data/huge.csv"
+grep -q "1.000e+298 SLOWER" "$tmp/out" || { echo "FAIL: compare huge ratio: $(grep 128x128 "$tmp/out")"; fails=$((fails + 1)); }
 
 echo "test_cli: $fails failure(s)"
 [ "$fails" -eq 0 ]

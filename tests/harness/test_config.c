@@ -57,12 +57,34 @@ static void check_bad(const char *root, const char *file, int is_model, int line
     CHECK(strstr(err, want) != NULL, "%s: message '%s' lacks '%s'", file, err, want);
 }
 
+// Issue 15 cases 1, 2 on model_validate itself (the path a program that builds a ModelConfig
+// takes): on main the parameter count wrapped (a heap overflow in model_init_params) and
+// n_head * head_dim overflowed int to pass validation.
+static void check_validate(void) {
+    char err[300];
+    ModelConfig wrap = { .name = "wrap", .vocab = 2, .hidden = 65536, .layers = 16777216, .n_head = 1, .n_kv_head = 1,
+                         .head_dim = 65536, .mlp = 16689833, .rms_eps = 1e-6f, .rope_theta = 1e4, .tied_embeddings = 1 };
+    CHECK(model_validate(&wrap, err, sizeof err) == -1 && strstr(err, "above its bound"), "case 1 accepted: %s", err);
+    ModelConfig heads = { .name = "heads", .vocab = 512, .hidden = 64, .layers = 2, .n_head = 67108865, .n_kv_head = 1,
+                          .head_dim = 64, .mlp = 128, .rms_eps = 1e-6f, .rope_theta = 1e4 };
+    CHECK(model_validate(&heads, err, sizeof err) == -1, "case 2 accepted");
+    heads.n_head = 1024; // within its bound: the product is checked in 64 bits
+    CHECK(model_validate(&heads, err, sizeof err) == -1 && strstr(err, "(65536) must equal hidden (64)"), "product: %s", err);
+    // every size at its bound: 2^40 parameters is exceeded, reported, nothing wraps
+    ModelConfig top = { .name = "top", .vocab = PB_MODEL_MAX_VOCAB, .hidden = PB_MODEL_MAX_HIDDEN, .layers = PB_MODEL_MAX_LAYERS,
+                        .n_head = 64, .n_kv_head = 64, .head_dim = 1024, .mlp = PB_MODEL_MAX_MLP, .rms_eps = 1e-6f, .rope_theta = 1e4 };
+    uint64_t n = 0;
+    CHECK(model_param_count_checked(&top, &n) == 0 && n > PB_MODEL_MAX_PARAMS, "top count %llu", (unsigned long long)n);
+    CHECK(model_validate(&top, err, sizeof err) == -1 && strstr(err, "parameters, above the bound"), "top: %s", err);
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     check_model(root, "qwen2.5-7b", 152064, 3584, 28, 28, 4, 128, 18944, 1e-6, 1e6, 0);
     check_model(root, "qwen2.5-0.5b", 151936, 896, 24, 14, 2, 64, 4864, 1e-6, 1e6, 1);
     check_model(root, "tiny", 512, 64, 2, 4, 2, 16, 128, 1e-6, 1e4, 0);
     check_sweeps(root);
+    check_validate();
     check_bad(root, "model_unknown_key.conf", 1, 4, "key 'layerz': unknown key");
     check_bad(root, "model_bad_number.conf", 1, 3, "key 'hidden': bad integer");
     check_bad(root, "model_missing_key.conf", 1, 10, "key 'mlp': missing");

@@ -77,7 +77,16 @@ int main(void) {
     volatile sig_atomic_t stop = 0;
     Fake k = { .ms = 1, .stop_at_call = &stop, .stop_call = 3 };
     measure_run(&c, fake_step, &k, samples, &st, &loss, &stop, err, sizeof err);
-    CHECK(st.reps == 2 && !st.stopped_at_max_time, "stop: reps %d", st.reps);
+    CHECK(st.reps == 1 && k.calls == 3 && !st.stopped_at_max_time, "stop in a timed step: reps %d calls %d (that step is dropped)", st.reps, k.calls);
+    // issue 15 case 10: a stop during the warm-up ends there (on main the warm-up and one
+    // timed step ran: a 300 s step meant a 10-minute wait)
+    stop = 0;
+    Fake w = { .ms = 1, .stop_at_call = &stop, .stop_call = 1 };
+    CHECK(measure_run(&c, fake_step, &w, samples, &st, &loss, &stop, err, sizeof err) == 0 && w.calls == 1 && st.reps == 0,
+          "stop in the warm-up: calls %d reps %d", w.calls, st.reps);
+    Fake z = { .ms = 1 };
+    CHECK(measure_run(&c, fake_step, &z, samples, &st, &loss, &stop, err, sizeof err) == 0 && z.calls == 0,
+          "stopped before: %d steps ran", z.calls);
 
     Fake e = { .ms = 1, .fail_at = 4 };
     CHECK(measure_run(&c, fake_step, &e, samples, &st, &loss, NULL, err, sizeof err) == PB_DEVICE_ERROR, "error not passed through");

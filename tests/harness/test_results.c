@@ -1,7 +1,9 @@
 /*
  * test_results.c: the results CSV. The header starts with the reference's 18 columns; a row
- * survives a write / read round trip through libcsv (commas, quotes and a newline in the
- * command field, missing numbers as empty fields); the reference CSV reads. argv[1]: source root.
+ * survives a write / read round trip through libcsv (commas, quotes in the command field,
+ * missing numbers as empty fields; a newline comes back escaped, so a row is one line); long
+ * fields are never cut (issue 15 case 7: on main prompt_lens was cut at 2,047 characters and
+ * completion_lens and command at 4,095); the reference CSV reads. argv[1]: source root.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,10 +34,10 @@ static void test_round_trip(void) {
     r->s[2].ms = 100.0; r->s[2].loss = 7.25; r->s[2].tokens = 1536;
     double flop[3] = { 3e12, NAN, 2e12 };
     results_row_derive(r, flop);
-    snprintf(r->command, sizeof r->command, "./bench --cells 512x128,1024x128 --out \"a, b.csv\"\nsecond line");
+    r->command = strdup("./bench --cells 512x128,1024x128 --out \"a, b.csv\"\nsecond line");
     snprintf(r->gpu, sizeof r->gpu, " NVIDIA H200, SXM ");
-    snprintf(r->completion_lens, sizeof r->completion_lens, "130 4000 16384 128 999 1000");
-    snprintf(r->prompt_lens, sizeof r->prompt_lens, "1 2 3");
+    r->completion_lens = strdup("130 4000 16384 128 999 1000");
+    r->prompt_lens = strdup("1 2 3");
     r->seed = 42; r->cell = 7;
 
     const char *path = "test_results_roundtrip.csv";
@@ -56,9 +58,15 @@ static void test_round_trip(void) {
     char err[600] = "";
     CHECK(results_read(path, &back, &n, err, sizeof err) == 0, "read: %s", err);
     CHECK(n == 2, "rows %zu", n);
+    int lines = 0;
+    fp = fopen(path, "r");
+    for (int ch; fp && (ch = fgetc(fp)) != EOF;) lines += ch == '\n';
+    if (fp) fclose(fp);
+    CHECK(lines == 3, "%d physical lines, want 3 (a row is one line)", lines);
     if (n == 2) {
         ResultRow *b = &back[1];
-        CHECK(!strcmp(b->command, r->command), "command '%s'", b->command);
+        CHECK(!strcmp(b->command, "./bench --cells 512x128,1024x128 --out \"a, b.csv\"\\nsecond line"), "command '%s'", b->command);
+        CHECK(b->line == 3, "second row's line %d", b->line);
         CHECK(!strcmp(b->gpu, r->gpu), "gpu '%s'", b->gpu);
         CHECK(!strcmp(b->completion_lens, r->completion_lens) && !strcmp(b->prompt_lens, r->prompt_lens), "lens");
         CHECK(b->prompt_len == 512 && b->completion_len == 128 && b->num_completions == 2 && b->batch_size == 3, "keys");
@@ -71,14 +79,59 @@ static void test_round_trip(void) {
         CHECK(results_same_cell(b, r), "same cell");
         ResultRow *other = malloc(sizeof *other);
         *other = *b;
-        snprintf(other->completion_lens, sizeof other->completion_lens, "130 4000 16384 128 999 1001");
+        other->completion_lens = "130 4000 16384 128 999 1001";
         CHECK(!results_same_cell(other, r), "different exact lengths must not match");
         *other = *b;
         snprintf(other->model, sizeof other->model, "Qwen2.5-7B-Instruct");
         CHECK(results_same_cell(other, r), "model match ignores case and -instruct");
         free(other);
     }
-    free(back);
+    results_rows_free(back, n);
+    results_row_free(r);
+    free(r);
+    remove(path);
+}
+
+// Case 7: 1,500 prompts x 4 completions of 5-digit lengths and a 6,000-character command
+// come back whole.
+static void test_long_fields(void) {
+    ResultRow *r = malloc(sizeof *r), *back = NULL;
+    results_row_init(r);
+    snprintf(r->model, sizeof r->model, "tiny");
+    r->prompt_len = 12345; r->completion_len = 12345; r->num_completions = 4; r->batch_size = 1500;
+    size_t np = 1500, nc = 6000;
+    r->prompt_lens = malloc(np * 6 + 1);
+    r->completion_lens = malloc(nc * 6 + 1);
+    r->command = malloc(6001);
+    char *o = r->prompt_lens;
+    for (size_t i = 0; i < np; i++) o += sprintf(o, "%s%zu", i ? " " : "", 10000 + i);
+    o = r->completion_lens;
+    for (size_t i = 0; i < nc; i++) o += sprintf(o, "%s%zu", i ? " " : "", 20000 + i % 9999);
+    memset(r->command, 'x', 6000);
+    r->command[6000] = '\0';
+    const char *path = "test_results_long.csv";
+    FILE *fp = fopen(path, "w");
+    CHECK(fp && results_write_header(fp) == 0 && results_write_row(fp, r) == 0, "write long row");
+    if (fp) fclose(fp);
+    size_t n = 0;
+    char err[600] = "";
+    CHECK(results_read(path, &back, &n, err, sizeof err) == 0 && n == 1, "read long row: %s", err);
+    if (n == 1) {
+        CHECK(strlen(back->prompt_lens) == strlen(r->prompt_lens) && !strcmp(back->prompt_lens, r->prompt_lens),
+              "prompt_lens cut: %zu of %zu characters", strlen(back->prompt_lens), strlen(r->prompt_lens));
+        CHECK(!strcmp(back->completion_lens, r->completion_lens), "completion_lens cut: %zu of %zu characters",
+              strlen(back->completion_lens), strlen(r->completion_lens));
+        CHECK(!strcmp(back->command, r->command), "command cut: %zu of 6000 characters", strlen(back->command));
+    }
+    results_rows_free(back, n);
+    // a fixed-size field longer than its room is refused, not cut
+    fp = fopen(path, "w");
+    if (fp) {
+        fprintf(fp, "model,prompt_len,completion_len,num_completions,batch_size\n%0100d,1,1,1,1\n", 7);
+        fclose(fp);
+    }
+    CHECK(results_read(path, &back, &n, err, sizeof err) == -1 && strstr(err, "longer than 63"), "long model name: %s", err);
+    results_row_free(r);
     free(r);
     remove(path);
 }
@@ -93,9 +146,9 @@ static void test_reference(const char *root) {
     if (n >= 1) {
         CHECK(!strcmp(rows[0].model, "qwen2.5-7b-instruct") && rows[0].prompt_len == 128 && rows[0].batch_size == 3, "ref keys");
         CHECK(fabs(rows[0].s[0].ms - 158.10665325261652) < 1e-9 && rows[0].s[2].tokens == 1152, "ref numbers");
-        CHECK(isnan(rows[0].s[0].iqr_ms) && !rows[0].prompt_lens[0], "ref: our columns missing");
+        CHECK(isnan(rows[0].s[0].iqr_ms) && !rows[0].prompt_lens, "ref: our columns missing");
     }
-    free(rows);
+    results_rows_free(rows, n);
     const char *bad[] = { "garbage.csv", "nokeys.csv", "badnumber.csv" };
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/tests/harness/data/%s", root, bad[i]);
@@ -107,6 +160,7 @@ static void test_reference(const char *root) {
 
 int main(int argc, char **argv) {
     test_round_trip();
+    test_long_fields();
     test_reference(argc > 1 ? argv[1] : ".");
     printf("%s: %d failure(s)\n", argv[0], failures);
     return failures ? 1 : 0;

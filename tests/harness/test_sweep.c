@@ -1,82 +1,167 @@
 /*
  * test_sweep.c: cell enumeration and selection: the reference grid has 64 cells in prompt-
  * major order; random cells are seeded per cell (same lengths whatever the shard), inside
- * [min_len, max_len] and ragged; --cells parses and rejects; --shard and --resume select.
+ * [min_len, max_len] and ragged; cells are made one at a time (issue 15 case 9: on main a
+ * random sweep of 2^20 cells x 65536 prompts x 64 completions allocated every cell up front,
+ * about 17.6 TB); the largest cell is checked against the slot bound in 64 bits; --cells
+ * parses and rejects; --shard selects; --resume matches seed, device, attention and strategy
+ * set (case 11: on main a row measured with --strategy padded, another seed or another
+ * backend counted as done).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "../../harness/resume.h"
 #include "../../harness/sweep.h"
 #include "../test_util.h"
 
 
 
-int main(int argc, char **argv) {
-    const char *root = argc > 1 ? argv[1] : ".";
+static void test_grid(const char *root) {
     char path[1024], err[600] = "";
     SweepConfig s;
-    CellList l;
+    CellSource src;
     snprintf(path, sizeof path, "%s/configs/sweeps/nll_2_qwen7b.conf", root);
     CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
-    CHECK(sweep_cells(&s, &l, err, sizeof err) == 0 && l.n == 64, "grid cells %d", l.n);
-    if (l.n == 64) {
-        CHECK(l.cells[0].prompt_len == 128 && l.cells[0].completion_len == 128, "first cell");
-        CHECK(l.cells[1].prompt_len == 128 && l.cells[1].completion_len == 256, "second cell");
-        CHECK(l.cells[63].prompt_len == 16384 && l.cells[63].completion_len == 16384 && l.cells[63].index == 63, "last");
-        CHECK(l.cells[9].prompts == 3 && l.cells[9].k == 2 && l.cells[9].comp_lens[5] == 256 && l.cells[9].prompt_lens[2] == 256 && !l.cells[9].random, "cell 9");
-        int hit = 0;
-        for (int i = 0; i < l.n; i++) hit += cell_in_shard(&l.cells[i], 1, 4);
-        CHECK(hit == 16 && cell_in_shard(&l.cells[5], 1, 4) && !cell_in_shard(&l.cells[6], 1, 4), "shard 1/4");
+    CHECK(cells_from_sweep(&s, &src, err, sizeof err) == 0 && src.n == 64, "grid cells %d", src.n);
+    CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == 0, "grid size: %s", err);
+    Cell c;
+    CHECK(cell_make(&src, 0, &c) == 0 && c.prompt_len == 128 && c.completion_len == 128, "first cell");
+    cell_free(&c);
+    CHECK(cell_make(&src, 1, &c) == 0 && c.prompt_len == 128 && c.completion_len == 256, "second cell");
+    cell_free(&c);
+    CHECK(cell_make(&src, 63, &c) == 0 && c.prompt_len == 16384 && c.completion_len == 16384 && c.index == 63, "last");
+    cell_free(&c);
+    CHECK(cell_make(&src, 9, &c) == 0 && c.prompts == 3 && c.k == 2 && c.comp_lens[5] == 256 && c.prompt_lens[2] == 256 &&
+          !c.random, "cell 9");
+    cell_free(&c);
+    int hit = 0;
+    for (int i = 0; i < src.n; i++) {
+        Cell x = { .index = i };
+        hit += cell_in_shard(&x, 1, 4);
     }
-    cells_free(&l);
+    CHECK(hit == 16, "shard 1/4: %d", hit);
+    // --prompts 65536 --completions 64 on this grid: 65536 * 64 * 32768 slots, refused in 64 bits
+    src.prompts = 65536;
+    src.k = 64;
+    CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == -1 && strstr(err, "cell 63") &&
+          strstr(err, "137438953472"), "oversized grid accepted: %s", err);
+    cells_source_free(&src);
+}
 
+static void test_random(const char *root) {
+    char path[1024], err[600] = "";
+    SweepConfig s;
     snprintf(path, sizeof path, "%s/configs/sweeps/random.conf", root);
     CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
-    CellList a, b;
-    CHECK(sweep_cells(&s, &a, err, sizeof err) == 0 && sweep_cells(&s, &b, err, sizeof err) == 0 && a.n == s.cells, "random");
+    CellSource a;
+    CHECK(cells_from_sweep(&s, &a, err, sizeof err) == 0 && a.n == s.cells, "random");
     int ragged = 0, in_range = 1, same = 1;
     for (int i = 0; i < a.n; i++) {
-        Cell *c = &a.cells[i];
-        CHECK(c->random && c->prompts == 3 && c->k == 2, "random cell shape");
+        Cell c, d;
+        if (cell_make(&a, i, &c) || cell_make(&a, i, &d)) { CHECK(0, "cell_make"); break; }
+        CHECK(c.random && c.prompts == 3 && c.k == 2, "random cell shape");
         for (int j = 0; j < 6; j++) {
-            in_range &= c->comp_lens[j] >= 128 && c->comp_lens[j] <= 16384;
-            ragged |= c->comp_lens[j] != c->comp_lens[0];
-            same &= c->comp_lens[j] == b.cells[i].comp_lens[j];
+            in_range &= c.comp_lens[j] >= 128 && c.comp_lens[j] <= 16384;
+            ragged |= c.comp_lens[j] != c.comp_lens[0];
+            same &= c.comp_lens[j] == d.comp_lens[j];
         }
-        for (int j = 0; j < 3; j++) in_range &= c->prompt_lens[j] >= 128 && c->prompt_lens[j] <= 16384;
+        for (int j = 0; j < 3; j++) in_range &= c.prompt_lens[j] >= 128 && c.prompt_lens[j] <= 16384;
+        cell_free(&c);
+        cell_free(&d);
     }
     CHECK(in_range && ragged && same, "random lengths: in range %d ragged %d deterministic %d", in_range, ragged, same);
-    if (a.n >= 2) {
-        char p0[256], c0[256], p1[256], c1[256];
-        cell_lens_text(&a.cells[0], p0, sizeof p0, c0, sizeof c0);
-        cell_lens_text(&a.cells[1], p1, sizeof p1, c1, sizeof c1);
-        CHECK(strcmp(c0, c1) && strchr(c0, ' '), "cells differ: '%s' '%s'", c0, c1);
-        // resume: a row with cell 0's exact lengths marks cell 0 done, not cell 1
-        ResultRow *row = malloc(sizeof *row);
-        results_row_init(row);
-        snprintf(row->model, sizeof row->model, "qwen2.5-7b");
-        row->prompt_len = a.cells[0].prompt_len; row->completion_len = a.cells[0].completion_len;
-        row->num_completions = 2; row->batch_size = 3;
-        snprintf(row->prompt_lens, sizeof row->prompt_lens, "%s", p0);
-        snprintf(row->completion_lens, sizeof row->completion_lens, "%s", c0);
-        CHECK(cell_done(&a.cells[0], "qwen2.5-7b", row, 1), "resume: done cell not found");
-        CHECK(!cell_done(&a.cells[1], "qwen2.5-7b", row, 1), "resume: other cell taken as done");
-        CHECK(!cell_done(&a.cells[0], "tiny", row, 1), "resume: other model taken as done");
-        free(row);
-    }
-    cells_free(&a);
-    cells_free(&b);
 
-    CHECK(sweep_cells_parse("512x512,2048x128", 3, 2, &l, err, sizeof err) == 0 && l.n == 2, "--cells");
-    if (l.n == 2) CHECK(l.cells[1].prompt_len == 2048 && l.cells[1].completion_len == 128 && l.cells[1].comp_lens[5] == 128, "cells values");
-    cells_free(&l);
-    const char *bad[] = { "512", "512x", "x512", "512x512,", "0x5", "5x5x5", "axb", "512x512;1x1" };
-    for (int i = 0; i < 8; i++) CHECK(sweep_cells_parse(bad[i], 3, 2, &l, err, sizeof err) == -1, "--cells '%s' accepted", bad[i]);
+    Cell c0, c1;
+    CHECK(cell_make(&a, 0, &c0) == 0 && cell_make(&a, 1, &c1) == 0, "cells 0, 1");
+    char *p0 = NULL, *t0 = NULL, *p1 = NULL, *t1 = NULL;
+    CHECK(cell_lens_text(&c0, &p0, &t0) == 0 && cell_lens_text(&c1, &p1, &t1) == 0, "lens text");
+    CHECK(strcmp(t0, t1) && strchr(t0, ' '), "cells differ: '%s' '%s'", t0, t1);
+    free(p0); free(t0); free(p1); free(t1);
+
+    // --resume: a row of cell 0 measured with seed 1 on the cpu, all three strategies ok
+    ResultRow row;
+    results_row_init(&row);
+    CHECK(cell_row_key(&c0, "qwen2.5-7b", &row) == 0, "row key");
+    row.seed = 1;
+    snprintf(row.device, sizeof row.device, "cpu");
+    for (int s2 = 0; s2 < STRATEGY_COUNT; s2++) snprintf(row.s[s2].status, sizeof row.s[s2].status, "ok");
+    ResumeKey k = { "qwen2.5-7b", 7, 1, "cpu", "", "auto" };
+    CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_DONE, "resume: done cell not found");
+    CHECK(resume_classify(&c1, &k, &row, 1) == RESUME_NEW, "resume: other cell taken as done");
+    ResumeKey other = k;
+    other.model = "tiny";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_NEW, "resume: other model taken as done");
+    other = k;
+    other.seed = 2;
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_SEED, "resume: other seed taken as done");
+    other = k;
+    other.device = "gpu";
+    other.attention = "cudnn";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DEVICE, "resume: other device taken as done");
+    snprintf(row.device, sizeof row.device, "gpu");
+    snprintf(row.attention, sizeof row.attention, "simple");
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_ATTENTION, "resume: other attention taken as done");
+    snprintf(row.attention, sizeof row.attention, "cudnn");
+    snprintf(row.prefix_attention, sizeof row.prefix_attention, "split: split 3, copied 0");
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_PREFIX_ATTENTION, "resume: --prefix-attention split taken as auto");
+    other.prefix_attention = "split";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: split row not taken for split");
+    snprintf(row.s[1].status, sizeof row.s[1].status, "skipped");
+    snprintf(row.s[2].status, sizeof row.s[2].status, "error");
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_STRATEGIES, "resume: --strategy padded row taken as all");
+    other.strategies = 1; // padded only: the row has it
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: padded row not taken for padded");
+    results_row_free(&row);
+    cell_free(&c0);
+    cell_free(&c1);
+    cells_source_free(&a);
+
+    // the hostile sweep of case 9: within every per-key bound, refused by the slot bound, and
+    // no cell is allocated to find out (the address space is capped at 1 GB meanwhile)
+    SweepConfig big = { .kind = SWEEP_RANDOM, .prompts = 65536, .completions = 64, .cells = 1 << 20, .min_len = 128,
+                        .max_len = 16384, .seed = 1 };
+    struct rlimit old, cap = { 1ull << 30, 1ull << 30 };
+    getrlimit(RLIMIT_AS, &old);
+    cap.rlim_max = old.rlim_max;
+    int capped = setrlimit(RLIMIT_AS, &cap) == 0;
+    CellSource h;
+    int made = cells_from_sweep(&big, &h, err, sizeof err);
+    CHECK(made == 0 && h.n == 1 << 20, "hostile sweep source: %s", err);
+    CHECK(cells_check_size(&h, NULL, NULL, err, sizeof err) == -1 && strstr(err, "up to 16384x16384"),
+          "hostile sweep accepted: %s", err);
+    if (made == 0) cells_source_free(&h);
+    if (capped) setrlimit(RLIMIT_AS, &old);
+}
+
+static void test_spec(void) {
+    char err[600];
+    CellSource l;
+    CHECK(cells_from_spec("512x512,2048x128", 3, 2, &l, err, sizeof err) == 0 && l.n == 2, "--cells");
+    Cell c;
+    if (l.n == 2 && cell_make(&l, 1, &c) == 0) {
+        CHECK(c.prompt_len == 2048 && c.completion_len == 128 && c.comp_lens[5] == 128, "cells values");
+        cell_free(&c);
+    }
+    cells_source_free(&l);
+    const char *bad[] = { "512", "512x", "x512", "512x512,", "0x5", "5x5x5", "axb", "512x512;1x1", " 5x5", "5x+5",
+                          "-5x5", "16777217x1" };
+    for (int i = 0; i < 12; i++) CHECK(cells_from_spec(bad[i], 3, 2, &l, err, sizeof err) == -1, "--cells '%s' accepted", bad[i]);
+    CHECK(cells_from_spec("5x5\nfoo", 3, 2, &l, err, sizeof err) == -1 && !strchr(err, '\n') && strstr(err, "\\n"),
+          "--cells error not one line: %s", err);
     int si, sn;
     CHECK(shard_parse("1/4", &si, &sn) == 0 && si == 1 && sn == 4, "shard");
     CHECK(shard_parse("4/4", &si, &sn) && shard_parse("1", &si, &sn) && shard_parse("-1/2", &si, &sn) && shard_parse("0/0", &si, &sn) &&
           shard_parse("1/2x", &si, &sn), "bad shards accepted");
+}
+
+int main(int argc, char **argv) {
+    const char *root = argc > 1 ? argv[1] : ".";
+    test_grid(root);
+    test_random(root);
+    test_spec();
     printf("test_sweep: %d failure(s)\n", failures);
     return failures ? 1 : 0;
 }

@@ -1,0 +1,64 @@
+// resume.c: matching rows of an output file to the cells of this run (see resume.h).
+#include "resume.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static ResumeReason row_differs(const ResultRow *r, const ResumeKey *k) {
+    if (r->seed != (int64_t)k->seed) return RESUME_SEED;
+    if (strcmp(r->device, k->device)) return RESUME_DEVICE;
+    if (strcmp(r->attention, k->attention)) return RESUME_ATTENTION;
+    // the row's prefix_attention is "MODE: split N, copied M" where the prefix layout ran
+    size_t mode_len = strcspn(r->prefix_attention, ":");
+    if ((k->strategies & (1u << STRATEGY_PREFIX)) && r->prefix_attention[0] &&
+        (mode_len != strlen(k->prefix_attention) || strncmp(r->prefix_attention, k->prefix_attention, mode_len)))
+        return RESUME_PREFIX_ATTENTION;
+    for (int s = 0; s < STRATEGY_COUNT; s++)
+        if ((k->strategies & (1u << s)) && strcmp(r->s[s].status, "ok") && strcmp(r->s[s].status, "oom"))
+            return RESUME_STRATEGIES;
+    return RESUME_DONE;
+}
+
+ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow *rows, size_t n) {
+    ResultRow probe;
+    results_row_init(&probe);
+    if (cell_row_key(c, k->model, &probe)) return RESUME_NEW; // out of memory: run it
+    ResumeReason best = RESUME_NEW;
+    for (size_t i = 0; i < n && best != RESUME_DONE; i++) {
+        if (!results_same_cell(&probe, &rows[i])) continue;
+        ResumeReason why = row_differs(&rows[i], k);
+        if (best == RESUME_NEW || why == RESUME_DONE) best = why;
+    }
+    results_row_free(&probe);
+    return best;
+}
+
+static void strategy_list(unsigned set, char *out, size_t len) {
+    size_t o = 0;
+    out[0] = '\0';
+    for (int s = 0; s < STRATEGY_COUNT && o < len; s++)
+        if (set & (1u << s)) o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "," : "", strategy_name((Strategy)s));
+}
+
+void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, const ResumeKey *k) {
+    char list[64];
+    strategy_list(k->strategies, list, sizeof list);
+    fprintf(fp, "bench: --resume: %d of %d cells already in %s\n", counts[RESUME_DONE], n_cells, shown);
+    static const char *const why[RESUME_REASON_COUNT] = {
+        [RESUME_SEED] = "measured there with another --seed (now %llu)",
+        [RESUME_DEVICE] = "measured there on another device (now %s)",
+        [RESUME_ATTENTION] = "measured there with another attention backend (now '%s')",
+        [RESUME_PREFIX_ATTENTION] = "measured there with another --prefix-attention (now %s)",
+        [RESUME_STRATEGIES] = "a strategy asked for now (%s) was not run there or failed",
+    };
+    for (int r = RESUME_SEED; r < RESUME_REASON_COUNT; r++) {
+        if (!counts[r]) continue;
+        char what[160];
+        if (r == RESUME_SEED) snprintf(what, sizeof what, why[r], (unsigned long long)k->seed);
+        else if (r == RESUME_DEVICE) snprintf(what, sizeof what, why[r], k->device);
+        else if (r == RESUME_ATTENTION) snprintf(what, sizeof what, why[r], k->attention);
+        else if (r == RESUME_PREFIX_ATTENTION) snprintf(what, sizeof what, why[r], k->prefix_attention);
+        else snprintf(what, sizeof what, why[r], list);
+        fprintf(fp, "bench: --resume: %d cell(s) run again: %s\n", counts[r], what);
+    }
+}

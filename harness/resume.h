@@ -1,0 +1,43 @@
+/*
+ * resume.h: which cells --resume skips. A row of the output file holds a cell's measurement
+ * when it is the same cell (model, lengths, K, B, exact lengths: results_same_cell) and was
+ * measured the same way: the same seed, device and attention backend, the same prefix
+ * attention mode (auto|split|copied, where the row records one), and every strategy this run
+ * asks for was run there (status ok or oom; "skipped", "error" or missing run again).
+ * A cell whose rows differ runs again, and the reasons are counted for one summary line each.
+ */
+#ifndef PB_RESUME_H
+#define PB_RESUME_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "results.h"
+#include "sweep.h"
+
+typedef enum ResumeReason {
+    RESUME_NEW,         // no row of this cell
+    RESUME_DONE,        // a row measured it the same way: skipped
+    RESUME_SEED,        // rows of this cell have another seed
+    RESUME_DEVICE,
+    RESUME_ATTENTION,
+    RESUME_PREFIX_ATTENTION,
+    RESUME_STRATEGIES,  // a strategy asked for now was not run (or failed) there
+    RESUME_REASON_COUNT
+} ResumeReason;
+
+typedef struct ResumeKey {
+    const char *model;
+    unsigned strategies; // bit (1 << Strategy)
+    uint64_t seed;
+    const char *device;
+    const char *attention; // "" on the CPU
+    const char *prefix_attention; // the mode asked for: auto | split | copied
+} ResumeKey;
+
+// How rows relate to cell c: RESUME_DONE, or why not (the first difference of the closest row).
+ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow *rows, size_t n);
+// Prints one line per reason with a non-zero count (counts[RESUME_REASON_COUNT]).
+void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, const ResumeKey *k);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * layout_estimate.h: what layout_build will produce, from the lengths alone: token slots,
+ * allowed attention pairs and loss rows in 64 bits, with no allocation. The harness sizes a
+ * cell with it (memory, FLOPs) before building anything; tests/cpu/test_layout_estimate holds
+ * it equal to layout_build's counts.
+ */
+#ifndef PB_LAYOUT_ESTIMATE_H
+#define PB_LAYOUT_ESTIMATE_H
+
+#include <stdint.h>
+
+#include "layout.h"
+
+typedef struct LayoutCounts {
+    int64_t n_slots;     // Layout.n_slots (padding included)
+    int64_t n_real;      // Layout.n_real
+    int64_t attn_pairs;  // Layout.attn_pairs
+    int64_t n_loss;      // Layout.n_loss
+    int64_t n_loss_rows; // Layout.n_loss_rows
+} LayoutCounts;
+
+// B groups, K completions each, prompt_lens [B], comp_lens [B*K] (all >= 1). 0, or -1 on bad
+// input. Lengths are at most 2^24 and B*K at most 2^22, so nothing here overflows 64 bits.
+int layout_estimate(Strategy s, int B, int K, const int32_t *prompt_lens, const int32_t *comp_lens,
+                    LayoutCounts *out);
+// Host bytes of the Layout itself (its per-slot and per-loss arrays).
+int64_t layout_host_bytes(const LayoutCounts *c);
+
+#endif
