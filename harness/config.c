@@ -217,36 +217,52 @@ static int check_name(const KvFile *f, const char *name, char *err, size_t errle
     return -1;
 }
 
-// Opens path for a loader: 0 with *fp and the escaped path in shown, or -1 with err.
-static int open_config(const char *path, FILE **fp, char *shown, size_t shownlen, char *err, size_t errlen) {
+// Opens path for a loader: 0 with *fp, the escaped path (shown) and the default name (stem),
+// or -1 with err.
+static int open_config(const char *path, FILE **fp, char *shown, size_t shownlen, char *stem, size_t stemlen,
+                       char *err, size_t errlen) {
     pb_escape(path, PB_QUOTE_PATH, shown, shownlen);
+    stem_of(path, stem, stemlen);
     *fp = fopen(path, "r");
     if (!*fp) { snprintf(err, errlen, "%s: cannot open: %s", shown, strerror(errno)); return -1; }
     return 0;
 }
 
-int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen) {
+// A reader's first steps: the entries of fp, and the default name (the stem) into name.
+// NULL when out of memory; else *rc is 0 or -1 with err (free the KvFile either way).
+static KvFile *kv_start(FILE *fp, const char *shown, const char *stem, char *name, size_t namelen, int *rc, char *err,
+                        size_t errlen) {
+    KvFile *f = calloc(1, sizeof *f);
+    if (!f) { snprintf(err, errlen, "%s: out of memory", shown); return NULL; }
+    *rc = kv_read(f, fp, shown, err, errlen);
+    if (!*rc && strlen(stem) >= namelen && !kv_get(f, "name")) {
+        snprintf(err, errlen, "%s: file name longer than %zu characters (give a 'name' key)", shown, namelen - 1);
+        *rc = -1;
+    }
+    if (!*rc) snprintf(name, namelen, "%s", stem);
+    return f;
+}
+
+// A model (m) or a sweep (s) from path.
+static int load_file(const char *path, ModelConfig *m, SweepConfig *s, char *err, size_t errlen) {
     FILE *fp;
-    char shown[PB_QUOTE_BUF];
-    if (open_config(path, &fp, shown, sizeof shown, err, errlen)) return -1;
-    char stem[256];
-    stem_of(path, stem, sizeof stem);
-    int rc = config_read_model(fp, shown, stem, m, err, errlen);
+    char shown[PB_QUOTE_BUF], stem[256];
+    if (open_config(path, &fp, shown, sizeof shown, stem, sizeof stem, err, errlen)) return -1;
+    int rc = m ? config_read_model(fp, shown, stem, m, err, errlen) : config_read_sweep(fp, shown, stem, s, err, errlen);
     fclose(fp);
     return rc;
 }
 
+int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen) {
+    return load_file(path, m, NULL, err, errlen);
+}
+
 int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig *m, char *err, size_t errlen) {
-    KvFile *f = calloc(1, sizeof *f);
-    if (!f) { snprintf(err, errlen, "%s: out of memory", shown); return -1; }
     memset(m, 0, sizeof *m);
     double eps = 0;
-    int rc = kv_read(f, fp, shown, err, errlen);
-    if (!rc && strlen(stem) >= sizeof m->name && !kv_get(f, "name")) {
-        snprintf(err, errlen, "%s: file name longer than %zu characters (give a 'name' key)", shown, sizeof m->name - 1);
-        rc = -1;
-    }
-    if (!rc) snprintf(m->name, sizeof m->name, "%s", stem);
+    int rc;
+    KvFile *f = kv_start(fp, shown, stem, m->name, sizeof m->name, &rc, err, errlen);
+    if (!f) return -1;
     if (!rc) rc = kv_check_keys(f, model_keys, "unknown key", err, errlen);
     if (!rc) rc = kv_string(f, "name", m->name, sizeof m->name, err, errlen);
     if (!rc) rc = check_name(f, m->name, err, errlen);
@@ -270,26 +286,14 @@ int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig
 }
 
 int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen) {
-    FILE *fp;
-    char shown[PB_QUOTE_BUF];
-    if (open_config(path, &fp, shown, sizeof shown, err, errlen)) return -1;
-    char stem[256];
-    stem_of(path, stem, sizeof stem);
-    int rc = config_read_sweep(fp, shown, stem, s, err, errlen);
-    fclose(fp);
-    return rc;
+    return load_file(path, NULL, s, err, errlen);
 }
 
 int config_read_sweep(FILE *fp, const char *shown, const char *stem, SweepConfig *s, char *err, size_t errlen) {
-    KvFile *f = calloc(1, sizeof *f);
-    if (!f) { snprintf(err, errlen, "%s: out of memory", shown); return -1; }
     memset(s, 0, sizeof *s);
-    int rc = kv_read(f, fp, shown, err, errlen);
-    if (!rc && strlen(stem) >= sizeof s->name && !kv_get(f, "name")) {
-        snprintf(err, errlen, "%s: file name longer than %zu characters (give a 'name' key)", shown, sizeof s->name - 1);
-        rc = -1;
-    }
-    if (!rc) snprintf(s->name, sizeof s->name, "%s", stem);
+    int rc;
+    KvFile *f = kv_start(fp, shown, stem, s->name, sizeof s->name, &rc, err, errlen);
+    if (!f) return -1;
     char kind[16] = "grid";
     int seed = 1;
     if (!rc) rc = kv_check_keys(f, sweep_keys, "unknown key", err, errlen);
