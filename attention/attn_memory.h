@@ -10,7 +10,9 @@
  *
  * The one figure the host cannot know is the cuDNN workspace: it comes from the execution plan
  * cuDNN picks at run time. The host reserves ATTN_CUDNN_WORKSPACE_RESERVE bytes for it in each
- * scratch; when a plan asks for more, prepare reports the larger figure and the step plans
+ * scratch, and for the padded layout (one BSHD call) what cuDNN 9.14's engine was seen to ask
+ * on the H200: an fp32 (slots, Hq, D) buffer, exactly n_slots * Hq * D * 4 bytes at 6144,
+ * 15360, 49152, 73728 and 99072 slots (results/memory_plan.csv); when a plan asks for more, prepare reports the larger figure and the step plans
  * with it (`bench plan` on a GPU shows the difference), so the GPU's plan is always exact.
  */
 #ifndef PB_ATTN_MEMORY_H
@@ -29,6 +31,10 @@ typedef struct AttnShape {
     int n_kv_head;  // Hkv
     int head_dim;   // D
 } AttnShape;
+
+// The cuDNN workspace the host plans for a layout (256-byte aligned): the reserve, or for the
+// padded layout the engine's measured fp32 (slots, Hq, D) buffer where that is larger.
+size_t attn_cudnn_workspace_floor(const AttnShape *sh, const Layout *l);
 
 enum { ATTN_FWD, ATTN_BWD };
 

@@ -124,9 +124,10 @@ static PbStatus setup_packed(AttnBackend *ab, const Layout *l, char *err, size_t
 
 static void attn_cudnn_release(AttnBackend *ab);
 
-// The workspace's share of each scratch: cuDNN's figure, at least the host's reserve.
-static size_t workspace_reserved(int64_t ws) {
-    size_t w = (size_t)ws > ATTN_CUDNN_WORKSPACE_RESERVE ? (size_t)ws : ATTN_CUDNN_WORKSPACE_RESERVE;
+// The workspace's share of each scratch: cuDNN's figure, at least what the host plans for it.
+static size_t workspace_reserved(const AttnBackend *ab, const Layout *l, int64_t ws) {
+    const size_t floor = attn_cudnn_workspace_floor(&ab->shape, l);
+    size_t w = (size_t)ws > floor ? (size_t)ws : floor;
     return (w + 255) / 256 * 256;
 }
 
@@ -140,7 +141,7 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, int64_t ws) {
     for (int p = 0; p < 2; p++) {
         for (int i = 0; i < SCR_COUNT; i++) lp->scr_off[p][i] = SIZE_MAX;
         lp->scratch_bytes[p] = 0;
-        plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ws));
+        plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ab, l, ws));
     }
     size_t rows = l->strategy == STRATEGY_PADDED ? lp->n_slots : 0, keys = 0;
     SdpaCall *calls[N_LAYOUT_CALLS];
@@ -184,7 +185,7 @@ static PbStatus check_host_figures(AttnBackend *ab, const Layout *l, int64_t ws,
         snprintf(err, errlen, "cudnn attention: out of host memory");
         return PB_NO_MEMORY;
     }
-    const size_t extra = workspace_reserved(ws) - host.workspace;
+    const size_t extra = workspace_reserved(ab, l, ws) - host.workspace;
     if (lp->device_bytes == host.held && lp->scratch_bytes[ATTN_FWD] == host.scratch[ATTN_FWD] + extra &&
         lp->scratch_bytes[ATTN_BWD] == host.scratch[ATTN_BWD] + extra)
         return PB_OK;
@@ -235,7 +236,7 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     mem->held = lp->device_bytes;
     mem->scratch[ATTN_FWD] = lp->scratch_bytes[ATTN_FWD];
     mem->scratch[ATTN_BWD] = lp->scratch_bytes[ATTN_BWD];
-    mem->workspace = workspace_reserved(ws);
+    mem->workspace = workspace_reserved(ab, l, ws);
     return PB_OK;
 }
 

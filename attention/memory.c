@@ -173,9 +173,18 @@ int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *
     return 0;
 }
 
+size_t attn_cudnn_workspace_floor(const AttnShape *sh, const Layout *l) {
+    size_t ws = ATTN_CUDNN_WORKSPACE_RESERVE;
+    if (l->strategy == STRATEGY_PADDED) { // the BSHD engine's workspace as measured (attn_memory.h)
+        const size_t padded_ws = l->n_slots * (size_t)sh->n_head * (size_t)sh->head_dim * sizeof(float);
+        if (padded_ws > ws) ws = padded_ws;
+    }
+    return align256(ws);
+}
+
 static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
     const size_t hq = (size_t)sh->n_head, hkv = (size_t)sh->n_kv_head, d = (size_t)sh->head_dim;
-    const size_t ws = align256(ATTN_CUDNN_WORKSPACE_RESERVE);
+    const size_t ws = attn_cudnn_workspace_floor(sh, l);
     out->workspace = ws;
     out->scratch[ATTN_FWD] = ws;
     if (l->strategy == STRATEGY_PADDED) { // one BSHD call, per-head dK/dV virtual

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_gpu_regress.sh: tools/gpu_regress.sh's plumbing on the CPU (tiny model): against a
-# baseline twice as fast as this machine it reports the regression (exit 1); against one
-# twice as slow it passes (exit 0); a missing baseline is bad input (exit 2).
+# baseline ten times as fast as this machine it reports the regression (exit 1); against one
+# ten times as slow it passes (exit 0); a missing baseline is bad input (exit 2). Ten, not two:
+# CPU step times on a shared 2-core machine were seen to vary by more than 2x between runs.
 # Usage: test_gpu_regress.sh BENCH SOURCE_ROOT
 set -u
 bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the script changes folder
@@ -10,8 +11,8 @@ bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the sc
     --out "$tmp/base.csv" > /dev/null 2>&1 || fail "baseline run"
 # scale the median times (columns 7-9, before any quoted field) of the baseline by $1
 scale() { awk -F, -v OFS=, -v k="$1" 'NR > 1 { $7 *= k; $8 *= k; $9 *= k } { print }' "$tmp/base.csv" > "$2"; }
-scale 0.5 "$tmp/fast.csv"
-scale 2 "$tmp/slow.csv"
+scale 0.1 "$tmp/fast.csv"
+scale 10 "$tmp/slow.csv"
 regress() {
     PB_REGRESS_OUT="$tmp" "$root/tools/gpu_regress.sh" --bench "$bench" --device cpu --model tiny \
         --cells 16x16,32x8 --threshold 20 --base "$1" > "$tmp/out" 2>&1
