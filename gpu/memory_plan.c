@@ -324,8 +324,12 @@ int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *at
     // or the one cap asked for
     const int fixed_cap = in->mlp_cap;
     int mlp[3], ce[3], n_mlp = 0, n_ce = 0;
+    const size_t full_chunks = (l->n_slots + GPU_MLP_CHUNK_MAX - 1) / GPU_MLP_CHUNK_MAX;
     for (int i = 0; i < (fixed_cap > 0 ? 1 : 3); i++) {
-        int mr = gpu_plan_balanced_rows(l->n_slots, fixed_cap > 0 ? fixed_cap : GPU_MLP_CHUNK_MAX >> i);
+        const int cap = fixed_cap > 0 ? fixed_cap : GPU_MLP_CHUNK_MAX >> i;
+        if (fixed_cap <= 0 && i > 0 && (l->n_slots + (size_t)cap - 1) / (size_t)cap > GPU_MLP_CHUNKS_GROWTH * full_chunks)
+            break; // smaller caps only while the chunk count stays within the bound (memory_plan.h)
+        int mr = gpu_plan_balanced_rows(l->n_slots, cap);
         if (!n_mlp || mr != mlp[n_mlp - 1]) mlp[n_mlp++] = mr;
     }
     for (int j = 0; j < 3; j++) {
