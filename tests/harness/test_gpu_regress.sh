@@ -9,8 +9,12 @@ bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the sc
 . "$root/tests/harness/lib.sh"
 "$bench" --device cpu --model tiny --prompts 3 --completions 2 --cells 16x16,32x8 --min-reps 3 --min-time 0 \
     --out "$tmp/base.csv" > /dev/null 2>&1 || fail "baseline run"
-# scale the median times (columns 7-9, before any quoted field) of the baseline by $1
-scale() { awk -F, -v OFS=, -v k="$1" 'NR > 1 { $7 *= k; $8 *= k; $9 *= k } { print }' "$tmp/base.csv" > "$2"; }
+# scale every time of the baseline (the *_ms columns: medians, minima and IQRs, so its relative
+# noise stays as measured) by $1; the times come before any quoted field
+scale() {
+    awk -F, -v OFS=, -v k="$1" 'NR == 1 { for (i = 1; i <= NF; i++) ms[i] = ($i ~ /_ms$/) }
+        NR > 1 { for (i = 1; i <= NF; i++) if (ms[i] && $i != "") $i *= k } { print }' "$tmp/base.csv" > "$2"
+}
 scale 0.1 "$tmp/fast.csv"
 scale 10 "$tmp/slow.csv"
 regress() {
