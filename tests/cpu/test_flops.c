@@ -47,7 +47,7 @@ int main(void) {
 
     ModelConfig q = {.name = "qwen2.5-7b", .vocab = 152064, .hidden = 3584, .layers = 28, .n_head = 28,
                      .n_kv_head = 4, .head_dim = 128, .mlp = 18944, .rms_eps = 1e-6f, .rope_theta = 1e6,
-                     .tied_embeddings = 0};
+                     .tied_embeddings = 0, .arch = "qwen2", .qkv_bias = 1};
     char err[128];
     CHECK(model_validate(&q, err, sizeof err) == 0, "%s", err);
     Flops one = model_flops(&q, 1, 0, 0);

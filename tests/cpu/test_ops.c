@@ -64,7 +64,7 @@ static double objective(Case *c) {
     case OP_RMSNORM: cpu_rmsnorm_forward(c->out, c->aux, c->x, c->w, c->T, c->C, 1e-6f); break;
     case OP_LINEAR: cpu_linear_forward(c->out, c->x, c->w, c->b, c->T, c->K, c->N); break;
     case OP_ROPE: memcpy(c->out, c->x, c->n_out * sizeof(float));
-                  cpu_rope_forward(c->out, c->pos, c->T, c->H, c->D, 10000.0); break;
+                  cpu_rope_forward_theta(c->out, c->pos, c->T, c->H, c->D, 10000.0); break;
     case OP_ATTN: cpu_attention_forward(c->out, c->aux, c->x, c->x2, c->x3, c->l, c->H, c->Hkv, c->D); break;
     case OP_SWIGLU: cpu_swiglu_forward(c->out, c->x, c->x2, c->n_out); break;
     case OP_CE: {
@@ -203,15 +203,15 @@ static void test_rope(void) {
     for (int r = 0; r < 2; r++) {
         int32_t pq = 9 + 30 * r, pk = 4 + 30 * r;
         memcpy(qa, q, sizeof q); memcpy(ka, k, sizeof k);
-        cpu_rope_forward(qa, &pq, 1, 1, 8, 10000.0);
-        cpu_rope_forward(ka, &pk, 1, 1, 8, 10000.0);
+        cpu_rope_forward_theta(qa, &pq, 1, 1, 8, 10000.0);
+        cpu_rope_forward_theta(ka, &pk, 1, 1, 8, 10000.0);
         dots[r] = 0;
         for (int i = 0; i < 8; i++) dots[r] += (double)qa[i] * ka[i];
     }
     CHECK(fabs(dots[0] - dots[1]) < 1e-4, "rope relative position: %.7g vs %.7g", dots[0], dots[1]);
     float *dx = malloc(c.n_out * sizeof(float));
     memcpy(dx, c.R, c.n_out * sizeof(float));
-    cpu_rope_backward(dx, pos, c.T, c.H, c.D, 10000.0);
+    cpu_rope_backward_theta(dx, pos, c.T, c.H, c.D, 10000.0);
     fd_check("rope backward", &c, c.x, dx, c.n_out);
     free(want); free(dx); free(c.x); free(c.out); free(c.R);
 }

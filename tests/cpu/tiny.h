@@ -17,6 +17,7 @@ static inline ModelConfig tiny_model(void) {
     strcpy(m.name, "tiny");
     m.vocab = 512; m.hidden = 64; m.layers = 2; m.n_head = 4; m.n_kv_head = 2; m.head_dim = 16;
     m.mlp = 128; m.rms_eps = 1e-6f; m.rope_theta = 10000.0; m.tied_embeddings = 0;
+    model_set_arch(&m, "qwen2"); // q, k, v biases
     return m;
 }
 

@@ -241,8 +241,8 @@ static void test_rope(Rng *r, size_t T, int H, int D, int max_pos, cudaStream_t 
         if (dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s);
         else rope_backward(d_x, d_pos, T, H, D, theta, s);
         sync();
-        if (dir == 0) cpu_rope_forward(x, pos, T, H, D, theta);
-        else cpu_rope_backward(x, pos, T, H, D, theta);
+        if (dir == 0) cpu_rope_forward_theta(x, pos, T, H, D, theta);
+        else cpu_rope_backward_theta(x, pos, T, H, D, theta);
         float *got = download_bf16(d_x, n);
         snprintf(name, sizeof name, "rope_%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward", T, H, D, max_pos);
         check(name, got, x, n, TOL_BF16);
