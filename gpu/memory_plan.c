@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 // Each name is bound to its enumerator, so reordering GpuBuf cannot shift them; the assert fails
 // when the last enumerator has no name, and test_memory_plan checks that none is missing.
 static const char *const buf_names[] = {

@@ -45,6 +45,9 @@
 #define GPU_CE_CHUNK_MAX 8192               // loss rows per fused cross-entropy chunk, at most
 #define GPU_MATMUL_WORKSPACE (64u << 20)    // cuBLASLt workspace (bytes)
 #define GPU_PLAN_MAX_LAYERS 256
+// An H200 SXM's memory as the driver reports it (143771 MiB), less 1 GiB for the CUDA context
+// and the libraries' own allocations: what `bench --list` holds a step's plan against.
+#define GPU_H200_USABLE_BYTES (((size_t)143771 << 20) - ((size_t)1 << 30))
 
 typedef enum GpuBuf {
     /* outside the arena, live always: allocated in create (weights, workspace) or by the

@@ -7,6 +7,8 @@
  *     the same ModelConfig as configs/models/NAME.conf, field by field.
  *  3. Every file in tests/harness/bad/hf/ is refused with one line naming the field, and the
  *     .conf format's architecture keys reject their malformed forms.
+ *  4. `bench --list`'s table names every model with its parameter count, and the size table's
+ *     verdict for one H200 at the stated cell (Qwen2.5-7B: yes; measured 37.8 GB there).
  * argv[1]: the source root.
  */
 #include <math.h>
@@ -15,6 +17,7 @@
 
 #include "../../harness/config.h"
 #include "../../harness/hf_config.h"
+#include "../../harness/model_list.h"
 
 static int failures;
 
@@ -90,9 +93,32 @@ static void check_bad_conf(const char *root, const char *file, int line, const c
           "%s: message '%s', want '%s...%s'", file, err, prefix, want);
 }
 
+static void check_list(const char *root) {
+    char dir[1024], text[16384] = "";
+    snprintf(dir, sizeof dir, "%s/configs/models", root);
+    FILE *f = tmpfile();
+    CHECK(f && model_list_print(dir, f) == 0, "model_list_print");
+    if (!f) return;
+    rewind(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    for (size_t i = 0; i < sizeof published / sizeof published[0]; i++) {
+        char want[96], key[96];
+        snprintf(want, sizeof want, "%.1f M", (double)published[i].params / 1e6);
+        snprintf(key, sizeof key, "\n  %s ", published[i].name);
+        const char *line = strstr(text, key);
+        CHECK(line && strstr(line, want) && strstr(line, want) < strchr(line + 1, '\n'), "--list: %s without '%s'",
+              published[i].name, want);
+    }
+    const char *q7 = strstr(text, "\n  qwen2.5-7b ");
+    CHECK(q7 && strstr(q7, " yes\n") && strstr(q7, " yes\n") < strchr(q7 + 1, '\n') + 1, "--list: qwen2.5-7b not 'yes'");
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     check_published(root);
+    check_list(root);
     check_bad_json(root, "unknown_type.json", "field 'model_type': 'gemma2' is not supported");
     check_bad_json(root, "mistral_sliding_window.json", "field 'sliding_window'");
     check_bad_json(root, "qwen2_use_sliding_window.json", "field 'use_sliding_window'");
