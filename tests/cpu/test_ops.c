@@ -185,6 +185,20 @@ static void test_linear(void) {
     free(c.x); free(c.w); free(c.b); free(c.out); free(c.R);
 }
 
+// The rotate-half rotation of c->x at c->pos by pos * freq[i], in double (malloc'd).
+static double *rope_definition(const Case *c, const double *freq) {
+    double *want = malloc(c->n_out * sizeof(double));
+    for (size_t t = 0; t < c->T; t++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < c->D / 2; i++) {
+                const float *x = c->x + (t * c->H + h) * c->D;
+                double a = c->pos[t] * freq[i];
+                want[(t * c->H + h) * c->D + i] = x[i] * cos(a) - x[i + c->D / 2] * sin(a);
+                want[(t * c->H + h) * c->D + i + c->D / 2] = x[i + c->D / 2] * cos(a) + x[i] * sin(a);
+            }
+    return want;
+}
+
 static void test_rope(void) {
     Case c = {.op = OP_ROPE, .T = 4, .H = 3, .D = 8};
     int32_t pos[4] = {0, 1, 7, 1000};
@@ -192,15 +206,9 @@ static void test_rope(void) {
     c.n_out = c.T * c.H * c.D;
     c.x = randn(c.n_out, 1.0f); c.out = zeros(c.n_out); c.R = randn(c.n_out, 1.0f);
     objective(&c);
-    double *want = malloc(c.n_out * sizeof(double));
-    for (size_t t = 0; t < c.T; t++)
-        for (int h = 0; h < c.H; h++)
-            for (int i = 0; i < c.D / 2; i++) {
-                const float *x = c.x + (t * c.H + h) * c.D;
-                double a = pos[t] / pow(10000.0, 2.0 * i / c.D);
-                want[(t * c.H + h) * c.D + i] = x[i] * cos(a) - x[i + c.D / 2] * sin(a);
-                want[(t * c.H + h) * c.D + i + c.D / 2] = x[i + c.D / 2] * cos(a) + x[i] * sin(a);
-            }
+    double freq[4];
+    for (int i = 0; i < c.D / 2; i++) freq[i] = 1.0 / pow(10000.0, 2.0 * i / c.D);
+    double *want = rope_definition(&c, freq);
     check_close("rope", c.out, want, c.n_out, 1e-6);
     // Relative positions: <rope(q, m), rope(k, n)> depends on m - n only.
     float q[8], k[8], qa[8], ka[8];
@@ -264,15 +272,7 @@ static void test_rope_scaled(void) {
     c.n_out = c.T * c.H * c.D;
     c.x = randn(c.n_out, 1.0f); c.out = zeros(c.n_out); c.R = randn(c.n_out, 1.0f);
     objective(&c);
-    double *want = malloc(c.n_out * sizeof(double));
-    for (size_t t = 0; t < c.T; t++)
-        for (int h = 0; h < c.H; h++)
-            for (int i = 0; i < c.D / 2; i++) {
-                const float *x = c.x + (t * c.H + h) * c.D;
-                double a = pos[t] * f[i];
-                want[(t * c.H + h) * c.D + i] = x[i] * cos(a) - x[i + c.D / 2] * sin(a);
-                want[(t * c.H + h) * c.D + i + c.D / 2] = x[i + c.D / 2] * cos(a) + x[i] * sin(a);
-            }
+    double *want = rope_definition(&c, f);
     check_close("rope (llama3 frequencies)", c.out, want, c.n_out, 1e-6);
     float *dx = malloc(c.n_out * sizeof(float));
     memcpy(dx, c.R, c.n_out * sizeof(float));

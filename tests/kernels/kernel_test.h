@@ -18,6 +18,7 @@
 #include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/kernels.h"
+#include "../../reference/cpu_ops.h"
 
 #define TOL_BF16 1e-2 // bf16 outputs of fp32 math
 #define TOL_F32 1e-4  // fp32 outputs (rstd, fp32 dw accumulators)
@@ -117,6 +118,41 @@ static inline void check_scalar(const char *name, double gpu, double cpu, double
     int ok = isfinite(gpu) && rel <= tol;
     printf("%-44s gpu %.6f cpu %.6f rel %.3e tol %.0e  %s\n", name, gpu, cpu, rel, tol, ok ? "ok" : "FAIL");
     if (!ok) g_failures++;
+}
+
+/* RoPE forward and backward against the CPU op at positions up to max_pos (pos[0] = max_pos):
+ * with freq (D / 2 inverse frequencies, host) through the _freq launchers, else with theta 1e6. */
+static inline void check_rope(Rng *r, size_t T, int H, int D, int max_pos, const double *freq, cudaStream_t s) {
+    char name[128];
+    const double theta = 1e6;
+    const size_t n = T * (size_t)H * D;
+    double *d_freq = NULL;
+    if (freq) {
+        d_freq = (double *)dmalloc((size_t)(D / 2) * sizeof(double));
+        CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
+    }
+    int32_t *pos = (int32_t *)xmalloc(T * 4), *d_pos = (int32_t *)dmalloc(T * 4);
+    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, max_pos);
+    pos[0] = max_pos;
+    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
+    for (int dir = 0; dir < 2; dir++) {
+        float *x = rand_bf16_values(r, n, 1.0f);
+        bf16_t *d_x = dev_bf16_from(x, n);
+        if (freq && dir == 0) rope_forward_freq(d_x, d_pos, T, H, D, d_freq, s), cpu_rope_forward(x, pos, T, H, D, freq);
+        if (freq && dir == 1) rope_backward_freq(d_x, d_pos, T, H, D, d_freq, s), cpu_rope_backward(x, pos, T, H, D, freq);
+        if (!freq && dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s), cpu_rope_forward_theta(x, pos, T, H, D, theta);
+        if (!freq && dir == 1) rope_backward(d_x, d_pos, T, H, D, theta, s), cpu_rope_backward_theta(x, pos, T, H, D, theta);
+        sync();
+        float *got = download_bf16(d_x, n);
+        snprintf(name, sizeof name, "rope_%s%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward",
+                 freq ? "_freq (table)" : "", T, H, D, max_pos);
+        check(name, got, x, n, TOL_BF16);
+        free(got), free(x);
+        cudaFree(d_x);
+    }
+    free(pos);
+    cudaFree(d_pos);
+    if (d_freq) cudaFree(d_freq);
 }
 
 #endif

@@ -135,35 +135,6 @@ static void test_rmsnorm(Rng *r, size_t T, int C, cudaStream_t s) {
     cudaFree(d_dw);
 }
 
-/* ---- rope -------------------------------------------------------------------------------- */
-
-static void test_rope(Rng *r, size_t T, int H, int D, int max_pos, cudaStream_t s) {
-    char name[96];
-    double theta = 1e6;
-    size_t n = T * H * D;
-    int32_t *pos = xmalloc(T * 4);
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, max_pos);
-    pos[0] = max_pos;
-    int32_t *d_pos = dmalloc(T * 4);
-    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
-    for (int dir = 0; dir < 2; dir++) {
-        float *x = rand_bf16_values(r, n, 1.0f);
-        bf16_t *d_x = dev_bf16_from(x, n);
-        if (dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s);
-        else rope_backward(d_x, d_pos, T, H, D, theta, s);
-        sync();
-        if (dir == 0) cpu_rope_forward_theta(x, pos, T, H, D, theta);
-        else cpu_rope_backward_theta(x, pos, T, H, D, theta);
-        float *got = download_bf16(d_x, n);
-        snprintf(name, sizeof name, "rope_%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward", T, H, D, max_pos);
-        check(name, got, x, n, TOL_BF16);
-        free(got), free(x);
-        cudaFree(d_x);
-    }
-    free(pos);
-    cudaFree(d_pos);
-}
-
 /* ---- swiglu ------------------------------------------------------------------------------ */
 
 // off: element offset of every pointer (1: misaligned, scalar path); in_place: dgate = gate.
@@ -579,7 +550,7 @@ int main(int argc, char **argv) {
 
     if (wanted(only, "embedding")) test_embedding(&r, 1000, 64, 400, s), test_embedding(&r, 777, 3584, 300, s);
     if (wanted(only, "rmsnorm")) test_rmsnorm(&r, 1000, 64, s), test_rmsnorm(&r, 777, 3584, s);
-    if (wanted(only, "rope")) test_rope(&r, 777, 3, 128, 32767, s);
+    if (wanted(only, "rope")) check_rope(&r, 777, 3, 128, 32767, NULL, s);
     if (wanted(only, "swiglu")) test_swiglu(&r, 1000003, 0, 0, s), test_swiglu(&r, 65536 + 5, 0, 1, s);
     if (wanted(only, "elementwise")) test_elementwise(&r, s);
     if (wanted(only, "gemm")) {
@@ -598,7 +569,7 @@ int main(int argc, char **argv) {
     if (wanted(only, "scalar")) {
         test_embedding(&r, 50, 60, 100, s);
         test_rmsnorm(&r, 33, 100, s);
-        test_rope(&r, 301, 4, 40, 4000, s);
+        check_rope(&r, 301, 4, 40, 4000, NULL, s);
         test_swiglu(&r, 1000003, 1, 0, s);
         test_fused_ce(&r, mm, 200, 128, 997, 301, 64, s);
     }

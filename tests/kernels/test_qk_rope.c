@@ -51,34 +51,11 @@ static void test_head_rmsnorm(Rng *r, size_t T, int H, int D, int in_place, cuda
 
 // RoPE with a Llama 3.1 frequency table (factor 8, bands 1 / 4, original 8192, theta 5e5).
 static void test_rope_freq(Rng *r, size_t T, int H, int D, int max_pos, cudaStream_t s) {
-    char name[128];
-    const size_t n = T * (size_t)H * D;
     RopeScaling sc = {.factor = 8.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0, .original_max_pos = 8192.0};
     double *freq = xmalloc((size_t)(D / 2) * sizeof(double));
     rope_inv_freq(5e5, &sc, D, freq);
-    double *d_freq = dmalloc((size_t)(D / 2) * sizeof(double));
-    CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
-    int32_t *pos = xmalloc(T * 4), *d_pos = dmalloc(T * 4);
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, max_pos);
-    pos[0] = max_pos;
-    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
-    for (int dir = 0; dir < 2; dir++) {
-        float *x = rand_bf16_values(r, n, 1.0f);
-        bf16_t *d_x = dev_bf16_from(x, n);
-        if (dir == 0) rope_forward_freq(d_x, d_pos, T, H, D, d_freq, s);
-        else rope_backward_freq(d_x, d_pos, T, H, D, d_freq, s);
-        sync();
-        if (dir == 0) cpu_rope_forward(x, pos, T, H, D, freq);
-        else cpu_rope_backward(x, pos, T, H, D, freq);
-        float *got = download_bf16(d_x, n);
-        snprintf(name, sizeof name, "rope_%s_freq (llama3) T %zu H %d D %d pos<=%d", dir ? "backward" : "forward", T,
-                 H, D, max_pos);
-        check(name, got, x, n, TOL_BF16);
-        free(got), free(x);
-        cudaFree(d_x);
-    }
-    free(pos), free(freq);
-    cudaFree(d_pos), cudaFree(d_freq);
+    check_rope(r, T, H, D, max_pos, freq, s);
+    free(freq);
 }
 
 int main(void) {
