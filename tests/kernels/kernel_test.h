@@ -138,11 +138,21 @@ static inline void check_rope(Rng *r, size_t T, int H, int D, int max_pos, const
     for (int dir = 0; dir < 2; dir++) {
         float *x = rand_bf16_values(r, n, 1.0f);
         bf16_t *d_x = dev_bf16_from(x, n);
-        if (freq && dir == 0) rope_forward_freq(d_x, d_pos, T, H, D, d_freq, s), cpu_rope_forward(x, pos, T, H, D, freq);
-        if (freq && dir == 1) rope_backward_freq(d_x, d_pos, T, H, D, d_freq, s), cpu_rope_backward(x, pos, T, H, D, freq);
-        if (!freq && dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s), cpu_rope_forward_theta(x, pos, T, H, D, theta);
-        if (!freq && dir == 1) rope_backward(d_x, d_pos, T, H, D, theta, s), cpu_rope_backward_theta(x, pos, T, H, D, theta);
+        if (freq) {
+            if (dir == 0) rope_forward_freq(d_x, d_pos, T, H, D, d_freq, s);
+            else rope_backward_freq(d_x, d_pos, T, H, D, d_freq, s);
+        } else {
+            if (dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s);
+            else rope_backward(d_x, d_pos, T, H, D, theta, s);
+        }
         sync();
+        if (freq) {
+            if (dir == 0) cpu_rope_forward(x, pos, T, H, D, freq);
+            else cpu_rope_backward(x, pos, T, H, D, freq);
+        } else {
+            if (dir == 0) cpu_rope_forward_theta(x, pos, T, H, D, theta);
+            else cpu_rope_backward_theta(x, pos, T, H, D, theta);
+        }
         float *got = download_bf16(d_x, n);
         snprintf(name, sizeof name, "rope_%s%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward",
                  freq ? "_freq (table)" : "", T, H, D, max_pos);
