@@ -4,7 +4,8 @@
  *     model.h table) equals the total of that model's published safetensors, which checks
  *     every shape the file gives, tied embeddings, biases and q/k norms included.
  *  2. Every configs/models/hf/NAME/config.json (the published config.json form) reads into
- *     the same ModelConfig as configs/models/NAME.conf, field by field.
+ *     the same ModelConfig as configs/models/NAME.conf, field by field; so does the transformers
+ *     5 spelling (rope_parameters) of Llama-3.1-8B's.
  *  3. Every file in tests/harness/bad/hf/ is refused with one line naming the field, and the
  *     .conf format's architecture keys reject their malformed forms.
  *  4. `bench --list`'s table names every model with its parameter count, and the size table's
@@ -142,6 +143,14 @@ int main(int argc, char **argv) {
     check_bad_conf(root, "model_rope_yarn.conf", 13, "key 'rope_scaling': unknown rope_scaling");
     check_bad_conf(root, "model_rope_key_alone.conf", 13, "key 'rope_scaling_factor': needs rope_scaling = llama3");
     check_bad_conf(root, "model_rope_incomplete.conf", 14, "key 'rope_low_freq_factor': missing");
+    // transformers 5 writes rope_theta and the scaling into rope_parameters: the same model
+    ModelConfig conf, v5;
+    char path5[4200], err5[1200] = "";
+    snprintf(path5, sizeof path5, "%s/configs/models/llama-3.1-8b.conf", root);
+    int rc5 = config_load_model(path5, &conf, err5, sizeof err5);
+    snprintf(path5, sizeof path5, "%s/tests/harness/data/hf/llama-3.1-8b/config.json", root);
+    CHECK(!rc5 && config_load_model(path5, &v5, err5, sizeof err5) == 0 && same_config(&conf, &v5),
+          "rope_parameters form of llama-3.1-8b differs from the .conf (%s)", err5);
     // a config.json named by its folder, as downloaded from the Hub
     char path[4200], err[600] = "";
     ModelConfig m;
