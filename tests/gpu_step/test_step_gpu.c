@@ -19,8 +19,9 @@
  *   3. The memory accounting: allocated == predicted, driver_used >= allocated; a second run
  *      gives the same loss (deterministic step).
  * The same for each architecture variant on the tiny shape (arch_model: Llama tied with RoPE
- * scaling and head_dim != hidden / heads; Qwen3 with the q/k norm), so every kernel of the
- * variants runs inside the step against the CPU reference.
+ * scaling and head_dim != hidden / heads; Qwen3 with the q/k norm; Mistral, bias-free and
+ * untied) and for Qwen3 on the d128 head shape, so every kernel of the variants runs inside the
+ * step against the CPU reference.
  * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  */
 #include <math.h>
@@ -189,13 +190,21 @@ int main(int argc, char **argv) {
         else attention = argv[i];
     }
     ModelConfig tiny = small_model("tiny", 16), d128 = small_model("d128", 128);
-    ModelConfig llama = arch_model("llama"), qwen3 = arch_model("qwen3");
+    ModelConfig llama = arch_model("llama"), qwen3 = arch_model("qwen3"), mistral = arch_model("mistral");
+    // Qwen3's real head shape: q/k norm and RoPE on D 128 (their vector paths), hidden 256 != 4 x 128
+    ModelConfig d128_qwen3 = small_model("d128-qwen3", 128);
+    model_set_arch(&d128_qwen3, "qwen3");
+    d128_qwen3.hidden = 256;
     run_config(&tiny, attention, "auto");
     // the lengths here send every group split; the copied backward through the whole step too
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
-    if (!quick) run_config(&d128, attention, "auto");
+    if (!quick) {
+        run_config(&mistral, attention, "auto");
+        run_config(&d128, attention, "auto");
+        run_config(&d128_qwen3, attention, "auto");
+    }
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
     StepOptions dflt = {.seed = 1, .attention = NULL, .checkpoint = 1};
