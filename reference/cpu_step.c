@@ -103,8 +103,8 @@ size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int chec
 }
 
 static float *carve_layer(LayerActs *a, float *p, const size_t s[LA_COUNT]) {
-    float **f[LA_COUNT] = {&a->ln1, &a->rstd1, &a->qraw, &a->kraw, &a->qrstd, &a->krstd, &a->q, &a->k, &a->v, &a->att, &a->lse, &a->res2, &a->ln2,
-                           &a->rstd2, &a->gate, &a->up, &a->h};
+    float **f[LA_COUNT] = {&a->ln1, &a->rstd1, &a->qraw, &a->kraw, &a->qrstd, &a->krstd, &a->q, &a->k, &a->v,
+                           &a->att, &a->lse, &a->res2, &a->ln2, &a->rstd2, &a->gate, &a->up, &a->h};
     for (int i = 0; i < LA_COUNT; i++) { *f[i] = p; p += s[i]; }
     return p;
 }
@@ -219,7 +219,7 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     GradActs g;
     if (backward) p = carve_grads(&g, p, ga);
     double inv_freq[CPU_ROPE_MAX_HALF];
-    if (m->head_dim / 2 > CPU_ROPE_MAX_HALF) { free(mem); return NAN; }
+    if (m->head_dim / 2 > CPU_ROPE_MAX_HALF) { free(acts); free(mem); return NAN; }
     model_rope_inv_freq(m, inv_freq);
 
     cpu_embedding_forward(resid, l->tokens, params + off[P_EMBED], T, (int)C);

@@ -20,9 +20,6 @@
 #include "hf_fixture.h"
 #include "tiny.h"
 
-static int failures = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static void check_fixture(const char *root, const char *name) {
     char path[1024], err[1200] = "";
@@ -73,6 +70,5 @@ int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     static const char *const names[] = {"qwen2_bias_tied", "llama3_scaling", "qwen3_qknorm", "mistral_tied"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) check_fixture(root, names[i]);
-    printf("test_hf: %d failures\n", failures);
-    return failures ? 1 : 0;
+    return test_finish("test_hf");
 }

@@ -16,8 +16,6 @@
 #include "../../harness/config.h"
 #include "tiny.h"
 
-static int fails = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL: "); printf(__VA_ARGS__); printf("\n"); fails++; } } while (0)
 
 static size_t aligned(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
 static size_t a256(size_t n) { return (n + 255) / 256 * 256; }
@@ -61,6 +59,5 @@ static void check_model(const char *name, size_t params, int qk_norm_expected) {
 int main(void) {
     check_model("qwen3-0.6b", 596049920u, 1);
     check_model("llama-3.1-8b", 8030261248u, 0);
-    printf("test_memory_plan_models: %d failure(s)\n", fails);
-    return fails != 0;
+    return test_finish("test_memory_plan_models");
 }

@@ -19,10 +19,7 @@
 #include "../../harness/config.h"
 #include "../../harness/hf_config.h"
 #include "../../harness/model_list.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../test_util.h"
 
 typedef struct Published { const char *name; size_t params; int has_json; } Published;
 
@@ -157,6 +154,5 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/configs/models/hf/qwen3-8b/config.json", root);
     CHECK(hf_config_load(path, &m, err, sizeof err) == 0 && !strcmp(m.name, "qwen3-8b") && m.qk_norm && !m.qkv_bias &&
           m.head_dim == 128 && m.hidden == 4096, "qwen3-8b config.json: %s", err);
-    printf("%s: %d failure(s)\n", argv[0], failures);
-    return failures ? 1 : 0;
+    return test_finish("test_models");
 }
