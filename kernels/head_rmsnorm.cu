@@ -75,10 +75,8 @@ __global__ void head_rmsnorm_backward_kernel(bf16_t *dinp, float *dw_acc, const 
 }
 
 static void head_rmsnorm_check(int D) {
-    if (D <= 0 || D > HN_MAX_PER_LANE * PB_WARP) {
-        fprintf(stderr, "packbench: head_rmsnorm: head dim %d outside 1..%d\n", D, HN_MAX_PER_LANE * PB_WARP);
-        exit(3);
-    }
+    if (D <= 0 || D > HN_MAX_PER_LANE * PB_WARP)
+        checkFail("head_rmsnorm: head dim %d outside 1..%d", D, HN_MAX_PER_LANE * PB_WARP);
 }
 
 static unsigned head_rmsnorm_blocks(size_t rows, unsigned cap) {
