@@ -9,7 +9,7 @@
  *  3. Every file in tests/harness/bad/hf/ is refused with one line naming the field, and the
  *     .conf format's architecture keys reject their malformed forms.
  *  4. `bench --list`'s table names every model with its parameter count, and the size table's
- *     verdict for one H200 at the stated cell (Qwen2.5-7B: yes; measured 37.8 GB there).
+ *     verdict for one H200 at the stated cell (Qwen2.5-7B: yes).
  * argv[1]: the source root.
  */
 #include <math.h>
