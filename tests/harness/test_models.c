@@ -13,6 +13,7 @@
  * argv[1]: the source root.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,7 +51,10 @@ static void check_published(const char *root) {
         CHECK(rc == 0, "%s: %s", p->name, err);
         if (rc) continue;
         size_t off[P_COUNT], n = model_param_offsets(&m, off);
-        CHECK(n == p->params, "%s: %zu parameters, published %zu", p->name, n, p->params);
+        uint64_t checked = 0; // model_validate's 64-bit count (issue 15) agrees with the table
+        CHECK(n == p->params && model_param_count_checked(&m, &checked) == 0 && checked == p->params,
+              "%s: %zu parameters (64-bit count %llu), published %zu", p->name, n, (unsigned long long)checked,
+              p->params);
         if (!p->has_json) continue;
         snprintf(path, sizeof path, "%s/configs/models/hf/%s/config.json", root, p->name);
         rc = config_load_model(path, &j, err, sizeof err);
