@@ -1,9 +1,12 @@
 // memory_plan.c: the GPU step's lifetime table and its placement (see memory_plan.h).
 #include "memory_plan.h"
 
+#include "../kernels/cross_entropy_scratch.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
 
 // Each name is bound to its enumerator, so reordering GpuBuf cannot shift them; the assert fails
 // when the last enumerator has no name, and test_memory_plan checks that none is missing.
@@ -22,6 +25,7 @@ static const char *const buf_names[] = {
     [GB_EMB_UNIQ_TOK] = "emb_uniq_tok",
     [GB_EMB_UNIQ_OFF] = "emb_uniq_off",
     [GB_EMB_SLOTS] = "emb_slots",
+    [GB_ROPE_FREQ] = "rope_freq",
     [GB_CHECKPOINT] = "ckpt",
     [GB_NORM_GRAD_ACC] = "norm_grad_acc",
     [GB_LNF] = "lnf",
@@ -34,6 +38,10 @@ static const char *const buf_names[] = {
     [GB_Q] = "q",
     [GB_K] = "k",
     [GB_V] = "v",
+    [GB_QRAW] = "qraw",
+    [GB_KRAW] = "kraw",
+    [GB_QRSTD] = "qrstd",
+    [GB_KRSTD] = "krstd",
     [GB_ATT] = "att",
     [GB_LSE] = "lse",
     [GB_LN2] = "ln2",
@@ -61,6 +69,10 @@ int gpu_plan_tick_loss(int L, int sub) { return 1 + L * FWD_STEPS + sub; }
 int gpu_plan_tick_bwd(int L, int l, int sub) { return 1 + L * FWD_STEPS + LOSS_STEPS + (L - 1 - l) * BWD_STEPS + sub; }
 int gpu_plan_tick_embed_bwd(int L) { return 1 + L * FWD_STEPS + LOSS_STEPS + L * BWD_STEPS; }
 
+size_t gpu_plan_norm_acc_floats(const ModelConfig *m) {
+    return (2 * (size_t)m->layers + 1) * (size_t)m->hidden + (m->qk_norm ? 2 * (size_t)m->layers * m->head_dim : 0);
+}
+
 int gpu_plan_balanced_rows(size_t n, int cap) {
     if (n == 0 || cap <= 0) return 0;
     size_t chunks = (n + (size_t)cap - 1) / (size_t)cap;
@@ -81,6 +93,11 @@ static const LayerKind layer_kinds[] = {
     {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
     {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
     {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
+    // Qwen3's q/k norm: its inputs and rstd, from the projections to the norm's backward
+    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
+    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
+    {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
+    {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
     {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD},
     {GB_LSE, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN_BWD},
     {GB_LN2, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP},
@@ -153,17 +170,15 @@ static size_t layer_kind_bytes(GpuBuf k, const ModelConfig *m, size_t T, const G
     case GB_Q: case GB_ATT: case GB_DATT: case GB_DQ: return T * QD * 2;
     case GB_K: case GB_V: case GB_DK: case GB_DV: return T * KVD * 2;
     case GB_LSE: return T * (size_t)m->n_head * 4;
+    case GB_QRAW: return m->qk_norm ? T * QD * 2 : 0;
+    case GB_KRAW: return m->qk_norm ? T * KVD * 2 : 0;
+    case GB_QRSTD: return m->qk_norm ? T * (size_t)m->n_head * 4 : 0;
+    case GB_KRSTD: return m->qk_norm ? T * (size_t)m->n_kv_head * 4 : 0;
     case GB_MLP_CHUNK: return 3 * p->mlp_line;
     case GB_ATTN_FWD_SCRATCH: return p->attn.scratch[ATTN_FWD];
     case GB_ATTN_BWD_SCRATCH: return p->attn.scratch[ATTN_BWD];
     default: return 0;
     }
-}
-
-// The fused CE's scratch for a chunk (kernels/cross_entropy.cu fused_ce_scratch_bytes):
-// gathered rows and their gradient (rows, C) bf16 each, and the chunk's (rows, V) bf16 logits.
-static size_t ce_scratch_bytes(size_t rows, size_t C, size_t V) {
-    return 2 * align_up(rows * C * 2) + align_up(rows * V * 2);
 }
 
 static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
@@ -186,6 +201,7 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
     rc |= add_line(p, GB_EMB_UNIQ_TOK, -1, -1, PASS_NONE, U * 4, 0, last);
     rc |= add_line(p, GB_EMB_UNIQ_OFF, -1, -1, PASS_NONE, (U + 1) * 4, 0, last);
     rc |= add_line(p, GB_EMB_SLOTS, -1, -1, PASS_NONE, real * 4, 0, last);
+    rc |= add_line(p, GB_ROPE_FREQ, -1, -1, PASS_NONE, (size_t)(m->head_dim / 2) * sizeof(double), 0, last);
     // checkpoints: layer l's input is born in layer l-1's forward and dies after layer l's backward
     for (int c = 0; c <= L; c++) {
         int first = c == 0 ? 0 : gpu_plan_tick_fwd(c - 1, FWD_OPROJ);
@@ -193,12 +209,12 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
         rc |= add_line(p, GB_CHECKPOINT, c, -1, PASS_NONE, T * C * 2, first, end);
     }
     const int ce = gpu_plan_tick_loss(L, LOSS_CE), eb = gpu_plan_tick_embed_bwd(L);
-    rc |= add_line(p, GB_NORM_GRAD_ACC, -1, -1, PASS_NONE, (2 * (size_t)L + 1) * C * 4, ce, eb);
+    rc |= add_line(p, GB_NORM_GRAD_ACC, -1, -1, PASS_NONE, gpu_plan_norm_acc_floats(m) * 4, ce, eb);
     rc |= add_line(p, GB_LNF, -1, -1, PASS_NONE, T * C * 2, gpu_plan_tick_loss(L, LOSS_NORM), ce);
     rc |= add_line(p, GB_RSTDF, -1, -1, PASS_NONE, T * 4, gpu_plan_tick_loss(L, LOSS_NORM),
                    gpu_plan_tick_loss(L, LOSS_NORM_BWD));
     rc |= add_line(p, GB_DLNF, -1, -1, PASS_NONE, T * C * 2, ce, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
-    rc |= add_line(p, GB_CE_SCRATCH, -1, -1, PASS_NONE, ce_scratch_bytes((size_t)p->ce_rows, C, V), ce, ce);
+    rc |= add_line(p, GB_CE_SCRATCH, -1, -1, PASS_NONE, ce_scratch_bytes(p->ce_rows, (int)C, (int)V), ce, ce);
     rc |= add_line(p, GB_DRES, -1, -1, PASS_NONE, T * C * 2, ce, eb);
     // per layer and pass
     for (int ly = 0; ly < L; ly++) {
@@ -223,7 +239,7 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
         model_param_sizes(m, sizes);
         if (!sizes[id]) continue;
         size_t per_layer = model_param_layer_size(m, (ParamId)id);
-        if (per_layer && id != P_LN1 && id != P_LN2) {
+        if (per_layer && !model_param_is_norm((ParamId)id)) { // norms: cast from fp32 at the end
             for (int ly = 0; ly < L; ly++)
                 rc |= add_line(p, GB_GRAD, ly, id, PASS_NONE, per_layer * 2,
                                accum ? 0 : gpu_plan_tick_bwd(L, ly, grad_birth((ParamId)id)), last);

@@ -45,6 +45,9 @@
 #define GPU_CE_CHUNK_MAX 8192               // loss rows per fused cross-entropy chunk, at most
 #define GPU_MATMUL_WORKSPACE (64u << 20)    // cuBLASLt workspace (bytes)
 #define GPU_PLAN_MAX_LAYERS 256
+// An H200 SXM's memory as the driver reports it (143771 MiB), less 1 GiB for the CUDA context
+// and the libraries' own allocations: what `bench --list` holds a step's plan against.
+#define GPU_H200_USABLE_BYTES (((size_t)143771 << 20) - ((size_t)1 << 30))
 
 typedef enum GpuBuf {
     /* outside the arena, live always: allocated in create (weights, workspace) or by the
@@ -57,9 +60,10 @@ typedef enum GpuBuf {
     GB_EMB_UNIQ_TOK,     // int32 (U)     U = min(V, real tokens): embedding-backward CSR
     GB_EMB_UNIQ_OFF,     // int32 (U + 1)
     GB_EMB_SLOTS,        // int32 (real tokens)
+    GB_ROPE_FREQ,        // fp64 (D / 2)  RoPE inverse frequencies (model.h rope_inv_freq)
     /* the step's own lines */
     GB_CHECKPOINT,       // bf16 (T, C) per layer 0..L: layer inputs; [L] = final norm input
-    GB_NORM_GRAD_ACC,    // fp32 (2L + 1, C): ln1, ln2, lnf weight gradients
+    GB_NORM_GRAD_ACC,    // fp32 (2L + 1, C) + (2L, D): ln1, ln2, lnf, q_norm, k_norm weight gradients
     GB_LNF,              // bf16 (T, C) final norm output
     GB_RSTDF,            // fp32 (T)
     GB_DLNF,             // bf16 (T, C) its gradient (the fused CE adds into it)
@@ -70,6 +74,10 @@ typedef enum GpuBuf {
     GB_RSTD1,            // fp32 (T)
     GB_Q,                // bf16 (T, Hq, D)   after RoPE
     GB_K, GB_V,          // bf16 (T, Hkv, D)
+    GB_QRAW,             // bf16 (T, Hq, D)   q projection before the q/k norm (qk_norm only; else 0 bytes)
+    GB_KRAW,             // bf16 (T, Hkv, D)  (qk_norm only)
+    GB_QRSTD,            // fp32 (T, Hq)      (qk_norm only)
+    GB_KRSTD,            // fp32 (T, Hkv)     (qk_norm only)
     GB_ATT,              // bf16 (T, Hq, D)   attention output
     GB_LSE,              // fp32 (T, Hq)
     GB_LN2,              // bf16 (T, C)
@@ -156,6 +164,10 @@ void gpu_memory_plan_free(GpuMemPlan *p);
 // of these, the choice with the lowest default-mode peak, ties to the larger chunks and the
 // fewer parts (smaller chunks cost GEMM efficiency, more parts cost calls).
 int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *attn_tight, char *err, size_t errlen);
+
+// Floats of GB_NORM_GRAD_ACC: ln1 (L, C), ln2 (L, C), lnf (C), then q_norm (L, D) and k_norm (L, D)
+// where the model has the q/k norm.
+size_t gpu_plan_norm_acc_floats(const ModelConfig *m);
 
 // Rows per chunk when n rows are cut into the fewest chunks of at most cap rows, balanced.
 int gpu_plan_balanced_rows(size_t n, int cap);

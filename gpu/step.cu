@@ -21,7 +21,12 @@
  * with others that are dead while they live: every buffer is written before it is read within
  * its lifetime (StepOptions.poison checks that on the device). Weight gradients are bf16, born in
  * their layer's backward (the chunked MLP accumulates over its chunks); norm weight gradients
- * accumulate in fp32 and are cast at the end. Tied embeddings are not supported.
+ * accumulate in fp32 and are cast at the end.
+ * Architectures (model.h): q/k/v biases where the table has them; Qwen3's q/k norm between the
+ * projections and RoPE (projections into GB_QRAW / GB_KRAW, the norm into GB_Q / GB_K, its
+ * backward in place on dq / dk); RoPE from the rope_inv_freq table (GB_ROPE_FREQ, uploaded in
+ * prepare: Llama 3 scaling); a tied LM head: the fused CE writes the embedding's gradient, the
+ * embedding backward then adds its own.
  */
 #include "pb_config.h"
 
@@ -48,7 +53,17 @@ static int32_t *ib(Step *s, GpuBuf b) { return (int32_t *)buf_at(s, b, -1, PASS_
 static bf16_t *ckpt(Step *s, int l) { return bb(s, GB_CHECKPOINT, l, PASS_NONE); }
 
 // One layer's slice of a per-layer weight; a gradient's line (per layer, or the whole tensor).
-static bf16_t *layer_w(Step *s, ParamId id, int l) { return s->w[id] + (size_t)l * model_param_layer_size(&s->m, id); }
+// One layer's slice of a weight; NULL for a tensor the variant lacks (biases, q/k norms).
+static bf16_t *layer_w(Step *s, ParamId id, int l) {
+    size_t n = model_param_layer_size(&s->m, id);
+    return n ? s->w[id] + (size_t)l * n : NULL;
+}
+// fp32 gradient accumulators of the q/k norm weights (GB_NORM_GRAD_ACC after ln1, ln2, lnf).
+static float *norm_acc_qnorm(Step *s, int l) {
+    return (float *)buf_at(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (2 * (size_t)s->m.layers + 1) * s->m.hidden +
+           (size_t)l * s->m.head_dim;
+}
+static float *norm_acc_knorm(Step *s, int l) { return norm_acc_qnorm(s, s->m.layers + l); }
 static bf16_t *grad(Step *s, ParamId id, int l) { return (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l)); }
 
 size_t gpu_device_used(void) {
@@ -80,7 +95,7 @@ static void init_weights(Step *s) {
     model_param_sizes(&s->m, sizes);
     for (int i = 0; i < P_COUNT; i++) {
         if (!sizes[i]) continue;
-        if (i == P_LN1 || i == P_LN2 || i == P_LNF) fill_const_bf16(s->w[i], sizes[i], 1.0f, s->stream);
+        if (model_param_is_norm((ParamId)i)) fill_const_bf16(s->w[i], sizes[i], 1.0f, s->stream);
         else fill_normal_bf16(s->w[i], sizes[i], s->opt.seed * 1000003ull + (uint64_t)i, 0.0f, 0.02f, s->stream);
     }
     cudaCheck(cudaStreamSynchronize(s->stream));
@@ -111,7 +126,10 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
         return NULL;
     }
     if (model_validate(m, err, errlen) != 0) return NULL;
-    if (m->tied_embeddings) { snprintf(err, errlen, "gpu: tied embeddings are not supported"); return NULL; }
+    if (m->qk_norm && m->head_dim > 256) {
+        snprintf(err, errlen, "gpu: the q/k norm kernel supports head_dim <= 256 (model has %d)", m->head_dim);
+        return NULL;
+    }
     if (m->layers > GPU_PLAN_MAX_LAYERS) { snprintf(err, errlen, "gpu: more than %d layers", GPU_PLAN_MAX_LAYERS); return NULL; }
     const char *attn_name = o && o->attention ? o->attention :
 #if PB_HAVE_CUDNN
@@ -271,6 +289,11 @@ static PbStatus upload_layout(Step *s, const Layout *l, char *err, size_t errlen
     copy_in(s, GB_EMB_UNIQ_OFF, csr + U, ((size_t)n_uniq + 1) * 4);
     copy_in(s, GB_EMB_SLOTS, csr + 2 * U + 1, l->n_real * 4);
     free(csr);
+    double *freq = (double *)malloc((size_t)(s->m.head_dim / 2) * sizeof *freq);
+    if (!freq) { snprintf(err, errlen, "gpu: out of host memory"); return PB_NO_MEMORY; }
+    model_rope_inv_freq(&s->m, freq);
+    copy_in(s, GB_ROPE_FREQ, freq, (size_t)(s->m.head_dim / 2) * sizeof *freq);
+    free(freq);
     return PB_OK;
 }
 
@@ -341,13 +364,20 @@ static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t
     fwd ? tick_fwd(s, l, FWD_LN1) : tick_bwd(s, l, BWD_LN1);
     bf16_t *ln1 = bb(s, GB_LN1, l, ps), *q = bb(s, GB_Q, l, ps), *k = bb(s, GB_K, l, ps), *v = bb(s, GB_V, l, ps);
     bf16_t *att = bb(s, GB_ATT, l, ps);
+    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
     rmsnorm_forward(ln1, fb(s, GB_RSTD1, l, ps), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
     fwd ? tick_fwd(s, l, FWD_QKV) : tick_bwd(s, l, BWD_QKV);
-    matmul_forward(s->mm, q, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
-    matmul_forward(s->mm, k, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
+    // with the q/k norm the projections go to their own lines and the norm writes q, k
+    bf16_t *qp = m->qk_norm ? bb(s, GB_QRAW, l, ps) : q, *kp = m->qk_norm ? bb(s, GB_KRAW, l, ps) : k;
+    matmul_forward(s->mm, qp, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
+    matmul_forward(s->mm, kp, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
     matmul_forward(s->mm, v, ln1, layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
-    rope_forward(q, ib(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
-    rope_forward(k, ib(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    if (m->qk_norm) {
+        head_rmsnorm_forward(q, fb(s, GB_QRSTD, l, ps), qp, layer_w(s, P_QNORM, l), s->T, Hq, D, m->rms_eps, st);
+        head_rmsnorm_forward(k, fb(s, GB_KRSTD, l, ps), kp, layer_w(s, P_KNORM, l), s->T, Hkv, D, m->rms_eps, st);
+    }
+    rope_forward_freq(q, ib(s, GB_POS), s->T, Hq, D, freq, st);
+    rope_forward_freq(k, ib(s, GB_POS), s->T, Hkv, D, freq, st);
     fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
     s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
     PbStatus rc = s->attn_ops->forward(s->attn, q, k, v, att, fb(s, GB_LSE, l, ps), st, err, errlen);
@@ -435,8 +465,15 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     if (rc != PB_OK) return rc;
     tick_bwd(s, l, BWD_QKV_BWD);
     bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
-    rope_backward(dq, ib(s, GB_POS), s->T, Hq, D, m->rope_theta, st);
-    rope_backward(dk, ib(s, GB_POS), s->T, Hkv, D, m->rope_theta, st);
+    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    rope_backward_freq(dq, ib(s, GB_POS), s->T, Hq, D, freq, st);
+    rope_backward_freq(dk, ib(s, GB_POS), s->T, Hkv, D, freq, st);
+    if (m->qk_norm) { // in place: dq, dk become the projections' output gradients
+        head_rmsnorm_backward(dq, norm_acc_qnorm(s, l), dq, bb(s, GB_QRAW, l, B), layer_w(s, P_QNORM, l),
+                              fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
+        head_rmsnorm_backward(dk, norm_acc_knorm(s, l), dk, bb(s, GB_KRAW, l, B), layer_w(s, P_KNORM, l),
+                              fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
+    }
     matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
     matmul_backward_weight(s->mm, grad(s, P_WK, l), grad(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
     matmul_backward_weight(s->mm, grad(s, P_WV, l), grad(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
@@ -476,7 +513,7 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
 
     // loss and the LM head; the final norm's backward
     tick(s, gpu_plan_tick_loss(L, LOSS_CE));
-    cudaCheck(cudaMemsetAsync(norm_acc, 0, (2 * (size_t)L + 1) * C * sizeof(float), st));
+    cudaCheck(cudaMemsetAsync(norm_acc, 0, gpu_plan_norm_acc_floats(m) * sizeof(float), st));
     cudaCheck(cudaMemsetAsync(dlnf, 0, TC * sizeof(bf16_t), st));
     cudaCheck(cudaMemsetAsync(dres, 0, TC * sizeof(bf16_t), st));
     fused_linear_cross_entropy(s->mm, (double *)buf_at(s, GB_LOSS, -1, PASS_NONE), dlnf, grad(s, head, -1), lnf,
@@ -495,14 +532,18 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
         if (rc != PB_OK) return rc;
     }
 
-    // embedding: rows of absent tokens are zero
+    // embedding: rows of absent tokens are zero, or (tied) the LM head's gradient the CE wrote
     tick(s, gpu_plan_tick_embed_bwd(L));
-    cudaCheck(cudaMemsetAsync(grad(s, P_EMBED, -1), 0, (size_t)V * C * sizeof(bf16_t), st));
+    if (!m->tied_embeddings) cudaCheck(cudaMemsetAsync(grad(s, P_EMBED, -1), 0, (size_t)V * C * sizeof(bf16_t), st));
     embedding_backward(grad(s, P_EMBED, -1), dres, ib(s, GB_EMB_UNIQ_TOK), ib(s, GB_EMB_UNIQ_OFF), ib(s, GB_EMB_SLOTS),
-                       s->n_uniq, C, st);
+                       s->n_uniq, C, m->tied_embeddings, st);
     cast_f32_to_bf16(grad(s, P_LN1, -1), norm_acc, (size_t)L * C, st);
     cast_f32_to_bf16(grad(s, P_LN2, -1), norm_acc + (size_t)L * C, (size_t)L * C, st);
     cast_f32_to_bf16(grad(s, P_LNF, -1), norm_acc + 2 * (size_t)L * C, (size_t)C, st);
+    if (m->qk_norm) {
+        cast_f32_to_bf16(grad(s, P_QNORM, -1), norm_acc_qnorm(s, 0), (size_t)L * m->head_dim, st);
+        cast_f32_to_bf16(grad(s, P_KNORM, -1), norm_acc_knorm(s, 0), (size_t)L * m->head_dim, st);
+    }
     return PB_OK;
 }
 

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "csv_out.h"
 #include "plan.h"
+#include "model_list.h"
 #include "quote.h"
 #include "resume.h"
 #include "run.h"
@@ -46,8 +47,11 @@ static void on_sigint(int sig) {
 static int list_configs(void) {
     char dir[4096];
     if (config_dir(dir, sizeof dir)) { fprintf(stderr, "bench: configs/ folder not found\n"); return 2; }
-    const char *kinds[2] = { "models", "sweeps" };
-    for (int k = 0; k < 2; k++) {
+    char models[4200];
+    snprintf(models, sizeof models, "%s/models", dir);
+    if (model_list_print(models, stdout)) { fprintf(stderr, "bench: cannot read %s\n", models); return 2; }
+    const char *kinds[1] = { "sweeps" };
+    for (int k = 0; k < 1; k++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, kinds[k]);
         printf("%s (%s):\n", kinds[k], path);

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "pb_config.h"
+#include "hf_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -135,9 +136,21 @@ static int kv_double(KvFile *f, const char *key, int required, double hi, double
     return 0;
 }
 
+static int kv_bool_value(KvFile *f, const Entry *e, int *out, char *err, size_t errlen);
+
 static int kv_bool(KvFile *f, const char *key, int *out, char *err, size_t errlen) {
     Entry *e = kv_get(f, key);
     if (!e) return kv_missing(f, key, err, errlen);
+    return kv_bool_value(f, e, out, err, errlen);
+}
+
+// An optional boolean: keeps *out when absent.
+static int kv_bool_opt(KvFile *f, const char *key, int *out, char *err, size_t errlen) {
+    Entry *e = kv_get(f, key);
+    return e ? kv_bool_value(f, e, out, err, errlen) : 0;
+}
+
+static int kv_bool_value(KvFile *f, const Entry *e, int *out, char *err, size_t errlen) {
     const char *v = e->value;
     if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) *out = 1;
     else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) *out = 0;
@@ -186,7 +199,11 @@ static int kv_check_keys(const KvFile *f, const char *const *allowed, const char
 
 static const char *const model_keys[] = {
     "name", "vocab", "hidden", "layers", "n_head", "n_kv_head", "head_dim", "mlp", "rms_eps", "rope_theta",
-    "tied_embeddings", NULL,
+    "tied_embeddings", "arch", "qkv_bias", "qk_norm", "rope_scaling", "rope_scaling_factor",
+    "rope_low_freq_factor", "rope_high_freq_factor", "rope_original_max_pos", NULL,
+};
+static const char *const rope_scaling_keys[] = {
+    "rope_scaling_factor", "rope_low_freq_factor", "rope_high_freq_factor", "rope_original_max_pos", NULL,
 };
 #define SWEEP_COMMON_KEYS "name", "description", "model", "kind", "prompts", "completions", "min_reps", "max_reps", \
                           "min_time", "max_time"
@@ -202,6 +219,32 @@ static void stem_of(const char *path, char *out, size_t outlen) {
     snprintf(out, outlen, "%s", base);
     size_t n = strlen(out);
     if (n > 5 && !strcmp(out + n - 5, ".conf")) out[n - 5] = '\0';
+}
+
+/* The architecture keys, all optional (a file without them is Qwen2, the format's first model):
+ * arch (qwen2|llama|mistral|qwen3) sets qkv_bias and qk_norm, which the file may override;
+ * rope_scaling = llama3 needs the four rope_* numbers, rope_scaling = none (default) none of them. */
+static int model_arch_keys(KvFile *f, ModelConfig *m, char *err, size_t errlen) {
+    char arch[16] = "qwen2", scaling[16] = "none";
+    int rc = kv_string(f, "arch", arch, sizeof arch, err, errlen);
+    if (!rc && model_set_arch(m, arch)) rc = kv_bad(f, kv_get(f, "arch"), "unknown arch (qwen2|llama|mistral|qwen3)", err, errlen);
+    if (!rc) rc = kv_bool_opt(f, "qkv_bias", &m->qkv_bias, err, errlen);
+    if (!rc) rc = kv_bool_opt(f, "qk_norm", &m->qk_norm, err, errlen);
+    if (!rc) rc = kv_string(f, "rope_scaling", scaling, sizeof scaling, err, errlen);
+    if (rc) return rc;
+    int llama3 = !strcmp(scaling, "llama3");
+    if (!llama3 && strcmp(scaling, "none")) return kv_bad(f, kv_get(f, "rope_scaling"), "unknown rope_scaling (none|llama3)", err, errlen);
+    double *vals[4] = {&m->rope_scaling.factor, &m->rope_scaling.low_freq_factor, &m->rope_scaling.high_freq_factor,
+                       &m->rope_scaling.original_max_pos};
+    for (int i = 0; i < 4 && !rc; i++) {
+        Entry *e = kv_get(f, rope_scaling_keys[i]);
+        if (!llama3 && e) {
+            snprintf(err, errlen, "%s:%d: key '%s': needs rope_scaling = llama3", f->path, e->line, e->key);
+            return -1;
+        }
+        if (llama3) rc = kv_double(f, rope_scaling_keys[i], 1, 1e9, vals[i], err, errlen);
+    }
+    return rc;
 }
 
 // A name goes into CSV rows and messages: printable, no quotes or commas. 0 or -1.
@@ -254,6 +297,8 @@ static int load_file(const char *path, ModelConfig *m, SweepConfig *s, char *err
 }
 
 int config_load_model(const char *path, ModelConfig *m, char *err, size_t errlen) {
+    size_t n = strlen(path);
+    if (n > 5 && !strcmp(path + n - 5, ".json")) return hf_config_load(path, m, err, errlen);
     return load_file(path, m, NULL, err, errlen);
 }
 
@@ -276,6 +321,7 @@ int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig
     if (!rc) rc = kv_double(f, "rms_eps", 1, 1.0, &eps, err, errlen);
     if (!rc) rc = kv_double(f, "rope_theta", 1, 1e12, &m->rope_theta, err, errlen);
     if (!rc) rc = kv_bool(f, "tied_embeddings", &m->tied_embeddings, err, errlen);
+    if (!rc) rc = model_arch_keys(f, m, err, errlen);
     m->rms_eps = (float)eps;
     if (!rc) {
         char why[256];
@@ -356,7 +402,8 @@ int config_dir(char *dir, size_t dirlen) {
 int config_find(const char *kind, const char *name_or_path, char *path, size_t pathlen, char *err, size_t errlen) {
     size_t n = strlen(name_or_path);
     char q[PB_QUOTE_BUF];
-    if (strchr(name_or_path, '/') || (n > 5 && !strcmp(name_or_path + n - 5, ".conf"))) {
+    if (strchr(name_or_path, '/') || (n > 5 && !strcmp(name_or_path + n - 5, ".conf")) ||
+        (n > 5 && !strcmp(name_or_path + n - 5, ".json"))) {
         if (access(name_or_path, R_OK)) {
             snprintf(err, errlen, "%s: cannot open: %s", pb_escape(name_or_path, PB_QUOTE_PATH, q, sizeof q), strerror(errno));
             return -1;

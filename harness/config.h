@@ -38,7 +38,7 @@ typedef struct SweepConfig {
     double min_time, max_time;
 } SweepConfig;
 
-// Parses a model file. 0, or -1 with "FILE:LINE: key 'K': reason" in err (one line: values
+// Parses a model file (.conf, or a Hugging Face config.json: hf_config.h, "FILE: field 'F': reason"). 0, or -1 with "FILE:LINE: key 'K': reason" in err (one line: values
 // are quoted and escaped). Sizes are bounded (model.h PB_MODEL_MAX_*, the PB_MAX_* above; the
 // cell size bound is sweep.h's, after the command line's overrides), products in 64 bits.
 // below PB_MAX_SLOTS token slots) and their products computed in 64 bits.

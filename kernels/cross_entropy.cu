@@ -14,10 +14,9 @@
  */
 #include "common.cuh"
 #include "cross_entropy.h"
+#include "cross_entropy_scratch.h"
 
 #define CE_BLOCK 512
-
-static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
 template <int VEC>
 __global__ void gather_rows_kernel(bf16_t *dst, const bf16_t *src, const int32_t *rows, int C) {
@@ -83,11 +82,7 @@ __global__ void scatter_add_rows_kernel(bf16_t *dhidden, const bf16_t *dh, const
     }
 }
 
-extern "C" size_t fused_ce_scratch_bytes(int chunk_rows, int C, int V) {
-    size_t hc = align256((size_t)chunk_rows * (size_t)C * sizeof(bf16_t));
-    size_t logits = align256((size_t)chunk_rows * (size_t)V * sizeof(bf16_t));
-    return 2 * hc + logits;
-}
+extern "C" size_t fused_ce_scratch_bytes(int chunk_rows, int C, int V) { return ce_scratch_bytes(chunk_rows, C, V); }
 
 static int row_threads(int C, int vec) {
     int b = ceil_div_int(C / vec, PB_WARP) * PB_WARP;
@@ -105,7 +100,7 @@ extern "C" void fused_linear_cross_entropy(Matmul *mm, double *loss, bf16_t *dhi
     if (chunk_rows <= 0) {
         checkFail("fused_linear_cross_entropy: chunk_rows %d", chunk_rows);
     }
-    size_t hc_bytes = align256((size_t)chunk_rows * (size_t)C * sizeof(bf16_t));
+    size_t hc_bytes = ce_rows_bytes(chunk_rows, C);
     bf16_t *hc = (bf16_t *)scratch;
     bf16_t *dhc = (bf16_t *)((char *)scratch + hc_bytes);
     bf16_t *logits = (bf16_t *)((char *)scratch + 2 * hc_bytes);

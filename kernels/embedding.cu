@@ -3,6 +3,7 @@
  * Forward: one block per token row, 16-byte copies. Backward is a gather-sum, not a scatter-add:
  * the caller sorts the token slots by token id (uniq_tok / uniq_off / slots), one block per
  * present token sums its slots' gradient rows in fp32 in slot order: deterministic, no atomics.
+ * With accumulate the row's previous value starts the sum (tied LM head).
  */
 #include "common.cuh"
 
@@ -19,12 +20,13 @@ __global__ void embedding_forward_kernel(bf16_t *out, const int32_t *tokens, con
 
 template <int VEC>
 __global__ void embedding_backward_kernel(bf16_t *dwte, const bf16_t *dout, const int32_t *uniq_tok,
-                                          const int32_t *uniq_off, const int32_t *slots, int C) {
+                                          const int32_t *uniq_off, const int32_t *slots, int C, int accumulate) {
     int u = blockIdx.x;
     int lo = uniq_off[u], hi = uniq_off[u + 1];
     bf16_t *dst = dwte + (size_t)uniq_tok[u] * (size_t)C;
     for (int c = threadIdx.x * VEC; c < C; c += blockDim.x * VEC) {
         float acc[VEC] = {0}, x[VEC];
+        if (accumulate) load_bf16<VEC>(acc, dst + c);
         for (int i = lo; i < hi; i++) {
             load_bf16<VEC>(x, dout + (size_t)slots[i] * (size_t)C + c);
 #pragma unroll
@@ -51,12 +53,14 @@ extern "C" void embedding_forward(bf16_t *out, const int32_t *tokens, const bf16
 }
 
 extern "C" void embedding_backward(bf16_t *dwte, const bf16_t *dout, const int32_t *uniq_tok, const int32_t *uniq_off,
-                                   const int32_t *slots, int n_uniq, int C, cudaStream_t s) {
+                                   const int32_t *slots, int n_uniq, int C, int accumulate, cudaStream_t s) {
     if (n_uniq <= 0) return;
     if (C % 8 == 0 && is_aligned16(dwte) && is_aligned16(dout)) {
-        embedding_backward_kernel<8><<<n_uniq, row_block(C, 8), 0, s>>>(dwte, dout, uniq_tok, uniq_off, slots, C);
+        embedding_backward_kernel<8><<<n_uniq, row_block(C, 8), 0, s>>>(dwte, dout, uniq_tok, uniq_off, slots, C,
+                                                                             accumulate);
     } else {
-        embedding_backward_kernel<1><<<n_uniq, row_block(C, 1), 0, s>>>(dwte, dout, uniq_tok, uniq_off, slots, C);
+        embedding_backward_kernel<1><<<n_uniq, row_block(C, 1), 0, s>>>(dwte, dout, uniq_tok, uniq_off, slots, C,
+                                                                             accumulate);
     }
     cudaCheckLaunch();
 }

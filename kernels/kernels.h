@@ -23,9 +23,10 @@ extern "C" {
 void embedding_forward(bf16_t *out, const int32_t *tokens, const bf16_t *wte, size_t T, int C, cudaStream_t s);
 // Gather-sum form of the scatter-add, deterministic: for each present token u (n_uniq of them),
 // dwte[uniq_tok[u]] = sum over slots[uniq_off[u] .. uniq_off[u+1]) of dout[slot] (fp32 sum).
-// Rows of absent tokens are not touched (zeroed once by the caller).
+// Rows of absent tokens are not touched (zeroed once by the caller). accumulate: dwte[u] += the
+// sum (a tied LM head: the cross-entropy wrote its gradient there first).
 void embedding_backward(bf16_t *dwte, const bf16_t *dout, const int32_t *uniq_tok, const int32_t *uniq_off,
-                        const int32_t *slots, int n_uniq, int C, cudaStream_t s);
+                        const int32_t *slots, int n_uniq, int C, int accumulate, cudaStream_t s);
 
 // defines: rmsnorm_forward, rmsnorm_backward (kernels/rmsnorm.cu)
 void rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf16_t *w, size_t T, int C, float eps,
@@ -35,9 +36,23 @@ void rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf16_t *
 void rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout, const bf16_t *inp, const bf16_t *w,
                       const float *rstd, size_t T, int C, cudaStream_t s);
 
-// defines: rope_forward, rope_backward (kernels/rope.cu); in place on (T, H, D), rotate-half.
+// defines: head_rmsnorm_forward, head_rmsnorm_backward (kernels/head_rmsnorm.cu): Qwen3's q/k
+// norm over each head's D values of (T, H, D), one weight (D); D <= 256. rstd (T, H) fp32.
+// Backward: dinp (=) may alias dout (in place); dw_acc (fp32, D) += d/dw.
+void head_rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf16_t *w, size_t T, int H, int D,
+                          float eps, cudaStream_t s);
+void head_rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout, const bf16_t *inp, const bf16_t *w,
+                           const float *rstd, size_t T, int H, int D, cudaStream_t s);
+
+// defines: rope_forward, rope_backward, rope_forward_freq, rope_backward_freq (kernels/rope.cu);
+// in place on (T, H, D), rotate-half. The _freq forms take the D/2 inverse frequencies
+// (model.h rope_inv_freq: Llama 3 scaling included) as a device array of doubles; the others
+// use theta^(-2i/D).
 void rope_forward(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
 void rope_backward(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
+void rope_forward_freq(bf16_t *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq, cudaStream_t s);
+void rope_backward_freq(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, const double *inv_freq,
+                        cudaStream_t s);
 
 // defines: swiglu_forward, swiglu_backward (kernels/swiglu.cu)
 void swiglu_forward(bf16_t *h, const bf16_t *gate, const bf16_t *up, size_t n, cudaStream_t s);

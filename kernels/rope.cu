@@ -1,6 +1,7 @@
 /*
  * rope.cu: rotary position embedding, rotate-half convention (Qwen2 / HF), in place on (T, H, D).
- * Pair (i, i + D/2) of head h at slot t is rotated by angle pos[t] * theta^(-2i/D); backward
+ * Pair (i, i + D/2) of head h at slot t is rotated by angle pos[t] * inv_freq[i] (theta^(-2i/D), or
+ * a table from model.h's rope_inv_freq: Llama 3 scaling); backward
  * rotates the gradient by the negative angle (the rotation is orthogonal).
  * Accuracy at long positions: inv_freq is computed in double once per block (shared memory),
  * the angle pos * inv_freq in double and reduced to [-pi, pi] in double, and only then handed
@@ -8,12 +9,15 @@
  */
 #include "common.cuh"
 
-// sign = +1: forward, -1: backward. dynamic shared memory: D/2 doubles (inv_freq).
+// sign = +1: forward, -1: backward. dynamic shared memory: D/2 doubles (inv_freq), from table
+// when given, else theta^(-2i/D).
 template <int VEC>
-__global__ void rope_kernel(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double log2_theta, float sign) {
+__global__ void rope_kernel(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double log2_theta,
+                            const double *table, float sign) {
     extern __shared__ double inv_freq[];
     int half = D / 2;
-    for (int i = threadIdx.x; i < half; i += blockDim.x) inv_freq[i] = exp2(-(2.0 * i / D) * log2_theta);
+    for (int i = threadIdx.x; i < half; i += blockDim.x)
+        inv_freq[i] = table ? table[i] : exp2(-(2.0 * i / D) * log2_theta);
     __syncthreads();
     const double two_pi = 6.283185307179586476925286766559;
     int per_head = half / VEC;
@@ -43,29 +47,39 @@ __global__ void rope_kernel(bf16_t *x, const int32_t *pos, size_t T, int H, int 
     }
 }
 
-static void rope_launch(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, float sign,
-                        cudaStream_t s) {
+static void rope_launch(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, const double *table,
+                        float sign, cudaStream_t s) {
     if (T == 0 || H == 0) return;
     if (D % 2 != 0) {
         checkFail("rope: head dim %d is odd", D);
     }
     int half = D / 2, block = 256;
     size_t shmem = (size_t)half * sizeof(double);
-    double l2 = log2(theta);
+    double l2 = table ? 0.0 : log2(theta);
     if (half % 8 == 0 && is_aligned16(x)) {
         size_t n = T * (size_t)H * (size_t)(half / 8);
-        rope_kernel<8><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, sign);
+        rope_kernel<8><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, table, sign);
     } else {
         size_t n = T * (size_t)H * (size_t)half;
-        rope_kernel<1><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, sign);
+        rope_kernel<1><<<grid_for(n, block), block, shmem, s>>>(x, pos, T, H, D, l2, table, sign);
     }
     cudaCheckLaunch();
 }
 
 extern "C" void rope_forward(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s) {
-    rope_launch(x, pos, T, H, D, theta, 1.0f, s);
+    rope_launch(x, pos, T, H, D, theta, NULL, 1.0f, s);
 }
 
 extern "C" void rope_backward(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s) {
-    rope_launch(dx, pos, T, H, D, theta, -1.0f, s);
+    rope_launch(dx, pos, T, H, D, theta, NULL, -1.0f, s);
+}
+
+extern "C" void rope_forward_freq(bf16_t *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq,
+                                  cudaStream_t s) {
+    rope_launch(x, pos, T, H, D, 0.0, inv_freq, 1.0f, s);
+}
+
+extern "C" void rope_backward_freq(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, const double *inv_freq,
+                                   cudaStream_t s) {
+    rope_launch(dx, pos, T, H, D, 0.0, inv_freq, -1.0f, s);
 }

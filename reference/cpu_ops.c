@@ -10,7 +10,10 @@
  */
 #include "cpu_ops.h"
 
+#include "../model/model.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +55,18 @@ void cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float
     }
 }
 
+// Per head, the row rmsnorm over D values: (T, H, D) is (T * H) rows of D.
+void cpu_head_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, size_t T, int H, int D,
+                              float eps) {
+    cpu_rmsnorm_forward(out, rstd, inp, w, T * (size_t)H, D, eps);
+}
+
+void cpu_head_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                               const float *rstd, size_t T, int H, int D) {
+    memset(dinp, 0, T * (size_t)H * (size_t)D * sizeof(float));
+    cpu_rmsnorm_backward(dinp, dw, dout, inp, w, rstd, T * (size_t)H, D);
+}
+
 void cpu_linear_forward(float *out, const float *inp, const float *w, const float *bias, size_t T, int K, int N) {
     for (size_t t = 0; t < T; t++) {
         const float *x = inp + t * K;
@@ -90,12 +105,12 @@ void cpu_linear_backward(float *dinp, float *dw, float *dbias, const float *dout
     }
 }
 
-// Rotates every (i, i + D/2) pair of every head by sign * pos * theta^(-2i/D).
-static void rope_rotate(float *x, const int32_t *pos, size_t T, int H, int D, double theta, double sign) {
+// Rotates every (i, i + D/2) pair of every head by sign * pos * inv_freq[i].
+static void rope_rotate(float *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq, double sign) {
     int half = D / 2;
     for (size_t t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
-            double angle = sign * pos[t] * pow(theta, -2.0 * i / D), c = cos(angle), s = sin(angle);
+            double angle = sign * pos[t] * inv_freq[i], c = cos(angle), s = sin(angle);
             for (int h = 0; h < H; h++) {
                 float *v = x + (t * H + h) * D;
                 double x1 = v[i], x2 = v[i + half];
@@ -105,13 +120,28 @@ static void rope_rotate(float *x, const int32_t *pos, size_t T, int H, int D, do
         }
 }
 
-void cpu_rope_forward(float *x, const int32_t *pos, size_t T, int H, int D, double theta) {
-    rope_rotate(x, pos, T, H, D, theta, 1.0);
+void cpu_rope_forward(float *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq) {
+    rope_rotate(x, pos, T, H, D, inv_freq, 1.0);
 }
 
 // The rotation is orthogonal: its transpose is the rotation by the negative angle.
-void cpu_rope_backward(float *dx, const int32_t *pos, size_t T, int H, int D, double theta) {
-    rope_rotate(dx, pos, T, H, D, theta, -1.0);
+void cpu_rope_backward(float *dx, const int32_t *pos, size_t T, int H, int D, const double *inv_freq) {
+    rope_rotate(dx, pos, T, H, D, inv_freq, -1.0);
+}
+
+static void rope_theta(float *x, const int32_t *pos, size_t T, int H, int D, double theta, double sign) {
+    double f[CPU_ROPE_MAX_HALF];
+    if (D / 2 > CPU_ROPE_MAX_HALF) { fprintf(stderr, "cpu_rope_*_theta: head_dim %d > %d\n", D, 2 * CPU_ROPE_MAX_HALF); abort(); }
+    rope_inv_freq(theta, NULL, D, f);
+    rope_rotate(x, pos, T, H, D, f, sign);
+}
+
+void cpu_rope_forward_theta(float *x, const int32_t *pos, size_t T, int H, int D, double theta) {
+    rope_theta(x, pos, T, H, D, theta, 1.0);
+}
+
+void cpu_rope_backward_theta(float *dx, const int32_t *pos, size_t T, int H, int D, double theta) {
+    rope_theta(dx, pos, T, H, D, theta, -1.0);
 }
 
 static double dot_d(const float *a, const float *b, int D) {

@@ -29,10 +29,21 @@ void cpu_linear_forward(float *out, const float *inp, const float *w, const floa
 void cpu_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, size_t T, int K, int N);
 
+// Qwen3's q/k norm: RMSNorm over each head's D values, one weight (D) for all heads.
+// x, out (T, H, D); rstd (T, H). Backward: dinp (=, not +=; may not alias dout), dw += d/dw.
+void cpu_head_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, size_t T, int H, int D,
+                              float eps);
+void cpu_head_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                               const float *rstd, size_t T, int H, int D);
+
 // In place on x (T, H, D), rotate-half convention of Qwen2 / HF: pairs (i, i + D/2),
-// angle pos * theta^(-2i/D). Backward rotates by the negative angle.
-void cpu_rope_forward(float *x, const int32_t *pos, size_t T, int H, int D, double theta);
-void cpu_rope_backward(float *dx, const int32_t *pos, size_t T, int H, int D, double theta);
+// angle pos * inv_freq[i] (inv_freq: D/2 values, model.h rope_inv_freq). Backward rotates by
+// the negative angle. The _theta forms use the unscaled inv_freq[i] = theta^(-2i/D).
+void cpu_rope_forward(float *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq);
+void cpu_rope_backward(float *dx, const int32_t *pos, size_t T, int H, int D, const double *inv_freq);
+#define CPU_ROPE_MAX_HALF 512 // the _theta forms' head_dim limit (2 x this)
+void cpu_rope_forward_theta(float *x, const int32_t *pos, size_t T, int H, int D, double theta);
+void cpu_rope_backward_theta(float *dx, const int32_t *pos, size_t T, int H, int D, double theta);
 
 // Causal GQA attention under the layout's mask rule, scale 1/sqrt(D).
 // q, out (T, Hq, D); k, v (T, Hkv, D); lse (T, Hq) natural log-sum-exp of the scaled scores.

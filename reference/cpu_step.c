@@ -1,6 +1,9 @@
 /*
  * cpu_step.c: the whole unit of work in fp32 on the CPU (DESIGN.md section 2), the oracle of the
- * GPU step and the ground of the strategy-equality test.
+ * GPU step and the ground of the strategy-equality test. The variants of model.h: q, k, v biases
+ * where the table has them; Qwen3's q/k norm between the projections and RoPE (its inputs and
+ * rstd kept for backward); RoPE from model_rope_inv_freq (Llama 3 scaling included); a tied LM
+ * head's gradient is the embedding's, so the CE and the embedding backward both add into it.
  *
  * Activations are carved out of one allocation from a size table (llm.c style), so their bytes
  * are known exactly (cpu_step_activation_bytes) and the table depends on the recompute policy:
@@ -21,8 +24,12 @@
 typedef struct LayerActs {
     float *ln1;   // (T, C)
     float *rstd1; // (T)
-    float *q;     // (T, Hq, D) after RoPE
-    float *k;     // (T, Hkv, D) after RoPE
+    float *qraw;  // (T, Hq, D) q projection before the q/k norm (qk_norm only; else 0 floats)
+    float *kraw;  // (T, Hkv, D) (qk_norm only)
+    float *qrstd; // (T, Hq) (qk_norm only)
+    float *krstd; // (T, Hkv) (qk_norm only)
+    float *q;     // (T, Hq, D) after the q/k norm and RoPE
+    float *k;     // (T, Hkv, D) after the q/k norm and RoPE
     float *v;     // (T, Hkv, D)
     float *att;   // (T, Hq, D)
     float *lse;   // (T, Hq)
@@ -33,7 +40,7 @@ typedef struct LayerActs {
     float *up;    // (T, F)
     float *h;     // (T, F) silu(gate) * up
 } LayerActs;
-enum { LA_COUNT = 13 };
+enum { LA_COUNT = 17 };
 
 // Backward scratch, shared by all layers.
 typedef struct GradActs {
@@ -48,21 +55,26 @@ typedef struct GradActs {
     float *dq;    // (T, Hq, D)
     float *dk;    // (T, Hkv, D)
     float *dv;    // (T, Hkv, D)
+    float *dqraw; // (T, Hq, D) (qk_norm only)
+    float *dkraw; // (T, Hkv, D) (qk_norm only)
 } GradActs;
-enum { GA_COUNT = 11 };
+enum { GA_COUNT = 13 };
 
 static void layer_acts_sizes(const ModelConfig *m, size_t T, size_t s[LA_COUNT]) {
     size_t C = (size_t)m->hidden, F = (size_t)m->mlp, Q = (size_t)m->n_head * m->head_dim,
            KV = (size_t)m->n_kv_head * m->head_dim;
-    size_t v[LA_COUNT] = {T * C, T, T * Q, T * KV, T * KV, T * Q, T * (size_t)m->n_head, T * C, T * C, T,
-                          T * F, T * F, T * F};
+    size_t n = m->qk_norm ? 1 : 0, Hq = (size_t)m->n_head, Hkv = (size_t)m->n_kv_head;
+    size_t v[LA_COUNT] = {T * C, T, n * T * Q, n * T * KV, n * T * Hq, n * T * Hkv, T * Q, T * KV, T * KV, T * Q,
+                          T * Hq, T * C, T * C, T, T * F, T * F, T * F};
     memcpy(s, v, sizeof v);
 }
 
 static void grad_acts_sizes(const ModelConfig *m, size_t T, size_t s[GA_COUNT]) {
     size_t C = (size_t)m->hidden, F = (size_t)m->mlp, Q = (size_t)m->n_head * m->head_dim,
            KV = (size_t)m->n_kv_head * m->head_dim;
-    size_t v[GA_COUNT] = {T * C, T * C, T * C, T * C, T * F, T * F, T * F, T * Q, T * Q, T * KV, T * KV};
+    size_t n = m->qk_norm ? 1 : 0;
+    size_t v[GA_COUNT] = {T * C, T * C, T * C, T * C, T * F, T * F, T * F, T * Q, T * Q, T * KV, T * KV,
+                          n * T * Q, n * T * KV};
     memcpy(s, v, sizeof v);
 }
 
@@ -91,44 +103,54 @@ size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int chec
 }
 
 static float *carve_layer(LayerActs *a, float *p, const size_t s[LA_COUNT]) {
-    float **f[LA_COUNT] = {&a->ln1, &a->rstd1, &a->q, &a->k, &a->v, &a->att, &a->lse, &a->res2, &a->ln2,
-                           &a->rstd2, &a->gate, &a->up, &a->h};
+    float **f[LA_COUNT] = {&a->ln1, &a->rstd1, &a->qraw, &a->kraw, &a->qrstd, &a->krstd, &a->q, &a->k, &a->v,
+                           &a->att, &a->lse, &a->res2, &a->ln2, &a->rstd2, &a->gate, &a->up, &a->h};
     for (int i = 0; i < LA_COUNT; i++) { *f[i] = p; p += s[i]; }
     return p;
 }
 
 static float *carve_grads(GradActs *g, float *p, const size_t s[GA_COUNT]) {
     float **f[GA_COUNT] = {&g->dres, &g->dres2, &g->dln, &g->dtmp, &g->dh, &g->dgate, &g->dup, &g->datt,
-                           &g->dq, &g->dk, &g->dv};
+                           &g->dq, &g->dk, &g->dv, &g->dqraw, &g->dkraw};
     for (int i = 0; i < GA_COUNT; i++) { *f[i] = p; p += s[i]; }
     return p;
 }
 
-// Pointers to layer l's slice of every per-layer tensor of a flat parameter (or gradient) buffer.
-typedef struct LayerParams { float *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wgate, *wup, *wdown; } LayerParams;
+// Pointers to layer l's slice of every per-layer tensor of a flat parameter (or gradient) buffer;
+// NULL for a tensor the variant lacks (biases, q/k norms).
+typedef struct LayerParams {
+    float *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *qnorm, *knorm, *wo, *ln2, *wgate, *wup, *wdown;
+} LayerParams;
 
 static LayerParams layer_params(const ModelConfig *m, const float *base, int layer) {
-    size_t off[P_COUNT];
-    model_param_offsets(m, off);
     float *b = (float *)base;
-#define SLICE(id) (b + off[id] + (size_t)layer * model_param_layer_size(m, id))
-    LayerParams p = {SLICE(P_LN1), SLICE(P_WQ), SLICE(P_BQ), SLICE(P_WK), SLICE(P_BK), SLICE(P_WV),
-                     SLICE(P_BV), SLICE(P_WO), SLICE(P_LN2), SLICE(P_WGATE), SLICE(P_WUP), SLICE(P_WDOWN)};
-#undef SLICE
+    LayerParams p = {
+        model_layer_tensor(m, b, P_LN1, layer),   model_layer_tensor(m, b, P_WQ, layer),
+        model_layer_tensor(m, b, P_BQ, layer),    model_layer_tensor(m, b, P_WK, layer),
+        model_layer_tensor(m, b, P_BK, layer),    model_layer_tensor(m, b, P_WV, layer),
+        model_layer_tensor(m, b, P_BV, layer),    model_layer_tensor(m, b, P_QNORM, layer),
+        model_layer_tensor(m, b, P_KNORM, layer), model_layer_tensor(m, b, P_WO, layer),
+        model_layer_tensor(m, b, P_LN2, layer),   model_layer_tensor(m, b, P_WGATE, layer),
+        model_layer_tensor(m, b, P_WUP, layer),   model_layer_tensor(m, b, P_WDOWN, layer),
+    };
     return p;
 }
 
 // out (T, C) = layer(inp); intermediates into a.
 static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, float *out,
-                          const float *inp, const Layout *l) {
+                          const float *inp, const Layout *l, const double *inv_freq) {
     size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp;
     int Hq = m->n_head, Hkv = m->n_kv_head, D = m->head_dim, Q = Hq * D, KV = Hkv * D;
     cpu_rmsnorm_forward(a->ln1, a->rstd1, inp, p->ln1, T, (int)C, m->rms_eps);
-    cpu_linear_forward(a->q, a->ln1, p->wq, p->bq, T, (int)C, Q);
-    cpu_linear_forward(a->k, a->ln1, p->wk, p->bk, T, (int)C, KV);
+    cpu_linear_forward(m->qk_norm ? a->qraw : a->q, a->ln1, p->wq, p->bq, T, (int)C, Q);
+    cpu_linear_forward(m->qk_norm ? a->kraw : a->k, a->ln1, p->wk, p->bk, T, (int)C, KV);
     cpu_linear_forward(a->v, a->ln1, p->wv, p->bv, T, (int)C, KV);
-    cpu_rope_forward(a->q, l->pos, T, Hq, D, m->rope_theta);
-    cpu_rope_forward(a->k, l->pos, T, Hkv, D, m->rope_theta);
+    if (m->qk_norm) {
+        cpu_head_rmsnorm_forward(a->q, a->qrstd, a->qraw, p->qnorm, T, Hq, D, m->rms_eps);
+        cpu_head_rmsnorm_forward(a->k, a->krstd, a->kraw, p->knorm, T, Hkv, D, m->rms_eps);
+    }
+    cpu_rope_forward(a->q, l->pos, T, Hq, D, inv_freq);
+    cpu_rope_forward(a->k, l->pos, T, Hkv, D, inv_freq);
     cpu_attention_forward(a->att, a->lse, a->q, a->k, a->v, l, Hq, Hkv, D);
     cpu_linear_forward(a->res2, a->att, p->wo, NULL, T, Q, (int)C);
     for (size_t i = 0; i < T * C; i++) a->res2[i] += inp[i];
@@ -142,7 +164,7 @@ static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs 
 
 // On entry g->dres holds d(loss)/d(layer output); on return d(loss)/d(layer input).
 static void layer_backward(const ModelConfig *m, const LayerParams *p, LayerParams *dp, const LayerActs *a,
-                           GradActs *g, const float *inp, const Layout *l) {
+                           GradActs *g, const float *inp, const Layout *l, const double *inv_freq) {
     size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp, TC = T * C;
     int Hq = m->n_head, Hkv = m->n_kv_head, D = m->head_dim, Q = Hq * D, KV = Hkv * D;
     // out = res2 + h Wdown^T
@@ -157,10 +179,17 @@ static void layer_backward(const ModelConfig *m, const LayerParams *p, LayerPara
     memcpy(g->dres, g->dres2, TC * sizeof(float));
     cpu_linear_backward(g->datt, dp->wo, NULL, g->dres2, a->att, p->wo, T, Q, (int)C);
     cpu_attention_backward(g->dq, g->dk, g->dv, g->datt, a->q, a->k, a->v, a->att, a->lse, l, Hq, Hkv, D);
-    cpu_rope_backward(g->dq, l->pos, T, Hq, D, m->rope_theta);
-    cpu_rope_backward(g->dk, l->pos, T, Hkv, D, m->rope_theta);
-    cpu_linear_backward(g->dln, dp->wq, dp->bq, g->dq, a->ln1, p->wq, T, (int)C, Q);
-    cpu_linear_backward(g->dtmp, dp->wk, dp->bk, g->dk, a->ln1, p->wk, T, (int)C, KV);
+    cpu_rope_backward(g->dq, l->pos, T, Hq, D, inv_freq);
+    cpu_rope_backward(g->dk, l->pos, T, Hkv, D, inv_freq);
+    float *dq = g->dq, *dk = g->dk; // gradients of the q and k projections' outputs
+    if (m->qk_norm) {
+        cpu_head_rmsnorm_backward(g->dqraw, dp->qnorm, g->dq, a->qraw, p->qnorm, a->qrstd, T, Hq, D);
+        cpu_head_rmsnorm_backward(g->dkraw, dp->knorm, g->dk, a->kraw, p->knorm, a->krstd, T, Hkv, D);
+        dq = g->dqraw;
+        dk = g->dkraw;
+    }
+    cpu_linear_backward(g->dln, dp->wq, dp->bq, dq, a->ln1, p->wq, T, (int)C, Q);
+    cpu_linear_backward(g->dtmp, dp->wk, dp->bk, dk, a->ln1, p->wk, T, (int)C, KV);
     for (size_t i = 0; i < TC; i++) g->dln[i] += g->dtmp[i];
     cpu_linear_backward(g->dtmp, dp->wv, dp->bv, g->dv, a->ln1, p->wv, T, (int)C, KV);
     for (size_t i = 0; i < TC; i++) g->dln[i] += g->dtmp[i];
@@ -189,11 +218,14 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     for (size_t i = 0; i < n_acts; i++) p = carve_layer(&acts[i], p, la);
     GradActs g;
     if (backward) p = carve_grads(&g, p, ga);
+    double inv_freq[CPU_ROPE_MAX_HALF];
+    if (m->head_dim / 2 > CPU_ROPE_MAX_HALF) { free(acts); free(mem); return NAN; }
+    model_rope_inv_freq(m, inv_freq);
 
     cpu_embedding_forward(resid, l->tokens, params + off[P_EMBED], T, (int)C);
     for (size_t i = 0; i < L; i++) {
         LayerParams lp = layer_params(m, params, (int)i);
-        layer_forward(m, &lp, &acts[checkpoint ? 0 : i], resid + (i + 1) * TC, resid + i * TC, l);
+        layer_forward(m, &lp, &acts[checkpoint ? 0 : i], resid + (i + 1) * TC, resid + i * TC, l, inv_freq);
     }
     cpu_rmsnorm_forward(lnf, rstdf, resid + L * TC, params + off[P_LNF], T, (int)C, m->rms_eps);
     const float *head = params + off[model_lm_head(m)];
@@ -220,8 +252,8 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     for (size_t i = L; i-- > 0;) {
         LayerParams lp = layer_params(m, params, (int)i), dlp = layer_params(m, grads, (int)i);
         LayerActs *a = &acts[checkpoint ? 0 : i];
-        if (checkpoint) layer_forward(m, &lp, a, resid + (i + 1) * TC, resid + i * TC, l); // recompute
-        layer_backward(m, &lp, &dlp, a, &g, resid + i * TC, l);
+        if (checkpoint) layer_forward(m, &lp, a, resid + (i + 1) * TC, resid + i * TC, l, inv_freq); // recompute
+        layer_backward(m, &lp, &dlp, a, &g, resid + i * TC, l, inv_freq);
     }
     cpu_embedding_backward(grads + off[P_EMBED], g.dres, l->tokens, T, (int)C);
     free(acts);

@@ -12,6 +12,7 @@
  *   = 233046016 linear weights, x 28 = 6525288448 (the "6.53e9 non-embedding linear params"),
  *   6 x that = 39151730688 dense FLOPs per token; LM head 6 * 3584 * 152064 = 3269984256 per
  *   loss row; attention 28 * 28 * 512 * 3.5 = 1404928 per pair; 7615616512 parameters in all.
+ * Qwen3-0.6B (head_dim x heads != hidden, tied): see main.
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ int main(void) {
 
     ModelConfig q = {.name = "qwen2.5-7b", .vocab = 152064, .hidden = 3584, .layers = 28, .n_head = 28,
                      .n_kv_head = 4, .head_dim = 128, .mlp = 18944, .rms_eps = 1e-6f, .rope_theta = 1e6,
-                     .tied_embeddings = 0};
+                     .tied_embeddings = 0, .arch = "qwen2", .qkv_bias = 1};
     char err[128];
     CHECK(model_validate(&q, err, sizeof err) == 0, "%s", err);
     Flops one = model_flops(&q, 1, 0, 0);
@@ -61,6 +62,16 @@ int main(void) {
     model_param_sizes(&q, sizes);
     for (int i = 0; i < 7; i++) lin += sizes[linear[i]];
     CHECK(lin == 6525288448u, "7B non-embedding linear weights %zu, want 6525288448", lin);
+    // Qwen3-0.6B: head_dim x heads = 2048 != hidden 1024, tied. Per token
+    // 28 * (1024*2048 + 2*1024*1024 + 2048*1024 + 3*1024*3072) = 440401920 multiply-adds, x 6;
+    // attention 28 * 16 * (4*128) * 3.5 = 802816 per pair; LM head 6 * 1024 * 151936 per loss
+    // row (the tied head is still applied); 596049920 parameters, the embedding counted once.
+    ModelConfig q3 = {.name = "qwen3-0.6b", .vocab = 151936, .hidden = 1024, .layers = 28, .n_head = 16,
+                      .n_kv_head = 8, .head_dim = 128, .mlp = 3072, .rms_eps = 1e-6f, .rope_theta = 1e6,
+                      .tied_embeddings = 1, .arch = "qwen3", .qk_norm = 1};
+    check_flops("qwen3-0.6b", model_flops(&q3, 10, 70, 3), 6.0 * 440401920.0 * 10, 802816.0 * 70,
+                6.0 * 1024 * 151936 * 3);
+    CHECK(model_param_offsets(&q3, off) == 596049920u, "qwen3-0.6b parameters %zu", model_param_offsets(&q3, off));
     printf("test_flops: 7B dense %.4e FLOPs/token (6 x %.4e linear weights), %zu parameters; %d failures\n",
            one.dense, (double)lin, total, failures);
     return failures ? 1 : 0;

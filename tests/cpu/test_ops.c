@@ -6,7 +6,8 @@
  * own angles (plus the relative-position property q(m).k(n) = f(m - n)), attention by a brute
  * force softmax over the keys layout_allows permits (the definition of the mask, not the key
  * ranges the op walks), on padded, packed and prefix layouts with GQA; the cross-entropy by a
- * plain log-sum-exp.
+ * plain log-sum-exp; Qwen3's per-head RMSNorm by formula; RoPE from a Llama 3 scaled frequency
+ * table (its three bands in use) by the formula with that table.
  *
  * Backward: against central finite differences of f = sum(R * out) for a fixed random R, the
  * backward being fed dout = R. The ops are fp32 with double reductions. With inputs O(1) and
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../model/model.h"
 #include "../../reference/cpu_ops.h"
 #include "tiny.h"
 #include "../test_util.h"
@@ -48,7 +50,7 @@ static void check_close(const char *what, const float *got, const double *want, 
 }
 
 /* ---- finite differences over an op's forward, f = sum(R * out) ---- */
-typedef enum { OP_RMSNORM, OP_LINEAR, OP_ROPE, OP_ATTN, OP_SWIGLU, OP_CE } OpKind;
+typedef enum { OP_RMSNORM, OP_LINEAR, OP_ROPE, OP_ATTN, OP_SWIGLU, OP_CE, OP_HEADNORM, OP_ROPE_FREQ } OpKind;
 typedef struct Case {
     OpKind op;
     size_t T; int C, K, N, H, Hkv, D, V;
@@ -57,6 +59,7 @@ typedef struct Case {
     float *out, *aux, *R;       // output buffer, second output, R
     int32_t *pos, *rows, *targets;
     size_t n_out, n_loss;
+    const double *inv_freq;     // OP_ROPE_FREQ
 } Case;
 
 static double objective(Case *c) {
@@ -64,9 +67,12 @@ static double objective(Case *c) {
     case OP_RMSNORM: cpu_rmsnorm_forward(c->out, c->aux, c->x, c->w, c->T, c->C, 1e-6f); break;
     case OP_LINEAR: cpu_linear_forward(c->out, c->x, c->w, c->b, c->T, c->K, c->N); break;
     case OP_ROPE: memcpy(c->out, c->x, c->n_out * sizeof(float));
-                  cpu_rope_forward(c->out, c->pos, c->T, c->H, c->D, 10000.0); break;
+                  cpu_rope_forward_theta(c->out, c->pos, c->T, c->H, c->D, 10000.0); break;
     case OP_ATTN: cpu_attention_forward(c->out, c->aux, c->x, c->x2, c->x3, c->l, c->H, c->Hkv, c->D); break;
     case OP_SWIGLU: cpu_swiglu_forward(c->out, c->x, c->x2, c->n_out); break;
+    case OP_HEADNORM: cpu_head_rmsnorm_forward(c->out, c->aux, c->x, c->w, c->T, c->H, c->D, 1e-6f); break;
+    case OP_ROPE_FREQ: memcpy(c->out, c->x, c->n_out * sizeof(float));
+                       cpu_rope_forward(c->out, c->pos, c->T, c->H, c->D, c->inv_freq); break;
     case OP_CE: {
         float *dh = zeros(c->T * c->C), *dw = zeros((size_t)c->V * c->C);
         double loss = cpu_linear_cross_entropy(dh, dw, c->x, c->w, c->rows, c->targets, c->n_loss, c->C, c->V);
@@ -179,6 +185,20 @@ static void test_linear(void) {
     free(c.x); free(c.w); free(c.b); free(c.out); free(c.R);
 }
 
+// The rotate-half rotation of c->x at c->pos by pos * freq[i], in double (malloc'd).
+static double *rope_definition(const Case *c, const double *freq) {
+    double *want = malloc(c->n_out * sizeof(double));
+    for (size_t t = 0; t < c->T; t++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < c->D / 2; i++) {
+                const float *x = c->x + (t * c->H + h) * c->D;
+                double a = c->pos[t] * freq[i];
+                want[(t * c->H + h) * c->D + i] = x[i] * cos(a) - x[i + c->D / 2] * sin(a);
+                want[(t * c->H + h) * c->D + i + c->D / 2] = x[i + c->D / 2] * cos(a) + x[i] * sin(a);
+            }
+    return want;
+}
+
 static void test_rope(void) {
     Case c = {.op = OP_ROPE, .T = 4, .H = 3, .D = 8};
     int32_t pos[4] = {0, 1, 7, 1000};
@@ -186,15 +206,9 @@ static void test_rope(void) {
     c.n_out = c.T * c.H * c.D;
     c.x = randn(c.n_out, 1.0f); c.out = zeros(c.n_out); c.R = randn(c.n_out, 1.0f);
     objective(&c);
-    double *want = malloc(c.n_out * sizeof(double));
-    for (size_t t = 0; t < c.T; t++)
-        for (int h = 0; h < c.H; h++)
-            for (int i = 0; i < c.D / 2; i++) {
-                const float *x = c.x + (t * c.H + h) * c.D;
-                double a = pos[t] / pow(10000.0, 2.0 * i / c.D);
-                want[(t * c.H + h) * c.D + i] = x[i] * cos(a) - x[i + c.D / 2] * sin(a);
-                want[(t * c.H + h) * c.D + i + c.D / 2] = x[i + c.D / 2] * cos(a) + x[i] * sin(a);
-            }
+    double freq[4];
+    for (int i = 0; i < c.D / 2; i++) freq[i] = 1.0 / pow(10000.0, 2.0 * i / c.D);
+    double *want = rope_definition(&c, freq);
     check_close("rope", c.out, want, c.n_out, 1e-6);
     // Relative positions: <rope(q, m), rope(k, n)> depends on m - n only.
     float q[8], k[8], qa[8], ka[8];
@@ -203,16 +217,67 @@ static void test_rope(void) {
     for (int r = 0; r < 2; r++) {
         int32_t pq = 9 + 30 * r, pk = 4 + 30 * r;
         memcpy(qa, q, sizeof q); memcpy(ka, k, sizeof k);
-        cpu_rope_forward(qa, &pq, 1, 1, 8, 10000.0);
-        cpu_rope_forward(ka, &pk, 1, 1, 8, 10000.0);
+        cpu_rope_forward_theta(qa, &pq, 1, 1, 8, 10000.0);
+        cpu_rope_forward_theta(ka, &pk, 1, 1, 8, 10000.0);
         dots[r] = 0;
         for (int i = 0; i < 8; i++) dots[r] += (double)qa[i] * ka[i];
     }
     CHECK(fabs(dots[0] - dots[1]) < 1e-4, "rope relative position: %.7g vs %.7g", dots[0], dots[1]);
     float *dx = malloc(c.n_out * sizeof(float));
     memcpy(dx, c.R, c.n_out * sizeof(float));
-    cpu_rope_backward(dx, pos, c.T, c.H, c.D, 10000.0);
+    cpu_rope_backward_theta(dx, pos, c.T, c.H, c.D, 10000.0);
     fd_check("rope backward", &c, c.x, dx, c.n_out);
+    free(want); free(dx); free(c.x); free(c.out); free(c.R);
+}
+
+// Qwen3's q/k norm: per head over D, one weight for all heads; dinp overwritten (=).
+static void test_head_rmsnorm(void) {
+    Case c = {.op = OP_HEADNORM, .T = 5, .H = 3, .D = 8};
+    size_t n = c.T * c.H * c.D;
+    c.x = randn(n, 1.0f); c.w = randn(c.D, 1.0f); c.out = zeros(n); c.aux = zeros(c.T * c.H); c.R = randn(n, 1.0f);
+    c.n_out = n;
+    objective(&c);
+    double *want = malloc(n * sizeof(double));
+    for (size_t r = 0; r < c.T * c.H; r++) {
+        double ss = 0;
+        for (int i = 0; i < c.D; i++) ss += (double)c.x[r * c.D + i] * c.x[r * c.D + i];
+        for (int i = 0; i < c.D; i++) want[r * c.D + i] = c.x[r * c.D + i] / sqrt(ss / c.D + 1e-6) * c.w[i];
+    }
+    check_close("head_rmsnorm", c.out, want, n, 1e-6);
+    float *dx = randn(n, 1.0f), *dw = zeros(c.D); // dx: garbage before, overwritten
+    cpu_head_rmsnorm_backward(dx, dw, c.R, c.x, c.w, c.aux, c.T, c.H, c.D);
+    fd_check("head_rmsnorm dinp", &c, c.x, dx, n);
+    fd_check("head_rmsnorm dw", &c, c.w, dw, (size_t)c.D);
+    free(want); free(dx); free(dw);
+    free(c.x); free(c.w); free(c.out); free(c.aux); free(c.R);
+}
+
+// RoPE from a frequency table (Llama 3 scaling: all three bands of rope_inv_freq in use).
+static void test_rope_scaled(void) {
+    Case c = {.op = OP_ROPE_FREQ, .T = 4, .H = 2, .D = 16};
+    int32_t pos[4] = {0, 3, 40, 900};
+    RopeScaling sc = {.factor = 8.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0, .original_max_pos = 64.0};
+    double f[8], plain[8];
+    rope_inv_freq(10000.0, &sc, c.D, f);
+    rope_inv_freq(10000.0, NULL, c.D, plain);
+    int kept = 0, slowed = 0, blended = 0;
+    for (int i = 0; i < 8; i++) {
+        kept += f[i] == plain[i];
+        slowed += fabs(f[i] - plain[i] / 8.0) < 1e-15 * plain[i];
+        blended += f[i] < plain[i] && f[i] > plain[i] / 8.0;
+    }
+    CHECK(kept && slowed && blended && kept + slowed + blended == 8, "llama3 bands: %d kept, %d slowed, %d blended",
+          kept, slowed, blended);
+    c.pos = pos; c.inv_freq = f;
+    c.n_out = c.T * c.H * c.D;
+    c.x = randn(c.n_out, 1.0f); c.out = zeros(c.n_out); c.R = randn(c.n_out, 1.0f);
+    objective(&c);
+    double *want = rope_definition(&c, f);
+    check_close("rope (llama3 frequencies)", c.out, want, c.n_out, 1e-6);
+    float *dx = malloc(c.n_out * sizeof(float));
+    memcpy(dx, c.R, c.n_out * sizeof(float));
+    cpu_rope_backward(dx, pos, c.T, c.H, c.D, f);
+    fd_check("rope backward (llama3 frequencies)", &c, c.x, dx, c.n_out);
     free(want); free(dx); free(c.x); free(c.out); free(c.R);
 }
 
@@ -335,6 +400,8 @@ int main(void) {
     test_rmsnorm();
     test_linear();
     test_rope();
+    test_rope_scaled();
+    test_head_rmsnorm();
     test_swiglu();
     test_attention();
     test_cross_entropy();

@@ -5,6 +5,9 @@
  *  3. loss and every parameter gradient equal across padded, packed and prefix for seeded random
  *     groups (uneven lengths, K = 1, 2, 4): per tensor ||g_a - g_b|| / ||g_a|| <= 1e-5;
  *  4. the CPU StepBackend gives the same loss and gradients and an exact memory figure.
+ * All of it for each architecture variant (tiny.h: Qwen2 with biases; Llama tied with Llama 3
+ * RoPE scaling and head_dim != hidden / heads; Qwen3 with the q/k norm and head_dim != hidden /
+ * heads).
  */
 #include <math.h>
 #include <stdio.h>
@@ -64,8 +67,9 @@ static void check_finite_differences(const ModelConfig *m, float *params, const 
                   pick[i], an, fd);
         }
     }
-    printf("test_step: finite differences, %d tensors x 6 entries: worst error / tolerance %.3f\n",
-           P_COUNT - 1, worst);
+    int n_tensors = 0;
+    for (int t = 0; t < P_COUNT; t++) n_tensors += sizes[t] > 0;
+    printf("test_step: finite differences, %d tensors x 6 entries: worst error / tolerance %.3f\n", n_tensors, worst);
     free(grads);
 }
 
@@ -146,25 +150,35 @@ static void check_backend(const ModelConfig *m, const float *params, const Layou
     free(p); free(g); free(ref);
 }
 
-int main(void) {
-    ModelConfig m = tiny_model();
+static void check_arch(const ModelConfig *m) {
+    printf("test_step: %s (%s: bias %d, qk_norm %d, head_dim %d x %d heads, hidden %d, tied %d, rope scaling %g)\n",
+           m->name, m->arch, m->qkv_bias, m->qk_norm, m->head_dim, m->n_head, m->hidden, m->tied_embeddings,
+           m->rope_scaling.factor);
     char err[128];
-    CHECK(model_validate(&m, err, sizeof err) == 0, "%s", err);
-    size_t off[P_COUNT], n = model_param_offsets(&m, off);
+    CHECK(model_validate(m, err, sizeof err) == 0, "%s", err);
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
     float *params = malloc(n * sizeof(float));
-    model_init_params(&m, 42, params);
+    model_init_params(m, 42, params);
 
     GroupBatch gb;
-    test_random_groups(&gb, 2, 2, 6, 5, m.vocab, 3 ^ 0x5eedull, 3);
+    test_random_groups(&gb, 2, 2, 6, 5, m->vocab, 3 ^ 0x5eedull, 3);
     Layout l[STRATEGY_COUNT];
     for (int s = 0; s < STRATEGY_COUNT; s++) layout_build(&l[s], (Strategy)s, &gb);
-    check_finite_differences(&m, params, &l[STRATEGY_PREFIX]);
-    for (int s = 0; s < STRATEGY_COUNT; s++) check_checkpoint(&m, params, &l[s]);
-    check_backend(&m, params, &l[STRATEGY_PADDED]);
-    check_equality(&m, params);
+    check_finite_differences(m, params, &l[STRATEGY_PREFIX]);
+    for (int s = 0; s < STRATEGY_COUNT; s++) check_checkpoint(m, params, &l[s]);
+    check_backend(m, params, &l[STRATEGY_PADDED]);
+    check_equality(m, params);
     for (int s = 0; s < STRATEGY_COUNT; s++) layout_free(&l[s]);
     groups_free(&gb);
     free(params);
+}
+
+int main(void) {
+    static const char *const archs[] = {"qwen2", "llama", "qwen3"};
+    for (int a = 0; a < 3; a++) {
+        ModelConfig m = a == 0 ? tiny_model() : tiny_model_arch(archs[a]);
+        check_arch(&m);
+    }
     printf("test_step: %d failures\n", failures);
     return failures ? 1 : 0;
 }

@@ -18,7 +18,11 @@
  *      <= 1.5e-2 / 6.0e-3).
  *   3. The memory accounting: allocated == predicted, driver_used >= allocated; a second run
  *      gives the same loss (deterministic step).
- * argv[1]: attention backend (default "simple"); "--quick": the tiny config only (memcheck).
+ * The same for each architecture variant on the tiny shape (arch_model: Llama tied with RoPE
+ * scaling and head_dim != hidden / heads; Qwen3 with the q/k norm; Mistral, bias-free and
+ * untied) and for Qwen3 on the d128 head shape, so every kernel of the variants runs inside the
+ * step against the CPU reference.
+ * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  */
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +41,24 @@ static ModelConfig small_model(const char *name, int head_dim) {
     m.vocab = 512; m.layers = 2; m.n_head = 4; m.n_kv_head = 2; m.head_dim = head_dim;
     m.hidden = m.n_head * head_dim; m.mlp = head_dim == 16 ? 128 : 256;
     m.rms_eps = 1e-6f; m.rope_theta = 10000.0; m.tied_embeddings = 0;
+    model_set_arch(&m, "qwen2"); // q, k, v biases
+    return m;
+}
+
+// The architecture variants on the tiny shape: "llama" no biases, tied LM head, head_dim 32 with
+// 4 heads (128 != hidden 64), Llama 3 RoPE scaling with its three bands in use at the test's
+// positions (up to 63); "qwen3" the q/k norm, no biases, untied, head_dim 32 (128 != 64).
+static ModelConfig arch_model(const char *arch) {
+    ModelConfig m = small_model(arch, 32);
+    snprintf(m.name, sizeof m.name, "tiny-%s", arch);
+    model_set_arch(&m, arch);
+    m.hidden = 64;
+    m.mlp = 128;
+    if (!strcmp(arch, "llama")) {
+        m.tied_embeddings = 1;
+        m.rope_scaling = (RopeScaling){.factor = 8.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0,
+                                       .original_max_pos = 16.0};
+    }
     return m;
 }
 
@@ -79,8 +101,10 @@ static void check_clocks(Step *s) {
 
 // prefix_attention: the cudnn prefix backward ("auto", "split", "copied").
 static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
-    printf("config %s (hidden %d, heads %d/%d x %d, mlp %d, vocab %d), attention %s, prefix %s\n", m->name,
-           m->hidden, m->n_head, m->n_kv_head, m->head_dim, m->mlp, m->vocab, attention, prefix_attention);
+    printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
+           "scaling %g), attention %s, prefix %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
+           m->head_dim, m->mlp, m->vocab, m->qkv_bias, m->qk_norm, m->tied_embeddings, m->rope_scaling.factor,
+           attention, prefix_attention);
     char err[256] = "";
     // poison: every buffer NaN when born and when it dies (gpu/step.cu), so a buffer read outside
     // its planned lifetime (another one reusing its bytes) shows in the loss and the gradients
@@ -166,10 +190,21 @@ int main(int argc, char **argv) {
         else attention = argv[i];
     }
     ModelConfig tiny = small_model("tiny", 16), d128 = small_model("d128", 128);
+    ModelConfig llama = arch_model("llama"), qwen3 = arch_model("qwen3"), mistral = arch_model("mistral");
+    // Qwen3's real head shape: q/k norm and RoPE on D 128 (their vector paths), hidden 256 != 4 x 128
+    ModelConfig d128_qwen3 = small_model("d128-qwen3", 128);
+    model_set_arch(&d128_qwen3, "qwen3");
+    d128_qwen3.hidden = 256;
     run_config(&tiny, attention, "auto");
     // the lengths here send every group split; the copied backward through the whole step too
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
-    if (!quick) run_config(&d128, attention, "auto");
+    run_config(&llama, attention, "auto");
+    run_config(&qwen3, attention, "auto");
+    if (!quick) {
+        run_config(&mistral, attention, "auto");
+        run_config(&d128, attention, "auto");
+        run_config(&d128_qwen3, attention, "auto");
+    }
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
     StepOptions dflt = {.seed = 1, .attention = NULL, .checkpoint = 1};

@@ -67,6 +67,12 @@ grep -q "qwen2.5-7b" "$tmp/out" && grep -q "nll_2_qwen7b" "$tmp/out" || { echo "
 
 bad="$root/tests/harness/bad"
 expect_config_error model_unknown_key "model_unknown_key.conf:4: key 'layerz': unknown key" --device cpu --model "$bad/model_unknown_key.conf"
+# a Hugging Face config.json: refused fields exit 2 in one line naming the field; a good one runs
+expect_config_error rope_yarn.json "field 'rope_scaling'" --device cpu --model "$root/tests/harness/bad/hf/rope_yarn.json"
+expect_config_error mistral_sliding_window.json "field 'sliding_window'" --device cpu \
+    --model "$root/tests/harness/bad/hf/mistral_sliding_window.json"
+expect 0 "qwen3_qknorm on cpu" --device cpu --model "$root/tests/cpu/data/hf/qwen3_qknorm.json" --cells 4x3 \
+    --min-reps 1 --min-time 0 --out "$tmp/json.csv"
 expect_config_error model_bad_number "model_bad_number.conf:3: key 'hidden'" --device cpu --model "$bad/model_bad_number.conf"
 expect_config_error model_missing_key "model_missing_key.conf:10: key 'mlp': missing" --device cpu --model "$bad/model_missing_key.conf"
 expect_config_error model_duplicate "model_duplicate.conf:8: key 'hidden': duplicate" --device cpu --model "$bad/model_duplicate.conf"

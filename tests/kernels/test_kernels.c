@@ -22,106 +22,7 @@
 #include "../../kernels/matmul.h"
 #include "../../reference/cpu_ops.h"
 #include "../gpu_test.h"
-
-#define TOL_BF16 1e-2 // bf16 outputs of fp32 math
-#define TOL_F32 1e-4  // fp32 outputs (rstd, fp32 dw accumulators)
-#define TOL_LOSS 2e-3 // summed NLL from bf16 logits
-#define TOL_CE_GRAD 2e-2 // CE gradients: bf16 logits, bf16 dlogits, bf16 dW accumulated over chunks
-
-static int g_failures; // counted by check(); main's exit status
-
-static void die_cuda(cudaError_t e, const char *what, int line) {
-    if (e != cudaSuccess) {
-        fprintf(stderr, "test_kernels:%d: %s: %s\n", line, what, cudaGetErrorString(e));
-        exit(1);
-    }
-}
-#define CK(x) die_cuda((x), #x, __LINE__)
-
-/* ---- host bf16 ------------------------------------------------------------------------- */
-
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fprintf(stderr, "test_kernels: out of host memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    return p;
-}
-
-static void *dmalloc(size_t bytes) {
-    void *p = NULL;
-    CK(cudaMalloc(&p, bytes ? bytes : 16));
-    return p;
-}
-
-// n normals N(0, std), already rounded to bf16 values.
-static float *rand_bf16_values(Rng *r, size_t n, float std) {
-    float *h = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) h[i] = bf16_to_float(bf16_from_float(std * rng_normal(r)));
-    return h;
-}
-
-static void upload_bf16(bf16_t *d, const float *h, size_t n) {
-    bf16_t *tmp = xmalloc(n * sizeof(bf16_t));
-    for (size_t i = 0; i < n; i++) tmp[i] = bf16_from_float(h[i]);
-    CK(cudaMemcpy(d, tmp, n * sizeof(bf16_t), cudaMemcpyHostToDevice));
-    free(tmp);
-}
-
-static float *download_bf16(const bf16_t *d, size_t n) {
-    bf16_t *tmp = xmalloc(n * sizeof(bf16_t));
-    float *h = xmalloc(n * sizeof(float));
-    CK(cudaMemcpy(tmp, d, n * sizeof(bf16_t), cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; i++) h[i] = bf16_to_float(tmp[i]);
-    free(tmp);
-    return h;
-}
-
-static float *download_f32(const float *d, size_t n) {
-    float *h = xmalloc(n * sizeof(float));
-    CK(cudaMemcpy(h, d, n * sizeof(float), cudaMemcpyDeviceToHost));
-    return h;
-}
-
-static bf16_t *dev_bf16_from(const float *h, size_t n) {
-    bf16_t *d = dmalloc(n * sizeof(bf16_t));
-    upload_bf16(d, h, n);
-    return d;
-}
-
-static void poison(void *d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }
-
-static void sync(void) { CK(cudaDeviceSynchronize()); }
-
-/* ---- comparison ------------------------------------------------------------------------ */
-
-// Relative L2 error and max abs error; prints one line; counts a failure. tol 0: bit-exact.
-static void check(const char *name, const float *gpu, const float *cpu, size_t n, double tol) {
-    double num = 0, den = 0, max_abs = 0;
-    size_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        double g = gpu[i], c = cpu[i];
-        if (!isfinite(g) && isfinite(c)) bad++;
-        double d = fabs(g - c);
-        num += d * d;
-        den += c * c;
-        if (d > max_abs || isnan(d)) max_abs = isnan(d) ? NAN : (d > max_abs ? d : max_abs);
-    }
-    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    int ok = bad == 0 && (tol == 0 ? num == 0 : rel <= tol);
-    printf("%-44s n %-10zu rel %.3e  max_abs %.3e  tol %.0e  %s", name, n, rel, max_abs, tol, ok ? "ok" : "FAIL");
-    if (bad) printf(" (%zu non-finite)", bad);
-    printf("\n");
-    if (!ok) g_failures++;
-}
-
-static void check_scalar(const char *name, double gpu, double cpu, double tol) {
-    double rel = fabs(gpu - cpu) / (fabs(cpu) > 0 ? fabs(cpu) : 1.0);
-    int ok = isfinite(gpu) && rel <= tol;
-    printf("%-44s gpu %.6f cpu %.6f rel %.3e tol %.0e  %s\n", name, gpu, cpu, rel, tol, ok ? "ok" : "FAIL");
-    if (!ok) g_failures++;
-}
+#include "kernel_test.h"
 
 /* ---- embedding --------------------------------------------------------------------------- */
 
@@ -165,7 +66,7 @@ static void test_embedding(Rng *r, size_t T, int C, int V, cudaStream_t s) {
     CK(cudaMemcpy(d_slots, slots, T * 4, cudaMemcpyHostToDevice));
     bf16_t *d_dwte = dmalloc((size_t)V * C * sizeof(bf16_t)), *d_dout = dev_bf16_from(dout, T * C);
     fill_const_bf16(d_dwte, (size_t)V * C, 7.0f, s); // absent rows must keep this
-    embedding_backward(d_dwte, d_dout, d_uniq, d_off, d_slots, n_uniq, C, s);
+    embedding_backward(d_dwte, d_dout, d_uniq, d_off, d_slots, n_uniq, C, 0, s);
     sync();
     float *dref = calloc((size_t)V * C, sizeof(float));
     cpu_embedding_backward(dref, dout, tok, T, C);
@@ -174,6 +75,16 @@ static void test_embedding(Rng *r, size_t T, int C, int V, cudaStream_t s) {
             for (int c = 0; c < C; c++) dref[(size_t)v * C + c] = 7.0f;
     got = download_bf16(d_dwte, (size_t)V * C);
     snprintf(name, sizeof name, "embedding_backward T %zu C %d (%d tokens)", T, C, n_uniq);
+    check(name, got, dref, (size_t)V * C, TOL_BF16);
+    free(got);
+    // accumulate (a tied LM head): present rows gain the sum once more, absent rows keep 7
+    embedding_backward(d_dwte, d_dout, d_uniq, d_off, d_slots, n_uniq, C, 1, s);
+    sync();
+    for (int v = 0; v < V; v++)
+        if (count[v + 1] > count[v])
+            for (int c = 0; c < C; c++) dref[(size_t)v * C + c] *= 2.0f;
+    got = download_bf16(d_dwte, (size_t)V * C);
+    snprintf(name, sizeof name, "embedding_backward += T %zu C %d (%d tokens)", T, C, n_uniq);
     check(name, got, dref, (size_t)V * C, TOL_BF16);
     free(got), free(dref), free(ref), free(uniq), free(off), free(fill), free(count), free(slots);
     free(tok), free(wte), free(dout);
@@ -222,35 +133,6 @@ static void test_rmsnorm(Rng *r, size_t T, int C, cudaStream_t s) {
     free(got_dinp), free(got_dw);
     cudaFree(d_inp), cudaFree(d_w), cudaFree(d_out), cudaFree(d_rstd), cudaFree(d_dout), cudaFree(d_dinp);
     cudaFree(d_dw);
-}
-
-/* ---- rope -------------------------------------------------------------------------------- */
-
-static void test_rope(Rng *r, size_t T, int H, int D, int max_pos, cudaStream_t s) {
-    char name[96];
-    double theta = 1e6;
-    size_t n = T * H * D;
-    int32_t *pos = xmalloc(T * 4);
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, max_pos);
-    pos[0] = max_pos;
-    int32_t *d_pos = dmalloc(T * 4);
-    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
-    for (int dir = 0; dir < 2; dir++) {
-        float *x = rand_bf16_values(r, n, 1.0f);
-        bf16_t *d_x = dev_bf16_from(x, n);
-        if (dir == 0) rope_forward(d_x, d_pos, T, H, D, theta, s);
-        else rope_backward(d_x, d_pos, T, H, D, theta, s);
-        sync();
-        if (dir == 0) cpu_rope_forward(x, pos, T, H, D, theta);
-        else cpu_rope_backward(x, pos, T, H, D, theta);
-        float *got = download_bf16(d_x, n);
-        snprintf(name, sizeof name, "rope_%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward", T, H, D, max_pos);
-        check(name, got, x, n, TOL_BF16);
-        free(got), free(x);
-        cudaFree(d_x);
-    }
-    free(pos);
-    cudaFree(d_pos);
 }
 
 /* ---- swiglu ------------------------------------------------------------------------------ */
@@ -668,7 +550,7 @@ int main(int argc, char **argv) {
 
     if (wanted(only, "embedding")) test_embedding(&r, 1000, 64, 400, s), test_embedding(&r, 777, 3584, 300, s);
     if (wanted(only, "rmsnorm")) test_rmsnorm(&r, 1000, 64, s), test_rmsnorm(&r, 777, 3584, s);
-    if (wanted(only, "rope")) test_rope(&r, 777, 3, 128, 32767, s);
+    if (wanted(only, "rope")) check_rope(&r, 777, 3, 128, 32767, NULL, s);
     if (wanted(only, "swiglu")) test_swiglu(&r, 1000003, 0, 0, s), test_swiglu(&r, 65536 + 5, 0, 1, s);
     if (wanted(only, "elementwise")) test_elementwise(&r, s);
     if (wanted(only, "gemm")) {
@@ -687,7 +569,7 @@ int main(int argc, char **argv) {
     if (wanted(only, "scalar")) {
         test_embedding(&r, 50, 60, 100, s);
         test_rmsnorm(&r, 33, 100, s);
-        test_rope(&r, 301, 4, 40, 4000, s);
+        check_rope(&r, 301, 4, 40, 4000, NULL, s);
         test_swiglu(&r, 1000003, 1, 0, s);
         test_fused_ce(&r, mm, 200, 128, 997, 301, 64, s);
     }

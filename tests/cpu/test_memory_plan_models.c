@@ -1,0 +1,87 @@
+/*
+ * test_memory_plan_models.c: the GPU step's memory plan (gpu/memory_plan.c) for the
+ * architecture variants, line by line from first principles, on the shipped configs at
+ * 2048 x 512 (3 x 2, padded, the cuDNN backend's host figures):
+ *  - Qwen3-0.6B: tied (weights = 2 bytes x the published 596,049,920 parameters, the embedding
+ *    once; no LM-head gradient line, the embedding's gradient born at the fused CE, which
+ *    writes it first), head_dim x heads = 2048 != hidden 1024 (q, att, dq lines are T x 2048),
+ *    the q/k norm's lines (pre-norm q and k, their fp32 rstd, per layer and pass) and its
+ *    weights' fp32 gradient accumulators (2 x 28 x 128 beyond the (2L + 1) x C of the other
+ *    norms), cast into whole-tensor gradient lines at the end;
+ *  - Llama-3.1-8B: bias-free (8,030,261,248 parameters; no bias gradient lines), no q/k norm
+ *    bytes, untied (the embedding's gradient born at the embedding backward);
+ *  - both: the RoPE frequency table line (D / 2 doubles, live through the step).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../gpu/memory_plan.h"
+#include "../../harness/config.h"
+#include "tiny.h"
+
+static size_t aligned(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
+
+static size_t line_bytes(const GpuMemPlan *p, GpuBuf b, int layer, GpuPass pass) {
+    const GpuPlanLine *ln = gpu_plan_buf(p, b, layer, pass);
+    return ln ? ln->a.bytes : 0;
+}
+
+static void check_model(const char *name, size_t params, int qk_norm, int tied) {
+    ModelConfig m;
+    char path[1024], err[1200];
+    if (config_find("models", name, path, sizeof path, err, sizeof err) || config_load_model(path, &m, err, sizeof err)) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    CHECK(m.qk_norm == qk_norm && m.tied_embeddings == tied, "%s: qk_norm %d tied %d", name, m.qk_norm,
+          m.tied_embeddings);
+    int32_t pl[3] = {2048, 2048, 2048}, cl[6] = {512, 512, 512, 512, 512, 512};
+    GroupBatch g;
+    Layout l;
+    CHECK(groups_make(&g, 3, 2, pl, cl, m.vocab, 1) == 0 && layout_build(&l, STRATEGY_PADDED, &g) == 0, "layout");
+    const size_t T = l.n_slots, C = (size_t)m.hidden, D = (size_t)m.head_dim;
+    const size_t Hq = (size_t)m.n_head, Hkv = (size_t)m.n_kv_head, qk = qk_norm ? 1 : 0;
+    const int L = m.layers;
+    GpuPlanInput in = {.m = &m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
+    const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}; // the step's defaults
+    GpuMemPlan p;
+    if (gpu_plan_attn_figures("cudnn", &m, &l, &ask, &in) || gpu_memory_plan(&in, &p, err, sizeof err)) {
+        CHECK(0, "%s: plan: %s", name, err);
+        return;
+    }
+    CHECK(line_bytes(&p, GB_WEIGHTS, -1, PASS_NONE) == aligned(2 * params), "%s: weights", name);
+    for (int pass = PASS_FWD; pass <= PASS_BWD; pass++) {
+        GpuPass ps = (GpuPass)pass;
+        CHECK(line_bytes(&p, GB_Q, 3, ps) == aligned(T * Hq * D * 2) && line_bytes(&p, GB_ATT, 3, ps) ==
+              aligned(T * Hq * D * 2) && line_bytes(&p, GB_K, 3, ps) == aligned(T * Hkv * D * 2), "%s: q/att/k", name);
+        CHECK(line_bytes(&p, GB_LN1, 3, ps) == aligned(T * C * 2), "%s: ln1", name);
+        CHECK(line_bytes(&p, GB_QRAW, 3, ps) == qk * aligned(T * Hq * D * 2) &&
+              line_bytes(&p, GB_KRAW, 3, ps) == qk * aligned(T * Hkv * D * 2) &&
+              line_bytes(&p, GB_QRSTD, 3, ps) == qk * aligned(T * Hq * 4) &&
+              line_bytes(&p, GB_KRSTD, 3, ps) == qk * aligned(T * Hkv * 4), "%s: q/k norm lines", name);
+    }
+    CHECK(line_bytes(&p, GB_DQ, 3, PASS_BWD) == aligned(T * Hq * D * 2), "%s: dq", name);
+    CHECK(line_bytes(&p, GB_NORM_GRAD_ACC, -1, PASS_NONE) ==
+          aligned(((2 * (size_t)L + 1) * C + qk * 2 * (size_t)L * D) * 4), "%s: norm accumulators", name);
+    const GpuPlanLine *rf = gpu_plan_buf(&p, GB_ROPE_FREQ, -1, PASS_NONE);
+    CHECK(rf && rf->a.bytes == aligned(D / 2 * 8) && rf->a.first == 0 && rf->a.last == p.n_ticks - 1,
+          "%s: rope table line", name);
+    const GpuPlanLine *gq = gpu_plan_grad(&p, P_QNORM, -1), *gb = gpu_plan_grad(&p, P_BQ, 0);
+    CHECK(qk ? gq && gq->a.bytes == aligned((size_t)L * D * 2) : !gq, "%s: q_norm gradient line", name);
+    CHECK(!gb && !gpu_plan_grad(&p, P_BK, 0), "%s: a bias gradient line without biases", name);
+    const GpuPlanLine *ge = gpu_plan_grad(&p, P_EMBED, -1);
+    int born = tied ? gpu_plan_tick_loss(L, LOSS_CE) : gpu_plan_tick_embed_bwd(L);
+    CHECK(ge && ge->a.first == born && (tied ? !gpu_plan_grad(&p, P_LMHEAD, -1) : gpu_plan_grad(&p, P_LMHEAD, -1) != NULL),
+          "%s: embedding / LM head gradient lines", name);
+    printf("test_memory_plan_models: %-14s T %zu: planned peak %.3f GB (cuDNN host figures)\n", name, T,
+           (double)p.peak / 1e9);
+    gpu_memory_plan_free(&p);
+    layout_free(&l);
+    groups_free(&g);
+}
+
+int main(void) {
+    check_model("qwen3-0.6b", 596049920u, 1, 1);
+    check_model("llama-3.1-8b", 8030261248u, 0, 0);
+    return test_finish("test_memory_plan_models");
+}
