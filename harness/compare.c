@@ -23,10 +23,13 @@ Verdict compare_strategy(const StrategyResult *base, const StrategyResult *nw, d
     if (!hb || !hn) return VERDICT_UNKNOWN;
     *ratio = nw->ms / base->ms;
     if (!isfinite(*ratio) || *ratio == 0) { *ratio = NAN; return VERDICT_UNKNOWN; } // beyond double range
-    double noise = fmax(noise_of(base), noise_of(nw));
+    // A difference beyond both the threshold and the noise is a verdict, however noisy the runs
+    // (a step 10x slower with 30% spread is slower); within the noise it is unknown when the
+    // noise exceeds the threshold, else SAME.
+    double noise = fmax(noise_of(base), noise_of(nw)), band = fmax(threshold, noise);
+    if (*ratio > 1.0 + band) return VERDICT_SLOWER;
+    if (*ratio < 1.0 - band) return VERDICT_FASTER;
     if (noise > threshold) return VERDICT_UNKNOWN;
-    if (*ratio > 1.0 + threshold) return VERDICT_SLOWER;
-    if (*ratio < 1.0 - threshold) return VERDICT_FASTER;
     return VERDICT_SAME;
 }
 

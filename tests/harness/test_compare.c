@@ -47,6 +47,10 @@ int main(int argc, char **argv) {
     CHECK(compare_strategy(&noisy, &slow, 0.05, &r) == VERDICT_UNKNOWN, "noise above the threshold");
     CHECK(compare_strategy(&noisy, &slow, 0.25, &r) == VERDICT_SAME, "wide threshold");
     CHECK(compare_strategy(&nospread, &slow, 0.05, &r) == VERDICT_SLOWER, "no spread known: judged by the ratio");
+    // beyond the noise, a verdict however noisy (the CPU timings of test_gpu_regress: 10x apart, 25-50% spread)
+    StrategyResult tenfold = timed(1000, 300), tenth = timed(10, 3);
+    CHECK(compare_strategy(&noisy, &tenfold, 0.05, &r) == VERDICT_SLOWER, "10x slower, 30%% noise");
+    CHECK(compare_strategy(&noisy, &tenth, 0.05, &r) == VERDICT_FASTER, "10x faster, 30%% noise");
 
     ResultRow *x = malloc(sizeof *x), *y = malloc(sizeof *y);
     results_row_init(x);
