@@ -17,8 +17,10 @@
 
 #include <jansson.h>
 
+#include "quote.h"
+
 typedef struct Reader {
-    const char *path;
+    const char *path; // escaped for messages
     json_t *root;
     char *err;
     size_t errlen;
@@ -184,17 +186,34 @@ static void name_of(const char *path, char *out, size_t outlen) {
     if (n > 5 && !strcmp(out + n - 5, ".json")) out[n - 5] = '\0';
 }
 
+// The root read (or NULL with jansson's error), checked and converted; every message one line.
+static int convert(json_t *root, const json_error_t *je, const char *path, ModelConfig *m, char *err, size_t errlen) {
+    char path_q[PB_QUOTE_BUF];
+    pb_escape(path, PB_QUOTE_PATH, path_q, sizeof path_q);
+    int rc;
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", path_q, je->line, je->text);
+        rc = -1;
+    } else {
+        Reader r = {path_q, root, err, errlen};
+        rc = json_is_object(root) ? read_fields(&r, m) : refuse(&r, "(top level)", "not a JSON object");
+        if (!rc) name_of(path, m->name, sizeof m->name);
+        json_decref(root);
+    }
+    if (rc) pb_one_line(err); // jansson's text can quote the offending bytes
+    return rc;
+}
+
 int hf_config_load(const char *path, ModelConfig *m, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
-        return -1;
-    }
-    Reader r = {path, root, err, errlen};
-    int rc = json_is_object(root) ? read_fields(&r, m) : refuse(&r, "(top level)", "not a JSON object");
-    if (!rc) name_of(path, m->name, sizeof m->name);
-    json_decref(root);
-    return rc;
+    return convert(root, &je, path, m, err, errlen);
+}
+
+int hf_config_parse(const char *text, size_t len, const char *label, ModelConfig *m, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    return convert(root, &je, label, m, err, errlen);
 }

@@ -16,5 +16,7 @@
 // 0, or -1 with "FILE: field 'F': reason" (or "FILE:LINE: reason" for bad JSON) in err.
 // The model's name: the file's stem, or the folder's name for a file called config.json.
 int hf_config_load(const char *path, ModelConfig *m, char *err, size_t errlen);
+// The same from len bytes of text (the fuzz target's entry); label stands for the path.
+int hf_config_parse(const char *text, size_t len, const char *label, ModelConfig *m, char *err, size_t errlen);
 
 #endif
