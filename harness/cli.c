@@ -17,7 +17,7 @@ void cli_usage(FILE *fp) {
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
           "options:\n"
-          "  --strategy padded|packed|prefix|all   strategies to run (default all)\n"
+          "  --strategy LIST       padded, packed, prefix (comma-separated) or all (the default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
           "  --sweep NAME|FILE     sweep config (configs/sweeps; default nll_2_qwen7b, tiny on cpu)\n"
           "  --cells PxC,...       explicit cells instead of the sweep's, e.g. 512x512,2048x128\n"
@@ -80,10 +80,19 @@ static const char *const value_flags[] = {
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
     long n;
     if (!strcmp(flag, "--strategy")) {
-        Strategy s;
-        if (!strcmp(v, "all")) o->strategies = (1u << STRATEGY_COUNT) - 1;
-        else if (strategy_parse(v, &s) == 0) o->strategies = 1u << s;
-        else return bad(err, errlen, flag, v, "padded|packed|prefix|all");
+        if (!strcmp(v, "all")) { o->strategies = (1u << STRATEGY_COUNT) - 1; return 0; }
+        o->strategies = 0; // a comma-separated list of names
+        for (const char *p = v; *p;) {
+            size_t len = strcspn(p, ",");
+            char name[16];
+            Strategy s;
+            snprintf(name, sizeof name, "%.*s", (int)(len < 15 ? len : 15), p);
+            if (len == 0 || len > 15 || strategy_parse(name, &s))
+                return bad(err, errlen, flag, v, "a comma list of padded, packed, prefix, or all");
+            o->strategies |= 1u << s;
+            p += len + (p[len] == ',');
+        }
+        if (!o->strategies) return bad(err, errlen, flag, v, "a comma list of padded, packed, prefix, or all");
     } else if (!strcmp(flag, "--model")) o->model = v;
     else if (!strcmp(flag, "--sweep")) o->sweep = v;
     else if (!strcmp(flag, "--cells")) {

@@ -33,6 +33,6 @@ done
 [ -f "$base" ] || { echo "gpu_regress.sh: no baseline '$base'" >&2; exit 2; }
 
 out=${PB_REGRESS_OUT:-$(mktemp -d)}/regress.csv
-"$bench" --device "$device" --model "$model" --prompts 3 --completions 2 --strategy all \
+"$bench" --device "$device" --model "$model" --prompts 3 --completions 2 --strategy padded,packed,prefix \
          --cells "$cells" --out "$out" || { rc=$?; echo "gpu_regress.sh: the run failed ($rc)" >&2; exit $((rc == 1 ? 3 : rc)); }
 "$bench" compare "$base" "$out" --threshold "$threshold"

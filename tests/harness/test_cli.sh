@@ -41,6 +41,8 @@ if [ "$lines" -ne 1 ] || ! grep -q "(see --help)" "$tmp/err"; then
 fi
 expect 2 "unknown argument 'extra'" extra
 expect 2 "bad value 'fast' for --strategy" --strategy fast
+expect 2 "bad value 'padded,,prefix' for --strategy" --strategy padded,,prefix
+expect 2 "bad value 'packed,fast' for --strategy" --strategy packed,fast
 expect 2 "bad value 'tpu' for --device" --device tpu
 expect 2 "bad value 'flash' for --attention" --attention flash
 expect 2 "bad value 'b' for --prefix-attention" --prefix-attention b

@@ -7,7 +7,8 @@
 set -u
 bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") root=$2 # absolute: the script changes folder
 . "$root/tests/harness/lib.sh"
-"$bench" --device cpu --model tiny --prompts 3 --completions 2 --cells 16x16,32x8 --min-reps 3 --min-time 0 \
+"$bench" --device cpu --model tiny --prompts 3 --completions 2 --strategy padded,packed,prefix --cells 16x16,32x8 \
+    --min-reps 3 --min-time 0 \
     --out "$tmp/base.csv" > /dev/null 2>&1 || fail "baseline run"
 # scale every time of the baseline (the *_ms columns: medians, minima and IQRs, so its relative
 # noise stays as measured) by $1; the times come before any quoted field
