@@ -58,7 +58,7 @@ static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k)
     for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_seqs > l->n_segs ? l->n_seqs : l->n_segs);
     int32_t *lens = malloc((size_t)(l->n_segs > 0 ? l->n_segs : 1) * sizeof *lens);
     if (rc || !lens) { free(lens); calls_free(k); return -1; }
-    if (l->strategy != STRATEGY_PREFIX || l->n_segs == 0) {
+    if (l->strategy < STRATEGY_PREFIX || l->n_segs == 0) { // padded, packed; a tree at two levels is prefix
         for (int i = 0; i < l->n_seqs; i++)
             seqs_add(&k->c[ATTN_PARTED_WHOLE], l->seqs[i].start, l->seqs[i].len, l->seqs[i].start, l->seqs[i].len);
         free(lens);

@@ -22,6 +22,7 @@
 #include "compare.h"
 #include "config.h"
 #include "csv_out.h"
+#include "lengths.h"
 #include "plan.h"
 #include "model_list.h"
 #include "quote.h"
@@ -96,11 +97,16 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, Measure
     if (mc->max_time < mc->min_time) mc->max_time = mc->min_time;
 }
 
-// The cells of the run (--cells or the sweep's, with the overrides), size-checked. 0 or 2.
+// The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
 static int make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
     char err[700];
-    if (o->cells ? cells_from_spec(o->cells, sw->prompts, sw->completions, cells, err, sizeof err)
-                 : cells_from_sweep(sw, cells, err, sizeof err)) {
+    if (o->cells && o->lengths) {
+        fprintf(stderr, "bench: --cells and --lengths both give the cells: use one\n");
+        return 2;
+    }
+    if (o->lengths ? lengths_read(o->lengths, cells, err, sizeof err)
+        : o->cells ? cells_from_spec(o->cells, sw->prompts, sw->completions, cells, err, sizeof err)
+                   : cells_from_sweep(sw, cells, err, sizeof err)) {
         fprintf(stderr, "bench: %s\n", err);
         return 2;
     }
@@ -190,8 +196,14 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     int rc = pick_device(&o, gpu, &p.backend, &p.step, &sw, &p.model, &cells);
     if (rc) return rc;
     int on_gpu = !strcmp(p.backend->device, "gpu");
-    char sweep_name[80], out_default[200];
-    snprintf(sweep_name, sizeof sweep_name, "%s", o.cells ? "cells" : sw.name);
+    char sweep_name[80], out_default[200], lengths_stem[64] = "";
+    if (o.lengths) { // the file's name without folder and .csv
+        const char *b = strrchr(o.lengths, '/');
+        snprintf(lengths_stem, sizeof lengths_stem, "%s", b ? b + 1 : o.lengths);
+        char *dot = strrchr(lengths_stem, '.');
+        if (dot && dot != lengths_stem) *dot = '\0';
+    }
+    snprintf(sweep_name, sizeof sweep_name, "%s", o.lengths ? lengths_stem : o.cells ? "cells" : sw.name);
     snprintf(out_default, sizeof out_default, "out/%s-%s.csv", sweep_name, p.backend->device);
     const char *out = o.out ? o.out : out_default;
     p.seed = o.seed >= 0 ? (uint64_t)o.seed : 1;

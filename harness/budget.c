@@ -17,13 +17,32 @@ int budget_cpu_cell(const ModelConfig *m, const Cell *c, unsigned strategies, Ce
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         if (!(strategies & (1u << s))) continue;
         LayoutCounts n;
-        if (layout_estimate((Strategy)s, c->prompts, c->k, c->prompt_lens, c->comp_lens, &n)) return -1;
+        if (cell_estimate(c, (Strategy)s, &n)) return -1;
         Layout probe = { .n_slots = (size_t)n.n_slots }; // the CPU size table depends on the slots only
         double bytes = model_bytes(m) + (double)layout_host_bytes(&n) +
                        (n.n_slots <= PB_MAX_SLOTS ? (double)cpu_step_activation_bytes(m, &probe, 1) : 1e30);
         Flops f = model_flops(m, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows);
         if (bytes > out->bytes) out->bytes = bytes;
         if (f.total > out->flop) out->flop = f.total;
+    }
+    return 0;
+}
+
+// Forest cells (tree sweeps, --lengths) have no worst case by formula: every cell is costed.
+static int budget_check_forests(const ModelConfig *m, const CellSource *src, unsigned strategies, char *err,
+                                size_t errlen) {
+    for (int i = 0; i < src->n; i++) {
+        Cell cell;
+        CellCost cost;
+        if (cell_make(src, i, &cell)) { snprintf(err, errlen, "out of memory"); return -1; }
+        int rc = budget_cpu_cell(m, &cell, strategies, &cost);
+        cell_free(&cell);
+        if (rc) { snprintf(err, errlen, "cell %d: bad segments", i); return -1; }
+        if (cost.bytes <= PB_CPU_MAX_BYTES && cost.flop <= PB_CPU_MAX_FLOP) continue;
+        snprintf(err, errlen, "cell %d (a forest) needs about %.3g GB and %.3g TFLOP per step on the cpu, over its budget "
+                 "of %.3g GB and %.3g TFLOP (--force runs it anyway)", i, cost.bytes * 1e-9, cost.flop * 1e-12,
+                 PB_CPU_MAX_BYTES * 1e-9, PB_CPU_MAX_FLOP * 1e-12);
+        return -1;
     }
     return 0;
 }
@@ -39,6 +58,7 @@ int budget_check_cpu(const ModelConfig *m, const CellSource *src, unsigned strat
     int p, c;
     char why[600];
     if (cells_check_size(src, &p, &c, why, sizeof why)) { snprintf(err, errlen, "%s", why); return -1; }
+    if (src->kind == SWEEP_TREE) return budget_check_forests(m, src, strategies, err, errlen);
     Cell cell;
     if (cell_make_uniform(0, src->prompts, src->k, p, c, &cell)) { snprintf(err, errlen, "out of memory"); return -1; }
     CellCost cost;

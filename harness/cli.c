@@ -17,10 +17,11 @@ void cli_usage(FILE *fp) {
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
           "options:\n"
-          "  --strategy LIST       padded, packed, prefix (comma-separated) or all (the default)\n"
+          "  --strategy LIST       padded, packed, prefix, tree (comma-separated) or all (default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
           "  --sweep NAME|FILE     sweep config (configs/sweeps; default nll_2_qwen7b, tiny on cpu)\n"
           "  --cells PxC,...       explicit cells instead of the sweep's, e.g. 512x512,2048x128\n"
+          "  --lengths FILE.csv    your own batches, one row per segment: batch,id,parent,length,loss\n"
           "  --completions K       completions per prompt (default: the sweep's)\n"
           "  --prompts B           prompts per cell (default: the sweep's)\n"
           "  --seed N              weights and token ids (default 1)\n"
@@ -72,7 +73,7 @@ static int parse_seconds(const char *s, double *out) {
 }
 
 static const char *const value_flags[] = {
-    "--strategy", "--model", "--sweep", "--cells", "--completions", "--prompts", "--seed", "--out",
+    "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--shard", "--min-reps", "--min-time", "--max-time",
     "--mlp-chunk",
 };
@@ -87,14 +88,14 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
             char name[16];
             Strategy s;
             snprintf(name, sizeof name, "%.*s", (int)(len < 15 ? len : 15), p);
-            if (len == 0 || len > 15 || strategy_parse(name, &s))
-                return bad(err, errlen, flag, v, "a comma list of padded, packed, prefix, or all");
+            if (len == 0 || len > 15 || strategy_parse(name, &s)) return bad(err, errlen, flag, v, "padded|packed|prefix|tree|all, or a comma list");
             o->strategies |= 1u << s;
             p += len + (p[len] == ',');
         }
-        if (!o->strategies) return bad(err, errlen, flag, v, "a comma list of padded, packed, prefix, or all");
+        if (!o->strategies) return bad(err, errlen, flag, v, "padded|packed|prefix|tree|all, or a comma list");
     } else if (!strcmp(flag, "--model")) o->model = v;
     else if (!strcmp(flag, "--sweep")) o->sweep = v;
+    else if (!strcmp(flag, "--lengths")) o->lengths = v;
     else if (!strcmp(flag, "--cells")) {
         CellSource l;
         char why[256];

@@ -13,10 +13,11 @@ typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN } Cl
 
 typedef struct CliOptions {
     CliAction action;
-    unsigned strategies;    // bit (1 << Strategy); default all three
+    unsigned strategies;    // bit (1 << Strategy); default all four
     const char *model;      // NAME or FILE
     const char *sweep;
     const char *cells;      // "512x512,2048x128"
+    const char *lengths;    // FILE.csv: the user's own batches (harness/lengths.h)
     int completions, prompts;
     int64_t seed;           // -1: the default (1)
     const char *out;        // CSV path

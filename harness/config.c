@@ -158,8 +158,8 @@ static int kv_bool_value(KvFile *f, const Entry *e, int *out, char *err, size_t 
     return 0;
 }
 
-// Comma-separated list of lengths.
-static int kv_list(KvFile *f, const char *key, int *n, int *vals, char *err, size_t errlen) {
+// Comma-separated list of integers in [lo, hi] (lengths: 1..2^24).
+static int kv_list_in(KvFile *f, const char *key, long lo, long hi, int *n, int *vals, char *err, size_t errlen) {
     Entry *e = kv_get(f, key);
     if (!e) return kv_missing(f, key, err, errlen);
     char buf[sizeof e->value];
@@ -168,11 +168,17 @@ static int kv_list(KvFile *f, const char *key, int *n, int *vals, char *err, siz
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         long v;
         if (*n == PB_MAX_LENS) return kv_bad(f, e, "too many lengths in", err, errlen);
-        if (parse_long(trim(tok), 1, PB_MAX_LEN, &v)) return kv_bad(f, e, "bad length list (lengths 1..16777216)", err, errlen);
+        if (parse_long(trim(tok), lo, hi, &v))
+            return kv_bad(f, e, lo == 1 && hi == PB_MAX_LEN ? "bad length list (lengths 1..16777216)" : "bad list", err,
+                          errlen);
         vals[(*n)++] = (int)v;
     }
     if (*n == 0) return kv_bad(f, e, "empty list", err, errlen);
     return 0;
+}
+
+static int kv_list(KvFile *f, const char *key, int *n, int *vals, char *err, size_t errlen) {
+    return kv_list_in(f, key, 1, PB_MAX_LEN, n, vals, err, errlen);
 }
 
 static int kv_string(KvFile *f, const char *key, char *out, size_t outlen, char *err, size_t errlen) {
@@ -207,8 +213,11 @@ static const char *const rope_scaling_keys[] = {
 };
 #define SWEEP_COMMON_KEYS "name", "description", "model", "kind", "prompts", "completions", "min_reps", "max_reps", \
                           "min_time", "max_time"
+#define SWEEP_TREE_KEYS "branching", "loss", "level0_lens", "level1_lens", "level2_lens", "level3_lens", \
+                        "level4_lens", "level5_lens", "level6_lens", "level7_lens"
 static const char *const sweep_keys[] = { SWEEP_COMMON_KEYS, "prompt_lens", "completion_lens", "cells", "min_len",
-                                          "max_len", "seed", NULL };
+                                          "max_len", "seed", SWEEP_TREE_KEYS, NULL };
+static const char *const sweep_tree_keys[] = { SWEEP_COMMON_KEYS, SWEEP_TREE_KEYS, NULL };
 static const char *const sweep_grid_keys[] = { SWEEP_COMMON_KEYS, "prompt_lens", "completion_lens", NULL };
 static const char *const sweep_random_keys[] = { SWEEP_COMMON_KEYS, "cells", "min_len", "max_len", "seed", NULL };
 
@@ -331,6 +340,35 @@ int config_read_model(FILE *fp, const char *shown, const char *stem, ModelConfig
     return rc;
 }
 
+/* A tree sweep's levels: branching (the count of levels), loss (one 0/1 per level) and one
+ * levelD_lens list per level; at most 2^20 segments per cell. */
+static int tree_levels(KvFile *f, SweepConfig *s, char *err, size_t errlen) {
+    int n_loss = 0;
+    int rc = kv_list(f, "branching", &s->n_levels, s->branching, err, errlen);
+    if (!rc && s->n_levels > PB_MAX_LEVELS) {
+        char why[64];
+        snprintf(why, sizeof why, "more than %d levels", PB_MAX_LEVELS);
+        return kv_bad(f, kv_get(f, "branching"), why, err, errlen);
+    }
+    if (!rc) rc = kv_list_in(f, "loss", 0, 1, &n_loss, s->level_loss, err, errlen);
+    if (!rc && n_loss != s->n_levels) return kv_bad(f, kv_get(f, "loss"), "needs one value per level of branching", err, errlen);
+    double segs = 0, per_level = 1;
+    for (int d = 0; !rc && d < s->n_levels; d++) {
+        char key[24];
+        snprintf(key, sizeof key, "level%d_lens", d);
+        rc = kv_list(f, key, &s->n_level_lens[d], s->level_lens[d], err, errlen);
+        per_level *= s->branching[d];
+        segs += per_level;
+    }
+    for (int d = s->n_levels; !rc && d < PB_MAX_LEVELS; d++) {
+        char key[24];
+        snprintf(key, sizeof key, "level%d_lens", d);
+        if (kv_get(f, key)) return kv_bad(f, kv_get(f, key), "deeper than branching's levels", err, errlen);
+    }
+    if (!rc && segs > (1 << 20)) return kv_bad(f, kv_get(f, "branching"), "more than 2^20 segments per cell", err, errlen);
+    return rc;
+}
+
 int config_load_sweep(const char *path, SweepConfig *s, char *err, size_t errlen) {
     return load_file(path, NULL, s, err, errlen);
 }
@@ -347,16 +385,20 @@ int config_read_sweep(FILE *fp, const char *shown, const char *stem, SweepConfig
     if (!rc) rc = check_name(f, s->name, err, errlen);
     if (!rc && !kv_get(f, "model")) rc = kv_missing(f, "model", err, errlen);
     if (!rc) rc = kv_string(f, "model", s->model, sizeof s->model, err, errlen);
-    if (!rc) rc = kv_int(f, "prompts", 1, 1, PB_MAX_PROMPTS, &s->prompts, err, errlen);
-    if (!rc) rc = kv_int(f, "completions", 1, 1, 64, &s->completions, err, errlen);
     if (!rc) rc = kv_string(f, "kind", kind, sizeof kind, err, errlen);
     if (!rc) {
         if (!strcmp(kind, "grid")) s->kind = SWEEP_GRID;
         else if (!strcmp(kind, "random")) s->kind = SWEEP_RANDOM;
-        else rc = kv_bad(f, kv_get(f, "kind"), "unknown kind (grid|random)", err, errlen);
+        else if (!strcmp(kind, "tree")) s->kind = SWEEP_TREE;
+        else rc = kv_bad(f, kv_get(f, "kind"), "unknown kind (grid|random|tree)", err, errlen);
     }
-    if (!rc) rc = kv_check_keys(f, s->kind == SWEEP_GRID ? sweep_grid_keys : sweep_random_keys,
-                                s->kind == SWEEP_GRID ? "not used by kind grid" : "not used by kind random", err, errlen);
+    // a tree sweep's shape is its levels; prompts / completions are optional there (unused)
+    if (!rc) rc = kv_int(f, "prompts", s->kind != SWEEP_TREE, 1, PB_MAX_PROMPTS, &s->prompts, err, errlen);
+    if (!rc) rc = kv_int(f, "completions", s->kind != SWEEP_TREE, 1, 64, &s->completions, err, errlen);
+    static const char *const kind_names[] = {"not used by kind grid", "not used by kind random", "not used by kind tree"};
+    const char *const *kind_keys[] = {sweep_grid_keys, sweep_random_keys, sweep_tree_keys};
+    if (!rc) rc = kv_check_keys(f, kind_keys[s->kind], kind_names[s->kind], err, errlen);
+    if (!rc && s->kind == SWEEP_TREE) rc = tree_levels(f, s, err, errlen);
     if (!rc && s->kind == SWEEP_GRID) {
         rc = kv_list(f, "prompt_lens", &s->n_prompt_lens, s->prompt_lens, err, errlen);
         if (!rc) rc = kv_list(f, "completion_lens", &s->n_completion_lens, s->completion_lens, err, errlen);

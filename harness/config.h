@@ -19,7 +19,9 @@
 #define PB_MAX_PROMPTS (1 << 16)
 #define PB_MAX_CELLS (1 << 20) // cells of a random sweep
 
-typedef enum SweepKind { SWEEP_GRID, SWEEP_RANDOM } SweepKind;
+#define PB_MAX_LEVELS 8
+
+typedef enum SweepKind { SWEEP_GRID, SWEEP_RANDOM, SWEEP_TREE } SweepKind;
 
 typedef struct SweepConfig {
     char name[64];
@@ -33,6 +35,11 @@ typedef struct SweepConfig {
     // random: `cells` cells; every prompt and completion its own length in [min_len, max_len]
     int cells, min_len, max_len;
     uint64_t seed;
+    // tree: levels 0..n_levels-1; level 0 has branching[0] roots, every node of level d-1
+    // branching[d] children; level d's segments carry loss iff level_loss[d]; a cell per
+    // combination of the levels' lengths (the last level varies fastest)
+    int n_levels, branching[PB_MAX_LEVELS], level_loss[PB_MAX_LEVELS];
+    int n_level_lens[PB_MAX_LEVELS], level_lens[PB_MAX_LEVELS][PB_MAX_LENS];
     // measurement defaults of this sweep (0: the harness defaults)
     int min_reps, max_reps;
     double min_time, max_time;

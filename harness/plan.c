@@ -9,6 +9,7 @@
 #include "../gpu/memory_plan.h"
 #include "bench.h"
 #include "config.h"
+#include "lengths.h"
 #include "measure.h"
 #include "quote.h"
 #include "sweep.h"
@@ -103,8 +104,9 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     int rc = bench_load_configs(o, "nll_2_qwen7b", &sw, &m);
     if (rc) return rc;
     CellSource cells;
-    if (o->cells ? cells_from_spec(o->cells, sw.prompts, sw.completions, &cells, err, sizeof err)
-                 : cells_from_sweep(&sw, &cells, err, sizeof err)) {
+    if (o->lengths ? lengths_read(o->lengths, &cells, err, sizeof err)
+        : o->cells ? cells_from_spec(o->cells, sw.prompts, sw.completions, &cells, err, sizeof err)
+                   : cells_from_sweep(&sw, &cells, err, sizeof err)) {
         fprintf(stderr, "bench plan: %s\n", err);
         return PB_EXIT_USAGE;
     }
@@ -147,10 +149,11 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     for (int i = 0; i < cells.n && !failed; i++) {
         Cell cell;
         const Cell *c = &cell;
-        GroupBatch g;
+        Forest g; // a group cell as its depth-2 forest
+        char why[256];
         if (cell_make(&cells, i, &cell)) { fprintf(stderr, "bench plan: out of memory\n"); failed = PB_EXIT_FAILED; break; }
-        if (groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1)) {
-            fprintf(stderr, "bench plan: groups_make failed\n");
+        if (cell_batch(c, m.vocab, 1, &g, why, sizeof why)) {
+            fprintf(stderr, "bench plan: cannot make the batch: %s\n", why);
             cell_free(&cell);
             failed = PB_EXIT_FAILED;
             break;
@@ -160,7 +163,11 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             if (!(o->strategies & (1u << st))) continue;
             Layout l;
             GpuMemPlan p[2];
-            if (layout_build(&l, (Strategy)st, &g)) { fprintf(stderr, "bench plan: layout_build failed\n"); failed = PB_EXIT_FAILED; break; }
+            if (layout_build_forest(&l, (Strategy)st, &g)) {
+                fprintf(stderr, "bench plan: layout_build failed\n");
+                failed = PB_EXIT_FAILED;
+                break;
+            }
             if (host_plans(&m, &l, attention, mode, o->mlp_chunk, p)) { layout_free(&l); failed = PB_EXIT_FAILED; break; }
             fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB\n", strategy_name((Strategy)st),
                     l.n_slots, p[0].peak / 1e9, p[1].peak / 1e9);
@@ -177,7 +184,7 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             gpu_memory_plan_free(&p[1]);
             layout_free(&l);
         }
-        groups_free(&g);
+        forest_free(&g);
         cell_free(&cell);
     }
     if (csv && fclose(csv)) { fprintf(stderr, "bench plan: cannot write %s\n", o->out); failed = PB_EXIT_FAILED; }

@@ -43,6 +43,13 @@ static const Column columns[] = {
     // ours
     STRATEGY_COLS("padded", 0), STRATEGY_COLS("packed", 1), STRATEGY_COLS("prefix", 2),
     COL("ideal_speedup_pad_prefix", C_DBL, ideal_speedup_pad_prefix), COL("efficiency", C_DBL, efficiency),
+    // tree sharing (DESIGN.md section 7), after the three-strategy columns so older files still read
+    COL("tree_ms", C_DBL, s[3].ms), COL("tree_gb", C_DBL, s[3].gb), COL("tree_tokens", C_I64, s[3].tokens),
+    STRATEGY_COLS("tree", 3),
+    COL("speedup_pad_tree", C_DBL, speedup_pad_tree), COL("speedup_prefix_tree", C_DBL, speedup_prefix_tree),
+    COL("ideal_speedup_pad_tree", C_DBL, ideal_speedup_pad_tree),
+    COL("ideal_speedup_prefix_tree", C_DBL, ideal_speedup_prefix_tree),
+    COL("efficiency_tree", C_DBL, efficiency_tree), COL("forest", C_DSTR, forest),
     COL("loss_check", C_STR, loss_check), COL("loss_max_rel_diff", C_DBL, loss_max_rel_diff),
     COL("attention", C_STR, attention), COL("prefix_attention", C_STR, prefix_attention),
     COL("device", C_STR, device), COL("gpu", C_STR, gpu),
@@ -85,6 +92,11 @@ void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT]) {
     r->speedup_pad_prefix = ratio(r->s[STRATEGY_PADDED].ms, r->s[STRATEGY_PREFIX].ms);
     r->ideal_speedup_pad_prefix = ratio(model_flop[STRATEGY_PADDED], model_flop[STRATEGY_PREFIX]);
     r->efficiency = ratio(r->speedup_pad_prefix, r->ideal_speedup_pad_prefix);
+    r->speedup_pad_tree = ratio(r->s[STRATEGY_PADDED].ms, r->s[STRATEGY_TREE].ms);
+    r->speedup_prefix_tree = ratio(r->s[STRATEGY_PREFIX].ms, r->s[STRATEGY_TREE].ms);
+    r->ideal_speedup_pad_tree = ratio(model_flop[STRATEGY_PADDED], model_flop[STRATEGY_TREE]);
+    r->ideal_speedup_prefix_tree = ratio(model_flop[STRATEGY_PREFIX], model_flop[STRATEGY_TREE]);
+    r->efficiency_tree = ratio(r->speedup_pad_tree, r->ideal_speedup_pad_tree);
 }
 
 void results_header(char *buf, size_t len) {
@@ -380,5 +392,7 @@ int results_same_cell(const ResultRow *a, const ResultRow *b) {
     if (a->completion_lens && a->completion_lens[0] && b->completion_lens && b->completion_lens[0] &&
         strcmp(a->completion_lens, b->completion_lens))
         return 0;
+    const int fa = a->forest && a->forest[0], fb = b->forest && b->forest[0]; // a forest cell is its forest
+    if ((fa || fb) && (!fa || !fb || strcmp(a->forest, b->forest))) return 0;
     return 1;
 }

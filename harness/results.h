@@ -41,6 +41,10 @@ typedef struct ResultRow {
     double speedup_pad_pack, speedup_pack_prefix, speedup_pad_prefix; // ratios of medians
     double ideal_speedup_pad_prefix; // model FLOPs padded / prefix
     double efficiency;               // speedup_pad_prefix / ideal_speedup_pad_prefix
+    double speedup_pad_tree, speedup_prefix_tree;             // ratios of medians
+    double ideal_speedup_pad_tree, ideal_speedup_prefix_tree; // ratios of model FLOPs
+    double efficiency_tree;                                   // speedup_pad_tree / ideal_speedup_pad_tree
+    char *forest;                    // a forest cell's segments (sweep.h cell_forest_text); malloc'd (NULL: a group cell)
     char loss_check[16];             // ok | mismatch | nonfinite | n/a (fewer than two strategies ran)
     double loss_max_rel_diff;
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];

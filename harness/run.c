@@ -57,12 +57,12 @@ static PbStatus strategy_failed(const RunPlan *p, StrategyResult *out, Strategy 
 
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
-static PbStatus run_strategy(const RunPlan *p, const GroupBatch *g, Strategy st, ResultRow *r, double *flop,
+static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
                              double *samples, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
-    if (layout_build(&l, st, g))
+    if (layout_build_forest(&l, st, g))
         return strategy_failed(p, out, st, PB_ERROR, "layout_build failed (out of memory or bad input)");
     out->tokens = (int64_t)l.n_slots;
     Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows);
@@ -134,7 +134,8 @@ static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     r->seed = (int64_t)p->seed;
     snprintf(r->sweep, sizeof r->sweep, "%s", p->sweep_name);
     r->cell = c->index;
-    int rc = r->command && !cell_lens_text(c, &r->prompt_lens, &r->completion_lens) ? 0 : -1;
+    int rc = r->command && !cell_lens_text(c, &r->prompt_lens, &r->completion_lens) && !cell_forest_text(c, &r->forest)
+                 ? 0 : -1;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -148,18 +149,20 @@ static void fmt_ms(char *buf, size_t n, const StrategyResult *s) {
 }
 
 static void table_row(FILE *t, const ResultRow *r) {
-    char ms[STRATEGY_COUNT][24], sp[24] = "-", ideal[24] = "-", saved[24] = "-";
+    char ms[STRATEGY_COUNT][24], sp[24] = "-", ideal[24] = "-", saved[24] = "-", spt[24] = "-", idealt[24] = "-";
     for (int s = 0; s < STRATEGY_COUNT; s++) fmt_ms(ms[s], sizeof ms[s], &r->s[s]);
     if (isfinite(r->speedup_pad_prefix)) snprintf(sp, sizeof sp, "%.3f", r->speedup_pad_prefix);
     if (isfinite(r->ideal_speedup_pad_prefix)) snprintf(ideal, sizeof ideal, "%.3f", r->ideal_speedup_pad_prefix);
     if (isfinite(r->s[0].gb) && isfinite(r->s[2].gb)) snprintf(saved, sizeof saved, "%.3f", r->s[0].gb - r->s[2].gb);
-    fprintf(t, "| %6d | %6d | %12s | %12s | %12s | %7s | %7s | %9s | %-9s |\n", r->prompt_len, r->completion_len,
-            ms[0], ms[1], ms[2], sp, ideal, saved, r->loss_check);
+    if (isfinite(r->speedup_pad_tree)) snprintf(spt, sizeof spt, "%.3f", r->speedup_pad_tree);
+    if (isfinite(r->ideal_speedup_pad_tree)) snprintf(idealt, sizeof idealt, "%.3f", r->ideal_speedup_pad_tree);
+    fprintf(t, "| %6d | %6d | %12s | %12s | %12s | %12s | %7s | %7s | %8s | %7s | %9s | %-9s |\n", r->prompt_len,
+            r->completion_len, ms[0], ms[1], ms[2], ms[3], sp, ideal, spt, idealt, saved, r->loss_check);
 }
 
-static int make_groups(const RunPlan *p, const Cell *c, GroupBatch *g) {
-    return groups_make(g, c->prompts, c->k, c->prompt_lens, c->comp_lens, p->model.vocab,
-                       p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)));
+// The cell's batch (sweep.h cell_batch) with its ids seeded by the run's seed and the cell index.
+static int make_batch(const RunPlan *p, const Cell *c, Forest *f, char *why, size_t n) {
+    return cell_batch(c, p->model.vocab, p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)), f, why, n);
 }
 
 // Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work),
@@ -168,7 +171,7 @@ static double cell_flop(const RunPlan *p, const Cell *c) {
     double sum = 0;
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         LayoutCounts n;
-        if (!(p->strategies & (1u << s)) || layout_estimate((Strategy)s, c->prompts, c->k, c->prompt_lens, c->comp_lens, &n))
+        if (!(p->strategies & (1u << s)) || cell_estimate(c, (Strategy)s, &n))
             continue;
         sum += model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
     }
@@ -197,12 +200,13 @@ static void progress_line(const RunPlan *p, int done, double flop_done, double f
 // cell is recorded "oom" (the GPU step's own size table decides the device side in prepare).
 static int cell_too_big_for_host(const RunPlan *p, const Cell *c, ResultRow *r) {
     double ids = 0, worst = 0;
-    for (int b = 0; b < c->prompts; b++) ids += c->prompt_lens[b];
-    for (int j = 0; j < c->prompts * c->k; j++) ids += c->comp_lens[j];
+    for (int i = 0; i < c->n_segs; i++) ids += c->seg_len[i]; // a forest cell
+    for (int b = 0; !c->n_segs && b < c->prompts; b++) ids += c->prompt_lens[b];
+    for (int j = 0; !c->n_segs && j < c->prompts * c->k; j++) ids += c->comp_lens[j];
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         LayoutCounts n;
         if ((p->strategies & (1u << s)) &&
-            !layout_estimate((Strategy)s, c->prompts, c->k, c->prompt_lens, c->comp_lens, &n) &&
+            !cell_estimate(c, (Strategy)s, &n) &&
             (double)layout_host_bytes(&n) > worst)
             worst = (double)layout_host_bytes(&n);
     }
@@ -255,7 +259,8 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         }
         const Cell *c = &cell;
         fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
-                p->n_selected, c->index, c->prompt_len, c->completion_len, c->prompts, c->k, c->random ? " (random lengths)" : "");
+                p->n_selected, c->index, c->prompt_len, c->completion_len, c->prompts, c->k,
+                c->n_segs ? " (forest)" : c->random ? " (random lengths)" : "");
         ResultRow *r = &rows[n_rows];
         results_row_init(r);
         if (row_environment(p, c, r)) {
@@ -265,16 +270,17 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             failed = 1;
             break;
         }
-        GroupBatch g = {0};
+        Forest g = {0};
+        char why[256];
         int too_big = cell_too_big_for_host(p, c, r);
-        if (!too_big && make_groups(p, c, &g)) {
-            fprintf(p->progress, "  groups_make failed (out of memory or bad lengths)\n");
+        if (!too_big && make_batch(p, c, &g, why, sizeof why)) {
+            fprintf(p->progress, "  cannot make the batch: %s\n", why);
             failed = 1;
             results_row_free(r);
             cell_free(&cell);
             continue;
         }
-        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN };
+        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
             PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, stop);
@@ -282,7 +288,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
         }
-        if (!too_big) groups_free(&g);
+        if (!too_big) forest_free(&g);
         cell_free(&cell);
         if (interrupted) {
             fprintf(p->progress, "interrupted: cell %d not recorded (--resume runs it)\n", r->cell);
@@ -311,8 +317,8 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     if (device_lost)
         fprintf(p->progress, "bench: device error: the sweep stops (cell recorded as error; exit %d)\n", PB_EXIT_DEVICE);
     fprintf(p->table, "\n%s on %s (%s), %d cells\n\n", p->model.name, p->backend->device, p->sweep_name, n_rows);
-    fprintf(p->table, "| prompt | compl. |    padded ms |    packed ms |    prefix ms | pad/pre |   ideal | saved GB  | loss      |\n"
-                      "|-------:|-------:|-------------:|-------------:|-------------:|--------:|--------:|----------:|-----------|\n");
+    fprintf(p->table, "| prompt | compl. |    padded ms |    packed ms |    prefix ms |      tree ms | pad/pre |   ideal | pad/tree |   ideal | saved GB  | loss      |\n"
+                      "|-------:|-------:|-------------:|-------------:|-------------:|-------------:|--------:|--------:|---------:|--------:|----------:|-----------|\n");
     for (int i = 0; i < n_rows; i++) table_row(p->table, &rows[i]);
     fflush(p->table);
     free(rows);

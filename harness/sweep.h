@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../strategies/forest.h"
+#include "../strategies/layout_estimate.h"
 #include "config.h"
 #include "results.h"
 
@@ -24,6 +26,12 @@ typedef struct Cell {
     int random;           // 1: lengths differ (written to the CSV's prompt_lens/completion_lens)
     int32_t *prompt_lens; // [B]
     int32_t *comp_lens;   // [B*K], group-major
+    /* A forest cell (kind tree, --lengths): n_segs > 0 and the structure below; prompt_lens and
+     * comp_lens are NULL. Its nominal numbers for the CSV: prompts = roots, k = paths per root
+     * (rounded), prompt_len = mean path length without its leaf, completion_len = mean leaf. */
+    int n_segs;
+    int32_t *seg_len, *seg_parent;
+    uint8_t *seg_loss;
 } Cell;
 
 // Where cells come from: a sweep config or a --cells list; no cell is materialised here.
@@ -36,12 +44,16 @@ typedef struct CellSource {
     int explicit_cells;      // 1: from --cells
     int min_len, max_len;    // random
     uint64_t seed;
+    SweepConfig tree;        // kind tree: its levels (config.h)
+    Cell *forests;           // --lengths: the file's cells, made when it is read (lengths.h)
 } CellSource;
 
 // From a sweep config (prompts and completions as in s). 0 or -1 with err.
 int cells_from_sweep(const SweepConfig *s, CellSource *out, char *err, size_t errlen);
 // From "--cells 512x512,2048x128": prompt x completion lengths. 0 or -1 with err (one line).
 int cells_from_spec(const char *spec, int prompts, int k, CellSource *out, char *err, size_t errlen);
+// From the forest cells of a --lengths file (taken over: src frees them).
+void cells_from_forests(Cell *cells, int n, CellSource *out);
 void cells_source_free(CellSource *src);
 
 // The largest layout a cell of src can need is the padded one: B*K rows of its longest
@@ -54,6 +66,17 @@ int cell_make(const CellSource *src, int index, Cell *out);
 // A cell with every prompt p and every completion c long (the worst case of a random sweep).
 int cell_make_uniform(int index, int prompts, int k, int p, int c, Cell *out);
 void cell_free(Cell *c);
+// A forest cell from its segments (copied); fills the nominal numbers. 0 or -1 with err.
+int cell_set_forest(Cell *c, int n, const int32_t *len, const int32_t *parent, const uint8_t *loss, char *err,
+                    size_t errlen);
+/* The cell's batch with token ids seeded by seed: a forest cell's segments, or a group cell's
+ * ids as groups_make draws them, as its depth-2 forest. 0, or -1 with a reason in why. */
+int cell_batch(const Cell *c, int vocab, uint64_t seed, Forest *f, char *why, size_t n);
+// What the cell's layout of strategy s will hold (layout_estimate.h), nothing built. 0 or -1.
+int cell_estimate(const Cell *c, Strategy s, LayoutCounts *out);
+// A forest cell's segments as "len:parent:loss", space separated, malloc'd (NULL for group
+// cells). 0, or -1 out of memory.
+int cell_forest_text(const Cell *c, char **out);
 
 // "i/n" with 0 <= i < n. 0 or -1.
 int shard_parse(const char *s, int *i, int *n);

@@ -163,7 +163,7 @@ void cpu_attention_forward(float *out, float *lse, const float *q, const float *
     double *acc = malloc((size_t)D * sizeof *acc); // one query head's output, in double
     if (!acc) { fill_nan(out, T * Hq * (size_t)D); return; }
     for (size_t t = 0; t < T; t++) {
-        int64_t lo[2], hi[2];
+        int64_t lo[PB_MAX_DEPTH], hi[PB_MAX_DEPTH];
         int nr = layout_key_ranges(l, t, lo, hi);
         for (int h = 0; h < Hq; h++) {
             float *o = out + (t * Hq + h) * D;
@@ -204,7 +204,7 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
     double *acc = malloc((size_t)D * sizeof *acc); // one query head's dq, in double
     if (!acc) { fill_nan(dq, T * Hq * (size_t)D); return; }
     for (size_t t = 0; t < T; t++) {
-        int64_t lo[2], hi[2];
+        int64_t lo[PB_MAX_DEPTH], hi[PB_MAX_DEPTH];
         int nr = layout_key_ranges(l, t, lo, hi);
         if (nr == 0) continue;
         for (int h = 0; h < Hq; h++) {

@@ -13,7 +13,7 @@
 
 #include "../core/rng.h"
 
-static const char *const strategy_names[STRATEGY_COUNT] = {"padded", "packed", "prefix"};
+static const char *const strategy_names[STRATEGY_COUNT] = {"padded", "packed", "prefix", "tree"};
 
 const char *strategy_name(Strategy s) {
     return (s >= 0 && s < STRATEGY_COUNT) ? strategy_names[s] : "?";

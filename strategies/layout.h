@@ -1,14 +1,18 @@
 /*
- * layout.h: the three ways to batch B prompts with K completions each (DESIGN.md section 1).
+ * layout.h: the four ways to lay out a batch (DESIGN.md sections 1 and 7). The input is a Forest
+ * (strategies/forest.h); the flat B prompts x K completions (GroupBatch) is its depth-2 case.
  *
- *   padded  B*K rows [P, c_k], right-padded to the longest row; causal per row.
- *   packed  one row [P,c1][P,c2]...; positions restart per document; causal per document.
- *   prefix  one row [P, c1, ..., cK] per group, groups concatenated; every completion sees its
- *           prompt and itself, never a sibling; its positions restart at len(P).
+ *   padded  one row per path (root-to-leaf), right-padded to the longest; causal per row.
+ *   packed  one document per path in one row; positions restart per document; causal per document.
+ *   prefix  per parent of leaves: its path once, then its leaves; each leaf sees that path and
+ *           itself, never a sibling; deeper ancestors are repeated per parent of leaves.
+ *   tree    every segment once, depth-first; a token sees its ancestors' segments and, causally,
+ *           its own; a segment's positions continue from its parent's end.
+ * At depth 2 prefix and tree are the same layout.
  *
- * A Layout is plain host data: token slots (n_rows x row_len, flattened row-major), the mask
- * rule in two encodings, the attention sequences, and the loss pairs. Every device copy is made
- * from it; nothing else describes a batch.
+ * A Layout is plain host data: token slots (n_rows x row_len, flattened row-major), the mask as
+ * a tree of nodes (one source of truth) and what is derived from it, the attention sequences and
+ * the loss pairs. Every device copy is made from it; nothing else describes a batch.
  */
 #ifndef PB_LAYOUT_H
 #define PB_LAYOUT_H
@@ -16,13 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "forest.h"
+
 #define PB_MAX_COMPLETIONS 64
 // Token slots of one layout at most: slot indices are int32 (seg_lo may equal n_slots).
 #define PB_MAX_SLOTS ((int64_t)INT32_MAX - 1)
 
-typedef enum Strategy { STRATEGY_PADDED, STRATEGY_PACKED, STRATEGY_PREFIX, STRATEGY_COUNT } Strategy;
+typedef enum Strategy { STRATEGY_PADDED, STRATEGY_PACKED, STRATEGY_PREFIX, STRATEGY_TREE, STRATEGY_COUNT } Strategy;
 
-const char *strategy_name(Strategy s);            // "padded", "packed", "prefix"
+const char *strategy_name(Strategy s);            // "padded", "packed", "prefix", "tree"
 int strategy_parse(const char *name, Strategy *out); // 0 or -1
 
 /* The input of every layout: B groups, each one prompt and K completions of token ids. */
@@ -42,14 +48,25 @@ int groups_make(GroupBatch *g, int n_groups, int k, const int32_t *prompt_lens,
                 const int32_t *comp_lens, int vocab, uint64_t seed);
 void groups_free(GroupBatch *g);
 
-/* An attention sequence: a padded row, a packed document, or a prefix group. */
+/* A node of the mask tree: a run of slots [start, start + len) that attend to each other causally
+ * and to all of their ancestors' slots. padded/packed: a document; prefix: a leaf's parent path
+ * (root) or a leaf; tree: a segment. Nodes are in slot order and a node's subtree is the slot
+ * range [start, subtree_end) (depth-first), which is what makes the per-key rule below exact. */
+typedef struct LayoutNode {
+    int32_t start, len;
+    int32_t parent;      // node index, -1 for a root
+    int32_t depth;       // root 0
+    int32_t subtree_end; // end slot of the node and everything below it
+} LayoutNode;
+
+/* An attention sequence: a padded row, a packed document, or a root's subtree (prefix / tree). */
 typedef struct LayoutSeq {
     int32_t start;      // first token slot
     int32_t len;        // real tokens (a padded row's padding excluded)
-    int32_t shared_len; // prefix: the prompt length every completion sees; 0 otherwise
+    int32_t shared_len; // two-level layouts (prefix; tree at depth 2): the root node every leaf sees; 0 otherwise
 } LayoutSeq;
 
-/* A prefix layout's completion: its slots [start, start + len) inside sequence seq. */
+/* A leaf node of a two-level layout: its slots [start, start + len) inside sequence seq. */
 typedef struct LayoutSeg {
     int32_t seq;
     int32_t start;
@@ -58,25 +75,30 @@ typedef struct LayoutSeg {
 
 typedef struct Layout {
     Strategy strategy;
-    int n_groups, k;
-    int n_rows;          // padded: B*K; packed and prefix: 1
-    int row_len;         // padded: longest p + n_k; else all tokens
+    int n_groups, k;     // the GroupBatch's B and K when built from one; 0 for a general forest
+    int n_rows;          // padded: one per path; packed, prefix, tree: 1
+    int row_len;         // padded: longest path; else all tokens
     size_t n_slots;      // n_rows * row_len
     size_t n_real;       // slots holding a real token
     int32_t *tokens;     // [n_slots] token id; 0 in padding
     int32_t *pos;        // [n_slots] RoPE position; 0 in padding
 
-    /* The mask rule, definition: q may see k iff seq_id[q] == seq_id[k] >= 0, k <= q, and
-     * (seg_id[k] == 0 or seg_id[k] == seg_id[q]). seg_id is 0 for prompt tokens and for every
-     * token of the padded and packed layouts, c+1 for completion c of a prefix group. */
-    int32_t *seq_id;     // [n_slots] -1 in padding
-    int32_t *seg_id;     // [n_slots]
+    /* The mask rule, definition: q may see k iff k <= q, both are real, and node_of[k] is
+     * node_of[q] or one of its ancestors (layout_allows). */
+    int n_nodes;
+    LayoutNode *nodes;   // [n_nodes] in slot order
+    int32_t *node_of;    // [n_slots] node of each slot, -1 in padding
+    int max_depth;       // levels of the node tree: padded/packed 1, prefix <= 2, tree the forest's
+    int32_t *seq_id;     // [n_slots] attention sequence of each slot, -1 in padding
 
-    /* The same rule as key ranges, for kernels: q sees k iff
-     * kv_lo[q] <= k < shared_end[q]  or  seg_lo[q] <= k <= q.  kv_lo[q] == -1 in padding.
-     * padded/packed: shared_end = seg_lo = kv_lo = sequence start. prefix: kv_lo = group start;
-     * prompt tokens: shared_end = seg_lo = group start; completion tokens: shared_end = prompt
-     * end, seg_lo = completion start. */
+    /* Encodings of the rule, each tested against the definition:
+     * - per key: q sees k iff k <= q < key_end[k] (key_end = subtree_end of k's node; k in padding);
+     * - per query: layout_key_ranges, the ancestors' slot ranges then its own up to itself;
+     * - per query bounds, for kernels that skip tiles: the keys lie in [kv_lo, shared_end) or
+     *   [seg_lo, q]: kv_lo = the root's start, shared_end = the parent's end (kv_lo when no
+     *   parent), seg_lo = its node's start. Exact for padded, packed and prefix (at most one
+     *   ancestor range), a superset for deeper trees. kv_lo == -1 in padding. */
+    int32_t *key_end;    // [n_slots]
     int32_t *kv_lo;      // [n_slots]
     int32_t *shared_end; // [n_slots]
     int32_t *seg_lo;     // [n_slots]
@@ -84,51 +106,64 @@ typedef struct Layout {
     int n_seqs;
     LayoutSeq *seqs;     // [n_seqs] in slot order
     int n_segs;
-    LayoutSeg *segs;     // [n_segs] prefix completions in slot order; 0 for padded and packed
+    LayoutSeg *segs;     // [n_segs] leaves of a two-level layout in slot order; 0 otherwise
 
-    /* Loss pairs: completion token c_k[j] is predicted from the hidden state of the previous
-     * token of its own logical sequence [P, c_k]: c_k[0] from P's last token (shared by all K
-     * completions in the prefix layout), c_k[j] from c_k[j-1]. Sorted by loss_row (ties keep
-     * group, completion, j order), so equal rows are adjacent. */
-    size_t n_loss;       // == number of completion tokens
+    /* Loss pairs: a loss-carrying token is predicted from the hidden state of the previous token
+     * of its path: a segment's first token from its parent's last token, the others from the
+     * token before them. A term written once for n paths (a shared parent's last token; a
+     * loss-carrying shared segment in prefix / tree) appears n times, so the sum is the same in
+     * every layout. Stably sorted by loss_row, so equal rows are adjacent. */
+    size_t n_loss;       // loss terms over all paths (the same in every layout)
     int32_t *loss_row;   // [n_loss] hidden-state slot
     int32_t *loss_target;// [n_loss] target token id
 
-    size_t attn_pairs;   // allowed (q, k) pairs, for FLOPs
+    size_t attn_pairs;   // allowed (q, k) pairs, for FLOPs (from key_end)
     size_t n_loss_rows;  // distinct loss_row values: the rows the LM head runs on
-                         // (n_loss, less B*(K-1) in the prefix layout where K pairs share a row)
 } Layout;
 
 int layout_build(Layout *out, Strategy s, const GroupBatch *g); // 0 or -1 (out of memory / bad input)
+int layout_build_forest(Layout *out, Strategy s, const Forest *f); // 0 or -1
 void layout_free(Layout *l);
 
-// The mask rule from the definition (seq_id / seg_id).
+// The mask rule from the definition (nodes and their parents).
 static inline int layout_allows(const Layout *l, size_t q, size_t k) {
-    int32_t sq = l->seq_id[q];
-    if (sq < 0 || l->seq_id[k] != sq || k > q) return 0;
-    return l->seg_id[k] == 0 || l->seg_id[k] == l->seg_id[q];
+    if (k > q) return 0;
+    int32_t nq = l->node_of[q], nk = l->node_of[k];
+    if (nq < 0 || nk < 0) return 0;
+    for (int32_t a = nq; a >= 0; a = l->nodes[a].parent)
+        if (a == nk) return 1;
+    return 0;
 }
 
-// The mask rule from the key ranges; must agree with layout_allows (tested).
+// The mask rule from the per-key encoding; must agree with layout_allows (tested).
+static inline int layout_allows_key_end(const Layout *l, size_t q, size_t k) {
+    return k <= q && (int64_t)q < l->key_end[k];
+}
+
+// The mask rule from the bounds: exact when layout_bounds_exact, else a superset (tested).
 static inline int layout_allows_ranges(const Layout *l, size_t q, size_t k) {
     int32_t lo = l->kv_lo[q];
     if (lo < 0 || k > q) return 0;
     return ((int64_t)k >= lo && (int64_t)k < l->shared_end[q]) || (int64_t)k >= l->seg_lo[q];
 }
+static inline int layout_bounds_exact(const Layout *l) { return l->max_depth <= 2; }
 
-/* The keys query q may see, as at most two disjoint half-open slot ranges [lo[i], hi[i]) in
- * increasing order (the union of the two ranges of layout_allows_ranges, clipped to k <= q).
- * Returns the number of ranges: 0 in padding, 1 or 2 otherwise. */
-static inline int layout_key_ranges(const Layout *l, size_t q, int64_t lo[2], int64_t hi[2]) {
-    int64_t lo0 = l->kv_lo[q];
-    if (lo0 < 0) return 0;
-    int64_t hi0 = l->shared_end[q] < (int64_t)q + 1 ? l->shared_end[q] : (int64_t)q + 1;
-    int64_t lo1 = l->seg_lo[q] > 0 ? l->seg_lo[q] : 0, hi1 = (int64_t)q + 1;
-    if (hi0 <= lo0) { lo[0] = lo1; hi[0] = hi1; return lo1 < hi1; } // first range empty
-    if (lo1 >= hi1) { lo[0] = lo0; hi[0] = hi0; return 1; }          // second range empty
-    if (lo1 <= hi0) { lo[0] = lo0 < lo1 ? lo0 : lo1; hi[0] = hi1; return 1; } // they touch: merge
-    lo[0] = lo0; hi[0] = hi0; lo[1] = lo1; hi[1] = hi1;
-    return 2;
+/* The keys query q may see, as disjoint half-open slot ranges [lo[i], hi[i]) in increasing order:
+ * its ancestors' nodes (touching ones merged), then its own node up to itself. At most
+ * PB_MAX_DEPTH ranges; returns their number, 0 in padding. */
+static inline int layout_key_ranges(const Layout *l, size_t q, int64_t lo[PB_MAX_DEPTH], int64_t hi[PB_MAX_DEPTH]) {
+    int32_t n = l->node_of[q];
+    if (n < 0) return 0;
+    int64_t rlo[PB_MAX_DEPTH], rhi[PB_MAX_DEPTH];
+    int m = 0; // from q's node up to the root: reversed order
+    rlo[m] = l->nodes[n].start; rhi[m++] = (int64_t)q + 1;
+    for (int32_t a = l->nodes[n].parent; a >= 0 && m < PB_MAX_DEPTH; a = l->nodes[a].parent) {
+        int64_t a_lo = l->nodes[a].start, a_hi = a_lo + l->nodes[a].len;
+        if (a_hi == rlo[m - 1]) rlo[m - 1] = a_lo; // touches the range after it: merge
+        else { rlo[m] = a_lo; rhi[m++] = a_hi; }
+    }
+    for (int i = 0; i < m; i++) { lo[i] = rlo[m - 1 - i]; hi[i] = rhi[m - 1 - i]; }
+    return m;
 }
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "forest.h"
 #include "layout.h"
 
 typedef struct LayoutCounts {
@@ -23,6 +24,11 @@ typedef struct LayoutCounts {
 // input. Lengths are at most 2^24 and B*K at most 2^22, so nothing here overflows 64 bits.
 int layout_estimate(Strategy s, int B, int K, const int32_t *prompt_lens, const int32_t *comp_lens,
                     LayoutCounts *out);
+/* The same for a forest (forest.h): n segments of lengths len, parents parent (-1: a root), loss
+ * flags loss, as forest_check accepts them (n_loss: the weighted pairs, layout.h). 0, or -1 on
+ * bad input or out of host memory (a few arrays of n). */
+int layout_estimate_forest(Strategy s, int n, const int32_t *len, const int32_t *parent, const uint8_t *loss,
+                           LayoutCounts *out);
 // Host bytes of the Layout itself (its per-slot and per-loss arrays).
 int64_t layout_host_bytes(const LayoutCounts *c);
 

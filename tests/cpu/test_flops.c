@@ -34,7 +34,7 @@ int main(void) {
     int32_t pl[1] = {3}, cl[2] = {2, 1};
     GroupBatch g;
     CHECK(groups_make(&g, 1, 2, pl, cl, m.vocab, 5) == 0, "groups_make");
-    static const size_t slots[3] = {10, 9, 6}, pairs[3] = {25, 25, 19};
+    static const size_t slots[STRATEGY_COUNT] = {10, 9, 6, 6}, pairs[STRATEGY_COUNT] = {25, 25, 19, 19};
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         Layout l;
         layout_build(&l, (Strategy)s, &g);

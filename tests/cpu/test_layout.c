@@ -1,5 +1,6 @@
 /*
- * test_layout: the three layouts against DESIGN.md section 1, checked from the definition.
+ * test_layout: the four layouts of a flat batch (depth-2 forest) against DESIGN.md section 1,
+ * checked from the definition (tree is the prefix layout at depth 2; test_forest checks deeper).
  *
  * Every layout is a set of logical documents [P, c_k], one per (group, completion); the test
  * places each document's tokens by its own arithmetic (slot_of) and derives everything else from
@@ -22,6 +23,7 @@ static size_t slot_of(Strategy s, const GroupBatch *g, size_t row_len, int b, in
     int K = g->k;
     size_t off = 0;
     if (s == STRATEGY_PADDED) return ((size_t)b * K + c) * row_len + (size_t)j;
+    if (s == STRATEGY_TREE) s = STRATEGY_PREFIX; // at depth 2 the same layout
     for (int bb = 0; bb < b; bb++)
         for (int cc = 0; cc < K; cc++)
             off += (s == STRATEGY_PACKED || cc == 0 ? (size_t)g->prompt_len[bb] : 0) + g->comp_len[bb * K + cc];
@@ -78,10 +80,12 @@ static void check_layout(const Layout *l, const GroupBatch *g, Strategy s, const
             CHECK(l->tokens[q] == 0 && l->pos[q] == 0 && l->seq_id[q] == -1 && l->kv_lo[q] == -1,
                   "%s padding slot %zu", tag, q);
         for (size_t k = 0; k < n; k++) {
-            int want = allow[q * n + k], got = layout_allows(l, q, k), rng = layout_allows_ranges(l, q, k);
+            int want = allow[q * n + k], got = layout_allows(l, q, k), rng = layout_allows_ranges(l, q, k),
+                ke = layout_allows_key_end(l, q, k);
             pairs += (size_t)want;
             CHECK(got == want, "%s layout_allows(%zu, %zu) = %d, want %d", tag, q, k, got, want);
             CHECK(rng == want, "%s layout_allows_ranges(%zu, %zu) = %d, want %d", tag, q, k, rng, want);
+            CHECK(ke == want, "%s layout_allows_key_end(%zu, %zu) = %d, want %d", tag, q, k, ke, want);
         }
     }
     CHECK(l->attn_pairs == pairs, "%s attn_pairs %zu, brute force %zu", tag, l->attn_pairs, pairs);
@@ -113,28 +117,32 @@ static void check_layout(const Layout *l, const GroupBatch *g, Strategy s, const
         distinct += !seen;
     }
     CHECK(l->n_loss_rows == distinct, "%s n_loss_rows %zu, distinct rows %zu", tag, l->n_loss_rows, distinct);
-    CHECK(l->n_loss_rows == comp_tok - (s == STRATEGY_PREFIX ? (size_t)B * (K - 1) : 0), "%s n_loss_rows", tag);
+    CHECK(l->n_loss_rows == comp_tok - (s >= STRATEGY_PREFIX ? (size_t)B * (K - 1) : 0), "%s n_loss_rows", tag);
     free(row); free(tgt);
 
     // Sequences and segments.
-    CHECK(l->n_seqs == (s == STRATEGY_PREFIX ? B : B * K), "%s n_seqs %d", tag, l->n_seqs);
+    CHECK(l->n_seqs == (s >= STRATEGY_PREFIX ? B : B * K), "%s n_seqs %d", tag, l->n_seqs);
     for (int i = 0; i < l->n_seqs; i++) {
         LayoutSeq q = l->seqs[i];
-        int b = s == STRATEGY_PREFIX ? i : i / K, c = s == STRATEGY_PREFIX ? 0 : i % K;
+        int b = s >= STRATEGY_PREFIX ? i : i / K, c = s >= STRATEGY_PREFIX ? 0 : i % K;
         int want_len = g->prompt_len[b];
-        if (s == STRATEGY_PREFIX) for (int cc = 0; cc < K; cc++) want_len += g->comp_len[b * K + cc];
+        if (s >= STRATEGY_PREFIX) for (int cc = 0; cc < K; cc++) want_len += g->comp_len[b * K + cc];
         else want_len += g->comp_len[b * K + c];
         CHECK(q.start == (int32_t)slot_of(s, g, row_len, b, c, 0) && q.len == want_len, "%s seq %d", tag, i);
-        CHECK(q.shared_len == (s == STRATEGY_PREFIX ? g->prompt_len[b] : 0), "%s seq %d shared_len", tag, i);
+        CHECK(q.shared_len == (s >= STRATEGY_PREFIX ? g->prompt_len[b] : 0), "%s seq %d shared_len", tag, i);
         for (int j = 0; j < q.len; j++) CHECK(l->seq_id[q.start + j] == i, "%s seq_id", tag);
     }
-    CHECK(l->n_segs == (s == STRATEGY_PREFIX ? B * K : 0), "%s n_segs %d", tag, l->n_segs);
+    int rng_exact = 1;
+    for (size_t q = 0; q < n; q++)
+        for (size_t k = 0; k < n; k++) rng_exact &= layout_allows_ranges(l, q, k) == allow[q * n + k];
+    CHECK(rng_exact && layout_bounds_exact(l), "%s bounds not exact at depth 2", tag);
+    CHECK(l->n_segs == (s >= STRATEGY_PREFIX ? B * K : 0), "%s n_segs %d", tag, l->n_segs);
     for (int i = 0; i < l->n_segs; i++) {
         int b = i / K, c = i % K;
         LayoutSeg sg = l->segs[i];
         CHECK(sg.seq == b && sg.len == g->comp_len[i] &&
               sg.start == (int32_t)slot_of(s, g, row_len, b, c, g->prompt_len[b]), "%s seg %d", tag, i);
-        for (int j = 0; j < sg.len; j++) CHECK(l->seg_id[sg.start + j] == c + 1, "%s seg_id", tag);
+        for (int j = 0; j < sg.len; j++) CHECK(l->node_of[sg.start + j] == l->node_of[sg.start], "%s node_of", tag);
     }
     free(covered); free(allow);
 }
@@ -179,6 +187,7 @@ static void check_bad_input(void) {
     CHECK(strategy_parse("prefix", &st) == 0 && st == STRATEGY_PREFIX, "parse prefix");
     CHECK(strategy_parse("packed", &st) == 0 && st == STRATEGY_PACKED, "parse packed");
     CHECK(strategy_parse("padded", &st) == 0 && st == STRATEGY_PADDED, "parse padded");
+    CHECK(strategy_parse("tree", &st) == 0 && st == STRATEGY_TREE, "parse tree");
     CHECK(strategy_parse("bogus", &st) == -1, "parse bogus accepted");
     groups_free(&g);
 }

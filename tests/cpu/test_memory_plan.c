@@ -205,7 +205,7 @@ int main(void) {
         GroupBatch g;
         CHECK(groups_make(&g, w->b, w->k, pl, cl, m.vocab, 1) == 0, "groups_make");
         PlanFig f[STRATEGY_COUNT];
-        for (int s = 0; s < STRATEGY_COUNT; s++) {
+        for (int s = 0; s < STRATEGY_TREE; s++) { // the three (tree is prefix at two levels)
             Layout l;
             CHECK(layout_build(&l, (Strategy)s, &g) == 0, "layout_build");
             char what[96];

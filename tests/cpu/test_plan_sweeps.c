@@ -51,20 +51,21 @@ static void check_sweep(const char *name) {
         Cell cell;
         const Cell *c = &cell;
         if (cell_make(&cells, i, &cell)) { CHECK(0, "cell_make"); continue; }
-        GroupBatch g;
-        int made = groups_make(&g, c->prompts, c->k, c->prompt_lens, c->comp_lens, m.vocab, 1);
+        Forest g; // a group cell as its depth-2 forest, a tree sweep's cell as it is
+        char why[256];
+        int made = cell_batch(c, m.vocab, 1, &g, why, sizeof why);
         int index = c->index, plen = c->prompt_len, clen = c->completion_len;
         cell_free(&cell);
-        if (made) { CHECK(0, "groups_make"); continue; }
+        if (made) { CHECK(0, "%s cell %d: %s", name, index, why); continue; }
         size_t peak[STRATEGY_COUNT][2];
         int ok = 1;
         for (int s = 0; s < STRATEGY_COUNT; s += 2) { // padded and prefix
             Layout l;
-            if (layout_build(&l, (Strategy)s, &g)) { CHECK(0, "layout_build"); ok = 0; continue; }
+            if (layout_build_forest(&l, (Strategy)s, &g)) { CHECK(0, "layout_build"); ok = 0; continue; }
             if (plan_peaks(&m, &l, peak[s])) ok = 0;
             layout_free(&l);
         }
-        groups_free(&g);
+        forest_free(&g);
         if (!ok) { failures++; continue; }
         for (int mode = 0; mode < 2; mode++) {
             CHECK(peak[STRATEGY_PREFIX][mode] <= peak[STRATEGY_PADDED][mode],

@@ -1,4 +1,4 @@
-// tiny.h: the tiny Qwen2-shaped model and the gradient error metric the CPU tests share.
+// tiny.h: the tiny Qwen2-shaped model, random forests and the gradient error metric the CPU tests share.
 #ifndef PB_TEST_TINY_H
 #define PB_TEST_TINY_H
 
@@ -8,6 +8,7 @@
 
 #include "../../core/rng.h"
 #include "../../model/model.h"
+#include "../../strategies/forest.h"
 #include "../../strategies/layout.h"
 #include "../test_util.h"
 
@@ -39,6 +40,44 @@ static inline ModelConfig tiny_model_arch(const char *arch) {
         m.head_dim = 24;
     }
     return m;
+}
+
+/* A random forest of `depth` levels (2..PB_MAX_DEPTH): 1-2 roots, every node above the last
+ * level 1-3 children (the first root's first chain reaches the last level), lengths 1..max_len,
+ * leaves carry loss and inner segments at random (roots too: their first token has no
+ * predecessor). Segment indices are shuffled so parents need not come first. */
+static inline int tiny_forest(Forest *f, int depth, int max_len, int vocab, uint64_t seed) {
+    enum { MAX_N = 96 };
+    int32_t len[MAX_N], parent[MAX_N], lvl[MAX_N], perm[MAX_N], len2[MAX_N], parent2[MAX_N];
+    uint8_t loss[MAX_N], loss2[MAX_N];
+    Rng r;
+    rng_seed(&r, seed ^ 0xf0e57ull);
+    uint8_t spine[MAX_N] = {0}; // the chain from the first root that reaches the last level
+    int n = 0, roots = (int)rng_range(&r, 1, 2);
+    for (int i = 0; i < roots; i++) { parent[n] = -1; spine[n] = i == 0; lvl[n++] = 0; }
+    for (int i = 0; i < n; i++) {
+        if (lvl[i] + 1 >= depth) continue;
+        int kids = (int)rng_range(&r, spine[i] ? 1 : 0, 3);
+        for (int c = 0; c < kids && n < MAX_N; c++) { parent[n] = i; spine[n] = spine[i] && c == 0; lvl[n++] = lvl[i] + 1; }
+    }
+    for (int i = 0; i < n; i++) {
+        len[i] = (int32_t)rng_range(&r, 1, max_len);
+        loss[i] = (uint8_t)rng_range(&r, 0, 1);
+    }
+    for (int i = 0; i < n; i++) { // leaves carry loss
+        int has_child = 0;
+        for (int j = 0; j < n; j++) has_child |= parent[j] == i;
+        if (!has_child) loss[i] = 1;
+    }
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) { int j = (int)rng_range(&r, 0, i), t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
+    for (int i = 0; i < n; i++) { // segment i moves to perm[i]
+        len2[perm[i]] = len[i];
+        loss2[perm[i]] = loss[i];
+        parent2[perm[i]] = parent[i] < 0 ? -1 : perm[parent[i]];
+    }
+    char err[160];
+    return forest_make(f, n, len2, parent2, loss2, vocab, seed, err, sizeof err);
 }
 
 // Worst per-tensor relative difference ||b - a|| / ||a|| (||b - a|| where a is zero; NaN counts

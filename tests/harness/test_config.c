@@ -41,6 +41,20 @@ static void check_sweeps(const char *root) {
     snprintf(path, sizeof path, "%s/configs/sweeps/tiny.conf", root);
     CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
     CHECK(!strcmp(s.model, "tiny") && s.min_time > 0, "tiny sweep");
+    snprintf(path, sizeof path, "%s/configs/sweeps/system.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(s.kind == SWEEP_TREE && s.n_levels == 3 && s.branching[1] == 4 && s.branching[2] == 4 && s.level_loss[2] == 1 &&
+          !s.level_loss[0] && s.n_level_lens[0] == 5 && s.level_lens[0][0] == 1024 && s.level_lens[0][4] == 16384,
+          "system sweep");
+    snprintf(path, sizeof path, "%s/configs/sweeps/multiturn.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(s.kind == SWEEP_TREE && s.n_levels == 6 && s.level_loss[1] && s.level_loss[3] && s.level_loss[5] &&
+          !s.level_loss[0] && !s.level_loss[2] && !s.level_loss[4], "multiturn: assistant turns carry loss");
+    snprintf(path, sizeof path, "%s/configs/sweeps/grpo_16_qwen7b.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(s.kind == SWEEP_GRID && s.prompts == 2 && s.completions == 16 && s.n_prompt_lens == 6 &&
+          s.prompt_lens[0] == 256 && s.prompt_lens[5] == 8192 && s.n_completion_lens == 5 &&
+          s.completion_lens[0] == 256 && s.completion_lens[4] == 4096, "grpo_16_qwen7b sweep");
 }
 
 // A malformed file: rejected, one line, "PATH:LINE: ..." containing want.
@@ -103,6 +117,9 @@ int main(int argc, char **argv) {
     check_bad(root, "sweep_missing_lens.conf", 0, 4, "key 'completion_lens': missing");
     check_bad(root, "sweep_random_range.conf", 0, 7, "key 'max_len': smaller than min_len");
     check_bad(root, "sweep_too_many_completions.conf", 0, 3, "key 'completions': bad integer (want 1..64)");
+    check_bad(root, "sweep_tree_loss_count.conf", 0, 4, "key 'loss': needs one value per level");
+    check_bad(root, "sweep_tree_extra_level.conf", 0, 7, "key 'level2_lens': deeper than branching");
+    check_bad(root, "sweep_tree_bad_loss.conf", 0, 4, "key 'loss': bad list");
     // lookup by name and by path
     char path[4200], err[600];
     CHECK(config_find("models", "tiny", path, sizeof path, err, sizeof err) == 0, "find tiny: %s", err);

@@ -109,7 +109,7 @@ printf 'vocab=64\nhidden=8\nlayers=1\nn_head=2\nn_kv_head=1\nhead_dim=4\nmlp=8\n
 # case 6: a write that fails stops the sweep with the reason, leaving whole rows (main: one
 # reasonless line per cell, every cell still computed, a partial last line; with nothing
 # written, a 0-byte file that --resume called "another header")
-limited 4 $fast --cells 8x8,9x9,10x10,11x11 --out "$tmp/full.csv"
+limited 8 $fast --cells 8x8,9x9,10x10,11x11 --out "$tmp/full.csv" # the header and a few rows fit
 [ "$rc" = 1 ] || fail "full: exit $rc, want 1"
 grep -q "cannot write a row to .*full.csv: File too large; stopping the sweep" "$tmp/err" || fail "full: $(cat "$tmp/err")"
 [ "$(grep -c '^\[[0-9]*/[0-9]*\] cell [0-9]*:' "$tmp/err")" -eq $(( $(cols cell "$tmp/full.csv" | wc -l) + 1 )) ] ||
@@ -124,7 +124,7 @@ limited 0 $fast --cells 8x8 --out "$tmp/zero.csv"
 # --resume --strategy all skipped every cell; another seed was not noticed)
 "$bench" $fast --strategy padded --cells 8x8,9x9 --out "$tmp/set.csv" > /dev/null 2>&1 || fail "set: first run"
 "$bench" $fast --resume --strategy all --cells 8x8,9x9 --out "$tmp/set.csv" > /dev/null 2> "$tmp/err" || fail "set: resume"
-grep -q "0 of 2 cells already in" "$tmp/err" && grep -q "2 cell(s) run again: a strategy asked for now (padded,packed,prefix) was not run there" "$tmp/err" ||
+grep -q "0 of 2 cells already in" "$tmp/err" && grep -q "2 cell(s) run again: a strategy asked for now (padded,packed,prefix,tree) was not run there" "$tmp/err" ||
     fail "set: $(cat "$tmp/err")"
 "$bench" $fast --resume --strategy prefix --cells 8x8,9x9 --out "$tmp/set.csv" > /dev/null 2> "$tmp/err" || fail "set: resume 2"
 grep -q "2 of 2 cells already in" "$tmp/err" || fail "set: prefix rows not found: $(cat "$tmp/err")"

@@ -16,7 +16,7 @@ grep -q "gradients (" "$tmp/out" || fail "no largest buffers at the peak"
 "$bench" plan --cells 2048x1024 --prompts 2 --completions 8 --strategy prefix --out "$tmp/plan.csv" > /dev/null 2>&1 ||
     fail "plan --prompts 2 --completions 8"
 [ "$(grep -c '^model,attention,' "$tmp/plan.csv")" -eq 1 ] || fail "CSV header missing or repeated"
-[ "$(grep -c '^qwen2.5-7b,cudnn,' "$tmp/plan.csv")" -eq 7 ] || fail "want 7 rows (2 cells x 3 + 1)"
+[ "$(grep -c '^qwen2.5-7b,cudnn,' "$tmp/plan.csv")" -eq 9 ] || fail "want 9 rows (2 cells x 4 strategies + 1)"
 grep -q '^qwen2.5-7b,cudnn,2048,1024,2,8,prefix,' "$tmp/plan.csv" || fail "no 2 x 8 prefix row"
 # per cell: prefix's planned peak (column 9) at most padded's
 awk -F, 'NR > 1 && $7 == "padded" { pad[$3 "x" $4] = $9 } NR > 1 && $7 == "prefix" && ($3 "x" $4) in pad && $9 > pad[$3 "x" $4] { bad = 1 }
