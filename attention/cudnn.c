@@ -205,6 +205,11 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
                  (int)hq, (int)hkv, (int)d, l->n_seqs);
         return PB_ERROR;
     }
+    if (!layout_bounds_exact(l)) { // trees deeper than two levels: not built
+        snprintf(err, errlen, "cudnn attention: a tree of %d levels is not supported (at most 2); use --attention simple",
+                 l->max_depth);
+        return PB_ERROR;
+    }
     lp->strategy = l->strategy;
     lp->n_slots = l->n_slots;
     lp->tight = mask->tight_parts;

@@ -216,7 +216,7 @@ int attn_memory(const char *backend, const AttnShape *sh, const Layout *l, const
     memset(out, 0, sizeof *out);
     if (!backend) return -1;
     if (!strcmp(backend, "simple")) {
-        // attention/simple.cu: fp32 row dots (T, Hq) and int32 q_hi (T), nothing lent
+        // attention/simple.cu: fp32 row dots (T, Hq) and int32 key_end (T), nothing lent
         out->held = l->n_slots * (size_t)sh->n_head * sizeof(float) + l->n_slots * sizeof(int32_t);
         return 0;
     }

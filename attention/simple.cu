@@ -1,8 +1,11 @@
 /*
  * simple.cu: the "simple" attention backend (attention.h), the GPU oracle for attention.
  *
- * Causal GQA attention, scale 1/sqrt(D), under a Layout's key ranges: query q sees key k iff
- *   kv_lo[q] <= k < shared_end[q]  or  seg_lo[q] <= k <= q      (kv_lo[q] == -1: padding).
+ * Causal GQA attention, scale 1/sqrt(D), under a Layout's mask rule in its per-key form:
+ *   query q sees key k iff k <= q < key_end[k]      (kv_lo[q] == -1: q is padding),
+ * which holds for all four layouts, trees of any depth included (strategies/layout.h). The
+ * per-query bounds [kv_lo, shared_end) and [seg_lo, q] (exact up to two levels, a superset for
+ * deeper trees) only choose which key tiles a block visits.
  * bf16 storage, fp32 math. Four kernels, written for clarity first:
  *
  *   attn_forward_kernel    block = 8 query slots x 1 query head, one warp per query. Key tiles
@@ -13,14 +16,14 @@
  *   attn_backward_dq_kernel  as forward; P is recomputed from lse, dS = P (dP - Di) scale,
  *                          dq = sum_k dS K.
  *   attn_backward_dkv_kernel block = 8 key slots x 1 kv head, one warp per key. It visits the
- *                          queries that may see its keys, [k, q_hi[k]), for every query head of
+ *                          queries that may see its keys, [k, key_end[k]), for every query head of
  *                          its group, staging query tiles; dv = sum_q P dO, dk = sum_q dS Q.
  *
  * The block's key (or query) range is the union of its rows' ranges, walked tile by tile; the
  * exact rule is applied per (query, key) pair, so correctness never depends on the range bounds
  * being tight. No [queries x keys] matrix exists anywhere and GQA K/V are never copied.
- * q_hi[k] (one past the last query that sees key k) is derived on the host in prepare from the
- * same key ranges (a "paint the largest query" sweep), not from the layout's sequences.
+ * key_end is the backend's own device copy of the layout's (made in prepare): in depth-first
+ * layouts the queries that see a key are one contiguous run, so it also bounds the dK/dV sweep.
  */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
@@ -44,14 +47,15 @@ struct AttnBackend {
     AttnMask mask;   // device pointers, set by prepare
     size_t n_slots;
     float *row_dot;  // (n_slots, Hq) Di = sum dO * O
-    int32_t *q_hi;   // (n_slots) one past the last query that sees each key
+    int32_t *key_end; // (n_slots) one past the last query that sees each key (the layout's key_end)
 };
 
 // ------------------------------------------------------------------------------------------
 // device helpers
 
-__device__ __forceinline__ bool attn_sees(int q, int k, int lo, int se, int sl) {
-    return lo >= 0 && k <= q && ((k >= lo && k < se) || k >= sl);
+// lo: kv_lo[q] (-1: q is padding); ke: key_end[k]
+__device__ __forceinline__ bool attn_sees(int q, int k, int lo, int ke) {
+    return lo >= 0 && k <= q && q < ke;
 }
 
 __device__ __forceinline__ float warp_max(float x) {
@@ -112,7 +116,8 @@ static __device__ KeyRanges block_key_ranges(int *range, int lane, int qi, int l
 template <int D>
 __global__ void __launch_bounds__(ATTN_THREADS)
 attn_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *kv_lo,
-                    const int32_t *shared_end, const int32_t *seg_lo, int T, int Hq, int Hkv, float scale) {
+                    const int32_t *shared_end, const int32_t *seg_lo, const int32_t *key_end, int T, int Hq, int Hkv,
+                    float scale) {
     constexpr int LD = D + 4;              // padded row: conflict-free float4 reads per lane
     constexpr int DL = (D + 31) / 32;      // output dims per lane
     __shared__ __align__(16) float ks[ATTN_TILE * LD];
@@ -146,7 +151,7 @@ attn_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const b
                 __syncthreads();
                 const int kj = t0 + lane;
                 float s = -INFINITY;
-                if (kj < t_hi && attn_sees(qi, kj, lo, se, sl)) s = dot_shared<D>(&ks[lane * LD], qs[warp]) * scale;
+                if (kj < t_hi && attn_sees(qi, kj, lo, key_end[kj])) s = dot_shared<D>(&ks[lane * LD], qs[warp]) * scale;
                 const float mt = warp_max(s);
                 if (mt == -INFINITY) continue; // nothing of this tile for this query
                 const float mn = fmaxf(m, mt), corr = expf(m - mn), p = expf(s - mn);
@@ -193,7 +198,7 @@ template <int D>
 __global__ void __launch_bounds__(ATTN_THREADS)
 attn_backward_dq_kernel(bf16 *dq, const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *dout, const float *lse,
                         const float *row_dot, const int32_t *kv_lo, const int32_t *shared_end,
-                        const int32_t *seg_lo, int T, int Hq, int Hkv, float scale) {
+                        const int32_t *seg_lo, const int32_t *key_end, int T, int Hq, int Hkv, float scale) {
     constexpr int LD = D + 4;
     constexpr int DL = (D + 31) / 32;
     __shared__ __align__(16) float ks[ATTN_TILE * LD];
@@ -231,7 +236,7 @@ attn_backward_dq_kernel(bf16 *dq, const bf16 *q, const bf16 *k, const bf16 *v, c
                 load_tile<D>(vs, LD, v, t0, t_lo, t_hi, Hkv, hk);
                 __syncthreads();
                 const int kj = t0 + lane;
-                const bool ok = kj < t_hi && attn_sees(qi, kj, lo, se, sl) && lse_q != -INFINITY;
+                const bool ok = kj < t_hi && attn_sees(qi, kj, lo, key_end[kj]) && lse_q != -INFINITY;
                 if (!__any_sync(0xffffffffu, ok)) continue;
                 float ds = 0.0f;
                 if (ok) {
@@ -261,8 +266,8 @@ attn_backward_dq_kernel(bf16 *dq, const bf16 *q, const bf16 *k, const bf16 *v, c
 template <int D>
 __global__ void __launch_bounds__(ATTN_THREADS)
 attn_backward_dkv_kernel(bf16 *dk, bf16 *dv, const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *dout,
-                         const float *lse, const float *row_dot, const int32_t *kv_lo, const int32_t *shared_end,
-                         const int32_t *seg_lo, const int32_t *q_hi, int T, int Hq, int Hkv, float scale) {
+                         const float *lse, const float *row_dot, const int32_t *kv_lo, const int32_t *key_end, int T,
+                         int Hq, int Hkv, float scale) {
     constexpr int LD = D + 4;
     constexpr int DL = (D + 31) / 32;
     __shared__ __align__(16) float qs[ATTN_TILE * LD];
@@ -270,14 +275,14 @@ attn_backward_dkv_kernel(bf16 *dk, bf16 *dv, const bf16 *q, const bf16 *k, const
     __shared__ __align__(16) float kr[ATTN_WARPS][D];
     __shared__ __align__(16) float vr[ATTN_WARPS][D];
     __shared__ float lse_s[ATTN_TILE], di_s[ATTN_TILE];
-    __shared__ int lo_s[ATTN_TILE], se_s[ATTN_TILE], sl_s[ATTN_TILE];
+    __shared__ int lo_s[ATTN_TILE];
     __shared__ int range[2];
 
     const int hk = blockIdx.y, group = Hq / Hkv;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int kj = blockIdx.x * ATTN_WARPS + warp;
     const bool valid = kj < T;
-    const int hi = valid ? q_hi[kj] : 0; // queries [kj, hi) may see key kj
+    const int hi = valid ? key_end[kj] : 0; // queries [kj, hi) see key kj
 
     if (threadIdx.x == 0) { range[0] = INT_MAX; range[1] = INT_MIN; }
     for (int d = lane; d < D; d += 32) {
@@ -304,14 +309,12 @@ attn_backward_dkv_kernel(bf16 *dk, bf16 *dv, const bf16 *q, const bf16 *k, const
                     const int r = t0 + threadIdx.x;
                     const bool in = r < qb;
                     lo_s[threadIdx.x] = in ? kv_lo[r] : -1;
-                    se_s[threadIdx.x] = in ? shared_end[r] : 0;
-                    sl_s[threadIdx.x] = in ? seg_lo[r] : 0;
                     lse_s[threadIdx.x] = in ? lse[(size_t)r * Hq + h] : -INFINITY;
                     di_s[threadIdx.x] = in ? row_dot[(size_t)r * Hq + h] : 0.0f;
                 }
                 __syncthreads();
                 const int qj = t0 + lane;
-                const bool ok = valid && kj < hi && attn_sees(qj, kj, lo_s[lane], se_s[lane], sl_s[lane]) &&
+                const bool ok = valid && kj < hi && attn_sees(qj, kj, lo_s[lane], hi) &&
                                 lse_s[lane] != -INFINITY;
                 if (!__any_sync(0xffffffffu, ok)) continue;
                 float p = 0.0f, ds = 0.0f;
@@ -376,45 +379,10 @@ static AttnBackend *simple_create(const AttnShape *shape, const AttnOptions *, c
 
 static void simple_release(AttnBackend *b) {
     cudaFree(b->row_dot); // cudaFree(NULL) is a no-op
-    cudaFree(b->q_hi);
+    cudaFree(b->key_end);
     b->row_dot = NULL;
-    b->q_hi = NULL;
+    b->key_end = NULL;
     b->n_slots = 0;
-}
-
-// q_hi[k] = 1 + the largest query that sees key k (k if none): queries in descending order
-// paint the still unpainted keys of their two ranges; "next unpainted" is a path-compressed
-// pointer array, so the sweep is O(n) amortised.
-static int32_t next_unpainted(int32_t *next, int32_t i) {
-    int32_t r = i;
-    while (next[r] != r) r = next[r];
-    while (next[i] != r) { int32_t t = next[i]; next[i] = r; i = t; }
-    return r;
-}
-
-static void paint(int32_t *q_hi, int32_t *next, int32_t a, int32_t b, int32_t value) {
-    for (int32_t i = next_unpainted(next, a); i < b; i = next_unpainted(next, i + 1)) {
-        q_hi[i] = value;
-        next[i] = i + 1;
-    }
-}
-
-static int compute_q_hi(const Layout *l, int32_t *q_hi) {
-    const int32_t n = (int32_t)l->n_slots;
-    int32_t *next = (int32_t *)malloc(((size_t)n + 1) * sizeof *next);
-    if (!next) return -1;
-    for (int32_t i = 0; i <= n; i++) next[i] = i;
-    for (int32_t i = 0; i < n; i++) q_hi[i] = i;
-    for (int32_t q = n - 1; q >= 0; q--) {
-        int32_t lo = l->kv_lo[q];
-        if (lo < 0) continue;
-        int32_t se = l->shared_end[q] < q + 1 ? l->shared_end[q] : q + 1;
-        if (lo < se) paint(q_hi, next, lo, se, q + 1);
-        int32_t sl = l->seg_lo[q] > 0 ? l->seg_lo[q] : 0;
-        if (sl <= q) paint(q_hi, next, sl, q + 1, q + 1);
-    }
-    free(next);
-    return 0;
 }
 
 static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, AttnMemory *mem, char *err, size_t errlen) {
@@ -426,31 +394,23 @@ static PbStatus simple_prepare(AttnBackend *b, const AttnMask *mask, AttnMemory 
         return PB_ERROR;
     }
     b->mask = *mask;
-    int32_t *q_hi = (int32_t *)malloc(l->n_slots * sizeof *q_hi);
-    if (!q_hi || compute_q_hi(l, q_hi) != 0) {
-        free(q_hi);
-        snprintf(err, errlen, "attention simple: out of host memory");
-        return PB_ERROR;
-    }
     size_t row_dot_bytes = l->n_slots * (size_t)b->shape.n_head * sizeof(float);
-    size_t q_hi_bytes = l->n_slots * sizeof(int32_t);
+    size_t key_end_bytes = l->n_slots * sizeof(int32_t);
     if (cudaMalloc((void **)&b->row_dot, row_dot_bytes) != cudaSuccess ||
-        cudaMalloc((void **)&b->q_hi, q_hi_bytes) != cudaSuccess) {
+        cudaMalloc((void **)&b->key_end, key_end_bytes) != cudaSuccess) {
         cudaGetLastError(); // clear the failed allocation from the last-error slot
-        free(q_hi);
         simple_release(b);
-        snprintf(err, errlen, "attention simple: out of device memory (%zu bytes)", row_dot_bytes + q_hi_bytes);
+        snprintf(err, errlen, "attention simple: out of device memory (%zu bytes)", row_dot_bytes + key_end_bytes);
         return PB_NO_MEMORY;
     }
-    cudaError_t e = cudaMemcpy(b->q_hi, q_hi, q_hi_bytes, cudaMemcpyHostToDevice);
-    free(q_hi);
+    cudaError_t e = cudaMemcpy(b->key_end, l->key_end, key_end_bytes, cudaMemcpyHostToDevice);
     if (e != cudaSuccess) {
         simple_release(b);
-        snprintf(err, errlen, "attention simple: copy of q_hi: %s", cudaGetErrorString(e));
+        snprintf(err, errlen, "attention simple: copy of key_end: %s", cudaGetErrorString(e));
         return PB_ERROR;
     }
     b->n_slots = l->n_slots;
-    mem->held = row_dot_bytes + q_hi_bytes;
+    mem->held = row_dot_bytes + key_end_bytes;
     AttnMemory host;
     if (attn_memory("simple", &b->shape, l, NULL, &host) || host.held != mem->held || host.scratch[ATTN_FWD] ||
         host.scratch[ATTN_BWD]) {
@@ -467,7 +427,8 @@ static void launch_forward(AttnBackend *b, const bf16 *q, const bf16 *k, const b
     const int T = (int)b->n_slots, Hq = b->shape.n_head, Hkv = b->shape.n_kv_head;
     dim3 grid((unsigned)((T + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)Hq);
     attn_forward_kernel<D><<<grid, ATTN_THREADS, 0, s>>>(o, lse, q, k, v, b->mask.kv_lo, b->mask.shared_end,
-                                                         b->mask.seg_lo, T, Hq, Hkv, 1.0f / sqrtf((float)D));
+                                                         b->mask.seg_lo, b->key_end, T, Hq, Hkv,
+                                                         1.0f / sqrtf((float)D));
 }
 
 static PbStatus simple_forward(AttnBackend *b, const void *q, const void *k, const void *v, void *o, float *lse,
@@ -491,12 +452,11 @@ static void launch_backward(AttnBackend *b, const bf16 *q, const bf16 *k, const 
     const float scale = 1.0f / sqrtf((float)D);
     dim3 grid_q((unsigned)((T + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)Hq);
     attn_backward_dq_kernel<D><<<grid_q, ATTN_THREADS, 0, s>>>(dq, q, k, v, dout, lse, b->row_dot, b->mask.kv_lo,
-                                                               b->mask.shared_end, b->mask.seg_lo, T, Hq, Hkv,
-                                                               scale);
+                                                               b->mask.shared_end, b->mask.seg_lo, b->key_end, T,
+                                                               Hq, Hkv, scale);
     dim3 grid_k((unsigned)((T + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)Hkv);
     attn_backward_dkv_kernel<D><<<grid_k, ATTN_THREADS, 0, s>>>(dk, dv, q, k, v, dout, lse, b->row_dot,
-                                                                b->mask.kv_lo, b->mask.shared_end, b->mask.seg_lo,
-                                                                b->q_hi, T, Hq, Hkv, scale);
+                                                                b->mask.kv_lo, b->key_end, T, Hq, Hkv, scale);
 }
 
 static PbStatus simple_backward(AttnBackend *b, const void *q, const void *k, const void *v, const void *o,

@@ -101,7 +101,8 @@ int compare_main(int argc, char **argv, FILE *out) {
     }
 
     fprintf(out, "compare NEW %s against BASE %s (threshold %.1f%%): time ratio NEW/BASE\n\n", shown[1], shown[0], 100 * threshold);
-    fprintf(out, "%-34s %-16s %-16s %-16s %s\n", "cell (model prompt x completion)", "padded", "packed", "prefix", "verdict");
+    fprintf(out, "%-34s %-16s %-16s %-16s %-16s %s\n", "cell (model prompt x completion)", "padded", "packed", "prefix",
+            "tree", "verdict");
     double log_sum[STRATEGY_COUNT] = {0};
     int log_n[STRATEGY_COUNT] = {0}, counts[VERDICT_SLOWER + 1] = {0}, only_new = 0;
     char *matched = calloc(n[0] + 1, 1);
@@ -128,7 +129,7 @@ int compare_main(int argc, char **argv, FILE *out) {
                 snprintf(col[s], sizeof col[s], "%s", vs == VERDICT_NONE ? "-" : "unknown");
             }
         }
-        fprintf(out, "%-34s %-16s %-16s %-16s %s\n", cell, col[0], col[1], col[2], verdict_name(v));
+        fprintf(out, "%-34s %-16s %-16s %-16s %-16s %s\n", cell, col[0], col[1], col[2], col[3], verdict_name(v));
     }
     int only_base = 0;
     for (size_t i = 0; i < n[0]; i++) only_base += !matched[i];

@@ -1,8 +1,9 @@
 /*
  * test_attn_simple: the "simple" GPU attention backend against cpu_attention_forward/backward
- * (reference/cpu_ops.h), forward and backward, for padded, packed and prefix layouts from
- * groups_make + layout_build: GQA 4/2 heads with D = 16 and 28/4 heads with D = 128, uneven
- * lengths, K = 1, 2, 4, long enough that blocks straddle sequences and keys span several tiles.
+ * (reference/cpu_ops.h), forward and backward, for all four layouts of flat groups (groups_make
+ * + layout_build: K = 1, 2, 4) and of random forests of depth 3 and 4 (layout_build_forest),
+ * GQA 4/2 heads with D = 16 and 28/4 heads with D = 128, uneven lengths, long enough that blocks
+ * straddle sequences and keys span several tiles.
  *
  * Both sides see the same bf16-rounded q, k, v, dO; the CPU works in fp32/double. Outputs are
  * poisoned (0xFF bytes: bf16 / fp32 NaN) before every call, so an element the backend fails to
@@ -22,6 +23,7 @@
 #include "../../reference/cpu_ops.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
+#include "../cpu/tiny.h"
 
 static void cuda_ok(cudaError_t e, const char *what) {
     if (e != cudaSuccess) { printf("CUDA error (%s): %s\n", what, cudaGetErrorString(e)); exit(1); }
@@ -41,13 +43,8 @@ static void download_bf16(float *out, const void *d, size_t n) {
     free(h);
 }
 
-static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_p, int max_c, uint64_t seed) {
-    GroupBatch g;
-    Layout l;
-    if (test_random_groups(&g, B, K, max_p, max_c, 1000, seed ^ 0xc2c2ull, seed) != 0 || layout_build(&l, st, &g) != 0) {
-        CHECK(0, "groups_make / layout_build failed");
-        return;
-    }
+static void run_layout(const Layout *lp, int Hq, int Hkv, int D, uint64_t seed, const char *tag) {
+    const Layout l = *lp;
     const size_t T = l.n_slots, nq = T * Hq * D, nk = T * Hkv * D, nl = T * Hq;
     float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *dout = malloc(nq * 4);
     uint16_t *qb = malloc(nq * 2), *kb = malloc(nk * 2), *vb = malloc(nk * 2), *dob = malloc(nq * 2);
@@ -108,8 +105,8 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
         for (size_t i = 0; i < (size_t)Hq * D; i++) pad_bad += g_out[t * Hq * D + i] != 0.0f || g_dq[t * Hq * D + i] != 0.0f;
         for (size_t i = 0; i < (size_t)Hkv * D; i++) pad_bad += g_dk[t * Hkv * D + i] != 0.0f || g_dv[t * Hkv * D + i] != 0.0f;
     }
-    printf("%-6s Hq %2d Hkv %d D %3d K %d T %5zu pairs %8zu: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e\n",
-           strategy_name(st), Hq, Hkv, D, K, T, l.attn_pairs, e_o, e_lse, e_dq, e_dk, e_dv);
+    printf("%-6s %-12s Hq %2d Hkv %d D %3d T %5zu pairs %8zu: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e\n",
+           strategy_name(l.strategy), tag, Hq, Hkv, D, T, l.attn_pairs, e_o, e_lse, e_dq, e_dk, e_dv);
     CHECK(e_o <= 1e-2, "o error %.3e > 1e-2", e_o);
     CHECK(e_lse <= 1e-3, "lse error %.3e > 1e-3", e_lse);
     CHECK(e_dq <= 2e-2, "dq error %.3e > 2e-2", e_dq);
@@ -123,8 +120,35 @@ static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) cudaFree(dev[i]);
     void *host[] = {q, k, v, dout, qb, kb, vb, dob, out, lse, dq, dk, dv, g_out, g_lse, g_dq, g_dk, g_dv};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void run_case(Strategy st, int Hq, int Hkv, int D, int B, int K, int max_p, int max_c, uint64_t seed) {
+    GroupBatch g;
+    Layout l;
+    if (test_random_groups(&g, B, K, max_p, max_c, 1000, seed ^ 0xc2c2ull, seed) != 0 || layout_build(&l, st, &g) != 0) {
+        CHECK(0, "groups_make / layout_build failed");
+        return;
+    }
+    char tag[16];
+    snprintf(tag, sizeof tag, "K %d", K);
+    run_layout(&l, Hq, Hkv, D, seed, tag);
     layout_free(&l);
     groups_free(&g);
+}
+
+// A random forest of `depth` levels (tests/cpu/tiny.h), segments up to max_len tokens.
+static void run_forest(Strategy st, int Hq, int Hkv, int D, int depth, int max_len, uint64_t seed) {
+    Forest f;
+    Layout l;
+    if (tiny_forest(&f, depth, max_len, 1000, seed) != 0 || layout_build_forest(&l, st, &f) != 0) {
+        CHECK(0, "tiny_forest / layout_build_forest failed");
+        return;
+    }
+    char tag[32];
+    snprintf(tag, sizeof tag, "depth %d/%d", depth, l.max_depth);
+    run_layout(&l, Hq, Hkv, D, seed, tag);
+    layout_free(&l);
+    forest_free(&f);
 }
 
 int main(void) {
@@ -143,6 +167,14 @@ int main(void) {
     // a single short sequence (one query tile, fewer keys than a tile) and a batch of length-1 rows
     run_case(STRATEGY_PREFIX, 4, 2, 16, 1, 2, 3, 2, 99);
     run_case(STRATEGY_PADDED, 28, 4, 128, 2, 4, 1, 1, 100);
+    // forests of depth 3 and 4 (tree layouts whose bounds are a superset of the mask), all four
+    // layouts, segments long enough that a node's keys span several tiles
+    for (int depth = 3; depth <= 4; depth++)
+        for (uint64_t fs = 1; fs <= 2; fs++)
+            for (int st = 0; st < STRATEGY_COUNT; st++) {
+                run_forest((Strategy)st, 4, 2, 16, depth, 40, 200 + fs * 10 + (uint64_t)depth);
+                run_forest((Strategy)st, 28, 4, 128, depth, 40, 300 + fs * 10 + (uint64_t)depth);
+            }
     if (failures) { printf("test_attn_simple: %d failures\n", failures); return 1; }
     printf("test_attn_simple: all passed\n");
     return 0;

@@ -3,7 +3,8 @@
  *
  * For two small configs (tiny: 2 layers, hidden 64, 4 q / 2 kv heads of 16, MLP 128, vocab 512;
  * d128: the same with 4 q / 2 kv heads of 128 = cuDNN's head shape, hidden 512, MLP 256) and
- * each layout of the same random groups (B = 3, K = 2, uneven lengths; K = 4 for prefix too):
+ * each of the four layouts of the same batches (random groups B = 3, K = 2 and 4, uneven lengths;
+ * a random forest of depth 3, where tree differs from prefix; cuDNN must refuse that tree):
  *   1. GPU loss and EVERY parameter gradient against cpu_step() run in fp32 on the GPU's own
  *      (bf16) weights, copied back with params(). Per tensor: max |gpu - cpu| / max |cpu| and
  *      ||gpu - cpu|| / ||cpu||, printed. bf16 tolerances: loss 1e-3 relative; gradients 3e-2
@@ -33,6 +34,7 @@
 #include "../../reference/cpu_step.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
+#include "../cpu/tiny.h"
 
 static ModelConfig small_model(const char *name, int head_dim) {
     ModelConfig m;
@@ -99,6 +101,71 @@ static void check_clocks(Step *s) {
           "SM clock %u / %u MHz around the run, rated %u", c.sm_mhz_before, c.sm_mhz_after, c.sm_mhz_rated);
 }
 
+// One batch in all four layouts: GPU vs CPU, then across layouts on the GPU. The cuDNN backend
+// runs trees of at most two levels (where tree is the prefix layout) and must refuse deeper ones
+// in one line at prepare.
+static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char *label, const char *attention,
+                      const char *prefix_attention, const float *params, float *cpu_g, size_t n) {
+    char err[256] = "";
+    double gpu_loss[STRATEGY_COUNT] = {0};
+    float *gpu_g[STRATEGY_COUNT] = {0};
+    int ran[STRATEGY_COUNT] = {0};
+    for (int st = 0; st < STRATEGY_COUNT; st++) {
+        gpu_g[st] = malloc(n * 4);
+        Layout l;
+        CHECK(layout_build_forest(&l, (Strategy)st, f) == 0, "layout_build_forest");
+        double ms = 0, loss = 0, loss2 = 0;
+        int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
+        if (!strcmp(attention, "cudnn") && st == STRATEGY_TREE && l.max_depth > 2) {
+            printf(" %s %-6s refused by cudnn: %s\n", label, strategy_name((Strategy)st), err);
+            CHECK(rc == PB_ERROR && err[0] && !strchr(err, '\n') && strstr(err, "--attention simple"),
+                  "cudnn must refuse a %d-level tree in one line (rc %d, '%s')", l.max_depth, rc, err);
+            gpu_step_backend.release(s);
+            layout_free(&l);
+            continue;
+        }
+        CHECK(rc == PB_OK, "prepare: %s", err);
+        if (rc == PB_OK) {
+            // what reaches the CSV's prefix_attention column: cudnn's prefix plan (prefix, and
+            // tree at two levels, which is the prefix layout), else ""
+            char plan[64] = "?", want[64];
+            gpu_step_backend.attention_plan(s, plan, sizeof plan);
+            snprintf(want, sizeof want, "%s: split ", prefix_attention);
+            int want_plan = (st == STRATEGY_PREFIX || st == STRATEGY_TREE) && !strcmp(attention, "cudnn");
+            CHECK(want_plan ? !strncmp(plan, want, strlen(want)) : plan[0] == 0, "attention_plan '%s'", plan);
+            CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
+            CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
+            CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
+            CHECK(loss2 == loss, "second run loss %.9g != %.9g", loss2, loss);
+            check_clocks(s);
+            StepMemory mem;
+            gpu_step_backend.memory(s, &mem);
+            CHECK(mem.allocated == mem.predicted, "allocated %zu != predicted %zu", mem.allocated, mem.predicted);
+            CHECK(mem.predicted_accum >= mem.predicted, "accumulation peak %zu below the default %zu",
+                  mem.predicted_accum, mem.predicted);
+            CHECK(mem.driver_used >= mem.allocated, "driver_used %zu < allocated %zu", mem.driver_used, mem.allocated);
+            double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);
+            double e = fabs(loss - cpu_loss_v) / fabs(cpu_loss_v);
+            printf(" %s %-6s T %4zu loss gpu %.6f cpu %.6f rel %.1e, %.2f ms, predicted %zu B, driver %zu B\n", label,
+                   strategy_name((Strategy)st), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted, mem.driver_used);
+            CHECK(isfinite(loss) && e <= 1e-3, "loss gpu %.6f cpu %.6f", loss, cpu_loss_v);
+            compare_grads(m, gpu_g[st], cpu_g, "gpu vs cpu", 3e-2, 2e-2);
+            gpu_loss[st] = loss;
+            ran[st] = 1;
+        }
+        gpu_step_backend.release(s);
+        layout_free(&l);
+    }
+    for (int st = 1; st < STRATEGY_COUNT; st++) {
+        if (!ran[st] || !ran[0]) continue;
+        double e = fabs(gpu_loss[st] - gpu_loss[0]) / fabs(gpu_loss[0]);
+        printf(" %s gpu %s vs padded: loss rel %.1e\n", label, strategy_name((Strategy)st), e);
+        CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", strategy_name((Strategy)st), gpu_loss[st], gpu_loss[0]);
+        compare_grads(m, gpu_g[st], gpu_g[0], strategy_name((Strategy)st), 4e-2, 2e-2);
+    }
+    for (int st = 0; st < STRATEGY_COUNT; st++) free(gpu_g[st]);
+}
+
 // prefix_attention: the cudnn prefix backward ("auto", "split", "copied").
 static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
     printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
@@ -117,60 +184,26 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
           gpu_step_backend.attention(s), attention);
     size_t off[P_COUNT];
     const size_t n = model_param_offsets(m, off);
-    float *params = malloc(n * 4), *cpu_g = malloc(n * 4), *gpu_g[STRATEGY_COUNT];
+    float *params = malloc(n * 4), *cpu_g = malloc(n * 4);
     CHECK(gpu_step_backend.params(s, params) == 0, "params()");
     CHECK(max_abs(params, n) > 0.0 && params[off[P_LN1]] == 1.0f, "weights not initialised");
-    double gpu_loss[STRATEGY_COUNT] = {0};
-    int ks[] = {2, 4};
-    for (int ki = 0; ki < 2; ki++) {
-        GroupBatch g;
-        CHECK(test_random_groups(&g, 3, ks[ki], 40, 24, m->vocab, (77 + ki) ^ 0xc2c2ull, 77 + ki) == 0, "groups_make");
-        for (int st = 0; st < STRATEGY_COUNT; st++) {
-            gpu_g[st] = malloc(n * 4);
-            Layout l;
-            CHECK(layout_build(&l, (Strategy)st, &g) == 0, "layout_build");
-            double ms = 0, loss = 0, loss2 = 0;
-            int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
-            CHECK(rc == PB_OK, "prepare: %s", err);
-            if (rc == PB_OK) {
-                // what reaches the CSV's prefix_attention column: cudnn's prefix plan, else ""
-                char plan[64] = "?", want[64];
-                gpu_step_backend.attention_plan(s, plan, sizeof plan);
-                snprintf(want, sizeof want, "%s: split ", prefix_attention);
-                int want_plan = st == STRATEGY_PREFIX && !strcmp(attention, "cudnn");
-                CHECK(want_plan ? !strncmp(plan, want, strlen(want)) : plan[0] == 0, "attention_plan '%s'", plan);
-                CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
-                CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
-                CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
-                CHECK(loss2 == loss, "second run loss %.9g != %.9g", loss2, loss);
-                check_clocks(s);
-                StepMemory mem;
-                gpu_step_backend.memory(s, &mem);
-                CHECK(mem.allocated == mem.predicted, "allocated %zu != predicted %zu", mem.allocated, mem.predicted);
-                CHECK(mem.predicted_accum >= mem.predicted, "accumulation peak %zu below the default %zu",
-                      mem.predicted_accum, mem.predicted);
-                CHECK(mem.driver_used >= mem.allocated, "driver_used %zu < allocated %zu", mem.driver_used,
-                      mem.allocated);
-                double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);
-                double e = fabs(loss - cpu_loss_v) / fabs(cpu_loss_v);
-                printf(" K %d %-6s T %4zu loss gpu %.6f cpu %.6f rel %.1e, %.2f ms, predicted %zu B, driver %zu B\n",
-                       ks[ki], strategy_name((Strategy)st), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted,
-                       mem.driver_used);
-                CHECK(isfinite(loss) && e <= 1e-3, "loss gpu %.6f cpu %.6f", loss, cpu_loss_v);
-                compare_grads(m, gpu_g[st], cpu_g, "gpu vs cpu", 3e-2, 2e-2);
-                gpu_loss[st] = loss;
-            }
-            gpu_step_backend.release(s);
-            layout_free(&l);
+    for (int bi = 0; bi < 3; bi++) {
+        // two flat batches (K = 2, 4), then a forest of depth 3 (tree layouts deeper than prefix)
+        Forest f;
+        char label[32];
+        if (bi < 2) {
+            GroupBatch g;
+            CHECK(test_random_groups(&g, 3, 2 + 2 * bi, 40, 24, m->vocab, (77 + bi) ^ 0xc2c2ull, 77 + bi) == 0,
+                  "groups_make");
+            CHECK(forest_from_groups(&f, &g) == 0, "forest_from_groups");
+            groups_free(&g);
+            snprintf(label, sizeof label, "K %d", 2 + 2 * bi);
+        } else {
+            CHECK(tiny_forest(&f, 3, 20, m->vocab, 4242) == 0, "tiny_forest");
+            snprintf(label, sizeof label, "depth 3");
         }
-        for (int st = 1; st < STRATEGY_COUNT; st++) {
-            double e = fabs(gpu_loss[st] - gpu_loss[0]) / fabs(gpu_loss[0]);
-            printf(" K %d gpu %s vs padded: loss rel %.1e\n", ks[ki], strategy_name((Strategy)st), e);
-            CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", strategy_name((Strategy)st), gpu_loss[st], gpu_loss[0]);
-            compare_grads(m, gpu_g[st], gpu_g[0], strategy_name((Strategy)st), 4e-2, 2e-2);
-        }
-        for (int st = 0; st < STRATEGY_COUNT; st++) free(gpu_g[st]);
-        groups_free(&g);
+        run_batch(s, m, &f, label, attention, prefix_attention, params, cpu_g, n);
+        forest_free(&f);
     }
     char name[128], versions[256];
     gpu_step_backend.describe(s, name, sizeof name, versions, sizeof versions);

@@ -32,8 +32,11 @@ static void test_round_trip(void) {
     r->s[1].tokens = 1920;
     snprintf(r->s[2].status, sizeof r->s[2].status, "ok");
     r->s[2].ms = 100.0; r->s[2].loss = 7.25; r->s[2].tokens = 1536;
-    double flop[3] = { 3e12, NAN, 2e12 };
+    snprintf(r->s[3].status, sizeof r->s[3].status, "ok");
+    r->s[3].ms = 80.0; r->s[3].loss = 7.25; r->s[3].tokens = 1200;
+    double flop[STRATEGY_COUNT] = { 3e12, NAN, 2e12, 1.5e12 };
     results_row_derive(r, flop);
+    r->forest = strdup("512:-1:0 64:0:1 64:0:1");
     r->command = strdup("./bench --cells 512x128,1024x128 --out \"a, b.csv\"\nsecond line");
     snprintf(r->gpu, sizeof r->gpu, " NVIDIA H200, SXM ");
     r->completion_lens = strdup("130 4000 16384 128 999 1000");
@@ -76,11 +79,19 @@ static void test_round_trip(void) {
         CHECK(isnan(b->speedup_pad_pack), "speedup with a missing side must be empty");
         CHECK(fabs(b->ideal_speedup_pad_prefix - 1.5) < 1e-12, "ideal %g", b->ideal_speedup_pad_prefix);
         CHECK(b->seed == 42 && b->cell == 7, "seed/cell");
+        CHECK(!strcmp(b->s[3].status, "ok") && b->s[3].tokens == 1200 && fabs(b->s[3].ms - 80.0) < 1e-9, "tree numbers");
+        CHECK(fabs(b->ideal_speedup_pad_tree - 2.0) < 1e-8 && fabs(b->ideal_speedup_prefix_tree - 4.0 / 3.0) < 1e-8 &&
+              fabs(b->speedup_pad_tree - r->s[0].ms / 80.0) < 1e-8 && fabs(b->speedup_prefix_tree - 1.25) < 1e-8,
+              "tree speedups and ideals");
+        CHECK(b->forest && !strcmp(b->forest, "512:-1:0 64:0:1 64:0:1"), "forest '%s'", b->forest ? b->forest : "");
         CHECK(results_same_cell(b, r), "same cell");
         ResultRow *other = malloc(sizeof *other);
         *other = *b;
         other->completion_lens = "130 4000 16384 128 999 1001";
         CHECK(!results_same_cell(other, r), "different exact lengths must not match");
+        *other = *b;
+        other->forest = "512:-1:0 64:0:1 65:0:1";
+        CHECK(!results_same_cell(other, r), "different forests must not match");
         *other = *b;
         snprintf(other->model, sizeof other->model, "Qwen2.5-7B-Instruct");
         CHECK(results_same_cell(other, r), "model match ignores case and -instruct");

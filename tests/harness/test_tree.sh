@@ -34,6 +34,13 @@ grep -q "tree ms" "$tmp/stdout" || fail "no tree column in the table"
 grep -q "2 of 2 cells already" "$tmp/stderr" || fail "resume did not skip forest cells: $(cat "$tmp/stderr")"
 "$bench" $fast --sweep tiny_tree --strategy tree --out "$tmp/one.csv" > /dev/null 2>&1 || fail "--strategy tree exit"
 [ "$(cols padded_status,tree_status "$tmp/one.csv" | head -n 1)" = "$(printf 'skipped\tok')" ] || fail "--strategy tree statuses"
+for list in padded,tree tree,padded; do
+    "$bench" $fast --sweep tiny_tree --strategy $list --out "$tmp/two-$list.csv" > /dev/null 2>&1 || fail "--strategy $list exit"
+    [ "$(cols padded_status,packed_status,prefix_status,tree_status,loss_check "$tmp/two-$list.csv" | head -n 1)" = "$(printf 'ok\tskipped\tskipped\tok\tok')" ] || fail "--strategy $list statuses"
+done
+for v in padded,, ,tree padded,bogus; do
+    "$bench" $fast --strategy "$v" > /dev/null 2> "$tmp/err"; [ $? -eq 2 ] && grep -q "bad value '$v' for --strategy" "$tmp/err" || fail "--strategy $v accepted"
+done
 
 # 2. a user's lengths file: batch 7 of depth 4 (rows out of order), batch 3 a flat group
 cat > "$tmp/mine.csv" <<'CSV'
