@@ -20,18 +20,11 @@ awk -F '\t' -v dir="$tmp" '
         if (!n) { print "bars: no cell with speedup_pad_prefix" > "/dev/stderr"; exit 2 }
         printf "chart_title = \"Prefix sharing per cell (%s, completions=%s): cell: mean prompt/completion length\"\n", model, k > (dir "/vars")
     }'
-gnuplot -e "datafile = '$tmp/bars'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
+gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/bars'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
 set terminal pngcairo size 1600,700 font "DejaVu Sans,11"
 set output outfile
 set multiplot layout 2,1 title chart_title font ",13"
-set style data histogram
-set style histogram cluster gap 1
-set style fill solid 0.9 border -1
-set boxwidth 0.9
-set grid ytics
-set key top left
-set xtics rotate by -30 font ",9"
-set yrange [0:*]
+load bars_gp
 set ylabel "speedup padded / prefix"
 plot datafile using 2:xtic(1) title "measured" lc rgb "#A11A5B", '' using 3 title "ideal (FLOPs)" lc rgb "#F69C73"
 set ylabel "memory saved (GB)"

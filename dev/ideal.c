@@ -1,0 +1,53 @@
+/*
+ * ideal.c: the FLOP-ideal side of a sweep without running a step: per cell, the token slots of
+ * the four layouts, their model FLOPs (DESIGN.md section 3, from layout_build_forest and
+ * model_flops, the same code the harness uses) and the ideal speedups over padded. For
+ * planning GPU sweeps and for reading measured speedups against.
+ *   build/tests/harness/dev_ideal MODEL.conf SWEEP.conf
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../harness/config.h"
+#include "../harness/sweep.h"
+#include "../strategies/layout.h"
+
+int main(int argc, char **argv) {
+    if (argc != 3) { fprintf(stderr, "usage: %s MODEL.conf SWEEP.conf\n", argv[0]); return 2; }
+    ModelConfig m;
+    SweepConfig s;
+    CellSource cells;
+    char err[600];
+    if (config_load_model(argv[1], &m, err, sizeof err) || config_load_sweep(argv[2], &s, err, sizeof err) ||
+        cells_from_sweep(&s, &cells, err, sizeof err)) {
+        fprintf(stderr, "ideal: %s\n", err);
+        return 2;
+    }
+    printf("| cell | shared x leaf | B x K | padded slots | prefix slots | tree slots | pad/packed | pad/prefix | pad/tree | prefix/tree |\n"
+           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < cells.n; i++) {
+        Cell cell;
+        const Cell *c = &cell;
+        Forest f;
+        if (cell_make(&cells, i, &cell) || cell_batch(c, m.vocab, 1, &f, err, sizeof err)) {
+            fprintf(stderr, "ideal: cell %d: cannot make the batch\n", i);
+            return 1;
+        }
+        double flop[STRATEGY_COUNT];
+        size_t slots[STRATEGY_COUNT];
+        for (int st = 0; st < STRATEGY_COUNT; st++) {
+            Layout l;
+            if (layout_build_forest(&l, (Strategy)st, &f)) { fprintf(stderr, "ideal: cell %d: layout\n", i); return 1; }
+            flop[st] = model_flops(&m, l.n_slots, l.attn_pairs, l.n_loss_rows).total;
+            slots[st] = l.n_slots;
+            layout_free(&l);
+        }
+        forest_free(&f);
+        printf("| %d | %d x %d | %d x %d | %zu | %zu | %zu | %.3f | %.3f | %.3f | %.3f |\n", c->index, c->prompt_len,
+               c->completion_len, c->prompts, c->k, slots[STRATEGY_PADDED], slots[STRATEGY_PREFIX], slots[STRATEGY_TREE],
+               flop[0] / flop[1], flop[0] / flop[2], flop[0] / flop[3], flop[2] / flop[3]);
+        cell_free(&cell);
+    }
+    cells_source_free(&cells);
+    return 0;
+}

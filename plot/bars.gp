@@ -1,0 +1,10 @@
+# bars.gp: the clustered-bar style the per-cell charts share (plot/bars.sh, plot/strategies.sh);
+# loaded after the terminal and the multiplot are set.
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set grid ytics
+set key top left
+set xtics rotate by -30 font ",9"
+set yrange [0:*]
