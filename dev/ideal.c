@@ -3,6 +3,9 @@
  * the four layouts, their model FLOPs (DESIGN.md section 3, from layout_build_forest and
  * model_flops, the same code the harness uses) and the ideal speedups over padded. For
  * planning GPU sweeps and for reading measured speedups against.
+ * The last line estimates the sweep's GPU time: every strategy's model FLOPs over its cells,
+ * times the steps of a cell (one warm-up + min_reps), at the rate the H200 reached on the
+ * nll_2_qwen7b grid (about 480 model TFLOP/s, README Results; a rough guide, not a measurement).
  *   build/tests/harness/dev_ideal MODEL.conf SWEEP.conf
  */
 #include <stdio.h>
@@ -25,6 +28,7 @@ int main(int argc, char **argv) {
     }
     printf("| cell | shared x leaf | B x K | padded slots | prefix slots | tree slots | pad/packed | pad/prefix | pad/tree | prefix/tree |\n"
            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    double total[STRATEGY_COUNT] = {0};
     for (int i = 0; i < cells.n; i++) {
         Cell cell;
         const Cell *c = &cell;
@@ -43,11 +47,20 @@ int main(int argc, char **argv) {
             layout_free(&l);
         }
         forest_free(&f);
+        for (int st = 0; st < STRATEGY_COUNT; st++) total[st] += flop[st];
         printf("| %d | %d x %d | %d x %d | %zu | %zu | %zu | %.3f | %.3f | %.3f | %.3f |\n", c->index, c->prompt_len,
                c->completion_len, c->prompts, c->k, slots[STRATEGY_PADDED], slots[STRATEGY_PREFIX], slots[STRATEGY_TREE],
                flop[0] / flop[1], flop[0] / flop[2], flop[0] / flop[3], flop[2] / flop[3]);
         cell_free(&cell);
     }
+    const int steps = 1 + (s.min_reps > 0 ? s.min_reps : 3);
+    double all = 0;
+    printf("\nmodel PFLOP over the cells:");
+    for (int st = 0; st < STRATEGY_COUNT; st++) {
+        printf(" %s %.1f", strategy_name((Strategy)st), total[st] * 1e-15);
+        all += total[st];
+    }
+    printf("; at 480 TFLOP/s x %d steps per cell: about %.0f GPU-minutes for all four\n", steps, all * steps / 480e12 / 60);
     cells_source_free(&cells);
     return 0;
 }

@@ -6,7 +6,7 @@
  * about 17.6 TB); the largest cell is checked against the slot bound in 64 bits; --cells
  * parses and rejects; --shard selects; --resume matches seed, device, attention and strategy
  * set (case 11: on main a row measured with --strategy padded, another seed or another
- * backend counted as done).
+ * backend counted as done); a tree sweep's cells have the levels' structure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,36 @@ static void test_grid(const char *root) {
     src.k = 64;
     CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == -1 && strstr(err, "cell 63") &&
           strstr(err, "137438953472"), "oversized grid accepted: %s", err);
+    cells_source_free(&src);
+}
+
+// A tree sweep: system (1 root of 1024..16384, 4 prompts of 256, 4 completions of 256 | 1024 each).
+static void test_tree(const char *root) {
+    char path[1024], err[600] = "";
+    SweepConfig s;
+    CellSource src;
+    snprintf(path, sizeof path, "%s/configs/sweeps/system.conf", root);
+    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
+    CHECK(cells_from_sweep(&s, &src, err, sizeof err) == 0 && src.n == 10, "system cells %d", src.n);
+    CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == 0, "system size: %s", err);
+    Cell c, c0, c9;
+    if (src.n == 10 && !cell_make(&src, 3, &c) && !cell_make(&src, 0, &c0) && !cell_make(&src, 9, &c9)) {
+        // cell 3: system 2048 (level 0's 2nd), completions 1024 (level 2's 2nd)
+        CHECK(c.n_segs == 21 && !c.prompt_lens && !c.comp_lens && c.index == 3, "system cell 3: %d segments", c.n_segs);
+        int ok = c.seg_parent[0] == -1 && c.seg_len[0] == 2048 && !c.seg_loss[0];
+        for (int i = 1; i <= 4; i++) ok &= c.seg_parent[i] == 0 && c.seg_len[i] == 256 && !c.seg_loss[i];
+        for (int i = 5; i < 21; i++) ok &= c.seg_parent[i] == 1 + (i - 5) / 4 && c.seg_len[i] == 1024 && c.seg_loss[i];
+        CHECK(ok, "system cell 3: structure");
+        CHECK(c.prompts == 1 && c.k == 16 && c.prompt_len == 2048 + 256 && c.completion_len == 1024, "system cell 3: nominal");
+        CHECK(c0.seg_len[0] == 1024 && c0.seg_len[20] == 256 && c9.seg_len[0] == 16384, "system cell order");
+        char *text = NULL;
+        CHECK(cell_forest_text(&c0, &text) == 0 && text && !strncmp(text, "1024:-1:0 256:0:0 ", 18), "forest text '%.40s'",
+              text ? text : "");
+        free(text);
+        cell_free(&c); cell_free(&c0); cell_free(&c9);
+    } else {
+        CHECK(0, "system cells not made");
+    }
     cells_source_free(&src);
 }
 
@@ -161,6 +191,7 @@ int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     test_grid(root);
     test_random(root);
+    test_tree(root);
     test_spec();
     printf("test_sweep: %d failure(s)\n", failures);
     return failures ? 1 : 0;
