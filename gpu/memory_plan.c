@@ -22,6 +22,7 @@ static const char *const buf_names[] = {
     [GB_SEG_LO] = "seg_lo",
     [GB_LOSS_ROWS] = "loss_rows",
     [GB_LOSS_TARGETS] = "loss_targets",
+    [GB_LOSS_WEIGHTS] = "loss_weights",
     [GB_EMB_UNIQ_TOK] = "emb_uniq_tok",
     [GB_EMB_UNIQ_OFF] = "emb_uniq_off",
     [GB_EMB_SLOTS] = "emb_slots",
@@ -198,6 +199,7 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
     for (int i = 0; i < 5; i++) rc |= add_line(p, per_slot[i], -1, -1, PASS_NONE, T * 4, 0, last);
     rc |= add_line(p, GB_LOSS_ROWS, -1, -1, PASS_NONE, l->n_loss * 4, 0, last);
     rc |= add_line(p, GB_LOSS_TARGETS, -1, -1, PASS_NONE, l->n_loss * 4, 0, last);
+    rc |= add_line(p, GB_LOSS_WEIGHTS, -1, -1, PASS_NONE, l->n_loss * 4, 0, last);
     rc |= add_line(p, GB_EMB_UNIQ_TOK, -1, -1, PASS_NONE, U * 4, 0, last);
     rc |= add_line(p, GB_EMB_UNIQ_OFF, -1, -1, PASS_NONE, (U + 1) * 4, 0, last);
     rc |= add_line(p, GB_EMB_SLOTS, -1, -1, PASS_NONE, real * 4, 0, last);

@@ -56,7 +56,7 @@ typedef enum GpuBuf {
     /* in the arena, live always (written in prepare, read by every step) */
     GB_LOSS,             // fp64 (1)
     GB_TOKENS, GB_POS, GB_KV_LO, GB_SHARED_END, GB_SEG_LO,  // int32 (T)
-    GB_LOSS_ROWS, GB_LOSS_TARGETS,                          // int32 (n_loss)
+    GB_LOSS_ROWS, GB_LOSS_TARGETS, GB_LOSS_WEIGHTS,         // int32 (n_loss); weights: paths per pair (layout.h)
     GB_EMB_UNIQ_TOK,     // int32 (U)     U = min(V, real tokens): embedding-backward CSR
     GB_EMB_UNIQ_OFF,     // int32 (U + 1)
     GB_EMB_SLOTS,        // int32 (real tokens)

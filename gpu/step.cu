@@ -276,6 +276,7 @@ static PbStatus upload_layout(Step *s, const Layout *l, char *err, size_t errlen
     copy_in(s, GB_SEG_LO, l->seg_lo, T * 4);
     copy_in(s, GB_LOSS_ROWS, l->loss_row, l->n_loss * 4);
     copy_in(s, GB_LOSS_TARGETS, l->loss_target, l->n_loss * 4);
+    copy_in(s, GB_LOSS_WEIGHTS, l->loss_weight, l->n_loss * 4);
     size_t U = s->plan.n_uniq_max;
     int32_t *csr = (int32_t *)malloc((2 * U + 1 + l->n_real + 1) * sizeof *csr);
     int n_uniq = csr ? build_embedding_csr(l, s->m.vocab, csr, csr + U, csr + 2 * U + 1) : -1;
@@ -517,8 +518,8 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     cudaCheck(cudaMemsetAsync(dlnf, 0, TC * sizeof(bf16_t), st));
     cudaCheck(cudaMemsetAsync(dres, 0, TC * sizeof(bf16_t), st));
     fused_linear_cross_entropy(s->mm, (double *)buf_at(s, GB_LOSS, -1, PASS_NONE), dlnf, grad(s, head, -1), lnf,
-                               s->w[head], ib(s, GB_LOSS_ROWS), ib(s, GB_LOSS_TARGETS), (int)s->n_loss, C, V,
-                               s->plan.ce_rows, buf_at(s, GB_CE_SCRATCH, -1, PASS_NONE), st);
+                               s->w[head], ib(s, GB_LOSS_ROWS), ib(s, GB_LOSS_TARGETS), ib(s, GB_LOSS_WEIGHTS),
+                               (int)s->n_loss, C, V, s->plan.ce_rows, buf_at(s, GB_CE_SCRATCH, -1, PASS_NONE), st);
     tick(s, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
     rmsnorm_backward(dres, norm_acc + 2 * (size_t)L * C, dlnf, xf, s->w[P_LNF], rstdf, s->T, C, st);
 

@@ -28,12 +28,14 @@ __global__ void gather_rows_kernel(bf16_t *dst, const bf16_t *src, const int32_t
     }
 }
 
-// One block per loss row: online max / sum of exp per thread, merged over the block.
+// One block per loss row: online max / sum of exp per thread, merged over the block. The pair's
+// weight (NULL: 1) scales its loss term and its gradient.
 template <int VEC>
-__global__ void ce_rows_kernel(bf16_t *logits, const int32_t *targets, int V, double *loss) {
+__global__ void ce_rows_kernel(bf16_t *logits, const int32_t *targets, const int32_t *weights, int V, double *loss) {
     __shared__ float red[PB_WARP];
     bf16_t *row = logits + (size_t)blockIdx.x * (size_t)V;
     int target = targets[blockIdx.x];
+    const float weight = weights ? (float)weights[blockIdx.x] : 1.0f;
     float target_logit = 0.0f;
     if (threadIdx.x == 0) target_logit = __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(row)[target]);
     float m = -INFINITY, sum = 0.0f, x[VEC];
@@ -52,11 +54,11 @@ __global__ void ce_rows_kernel(bf16_t *logits, const int32_t *targets, int V, do
     float block_m = block_max(m, red);
     sum = m == -INFINITY ? 0.0f : sum * __expf(m - block_m);
     float lse = block_m + logf(block_sum(sum, red)); // block_sum's barriers also order the reads above
-    if (threadIdx.x == 0) atomicAdd(loss, (double)(lse - target_logit));
+    if (threadIdx.x == 0) atomicAdd(loss, (double)weight * (double)(lse - target_logit));
     for (int c = threadIdx.x * VEC; c < V; c += blockDim.x * VEC) {
         load_bf16<VEC>(x, row + c);
 #pragma unroll
-        for (int j = 0; j < VEC; j++) x[j] = __expf(x[j] - lse) - (c + j == target ? 1.0f : 0.0f);
+        for (int j = 0; j < VEC; j++) x[j] = weight * (__expf(x[j] - lse) - (c + j == target ? 1.0f : 0.0f));
         store_bf16<VEC>(row + c, x);
     }
 }
@@ -90,8 +92,9 @@ static int row_threads(int C, int vec) {
 }
 
 extern "C" void fused_linear_cross_entropy(Matmul *mm, double *loss, bf16_t *dhidden, bf16_t *dw, const bf16_t *hidden,
-                                           const bf16_t *w, const int32_t *rows, const int32_t *targets, int n_loss,
-                                           int C, int V, int chunk_rows, void *scratch, cudaStream_t s) {
+                                           const bf16_t *w, const int32_t *rows, const int32_t *targets,
+                                           const int32_t *weights, int n_loss, int C, int V, int chunk_rows,
+                                           void *scratch, cudaStream_t s) {
     cudaCheck(cudaMemsetAsync(loss, 0, sizeof(double), s));
     if (n_loss <= 0) {
         cudaCheck(cudaMemsetAsync(dw, 0, (size_t)V * (size_t)C * sizeof(bf16_t), s));
@@ -113,8 +116,9 @@ extern "C" void fused_linear_cross_entropy(Matmul *mm, double *loss, bf16_t *dhi
         else gather_rows_kernel<1><<<n, row_threads(C, 1), 0, s>>>(hc, hidden, rows + c0, C);
         cudaCheckLaunch();
         matmul_forward(mm, logits, hc, w, NULL, n, C, V, 0, s);
-        if (vec_v) ce_rows_kernel<8><<<n, CE_BLOCK, 0, s>>>(logits, targets + c0, V, loss);
-        else ce_rows_kernel<1><<<n, CE_BLOCK, 0, s>>>(logits, targets + c0, V, loss);
+        const int32_t *wc = weights ? weights + c0 : NULL;
+        if (vec_v) ce_rows_kernel<8><<<n, CE_BLOCK, 0, s>>>(logits, targets + c0, wc, V, loss);
+        else ce_rows_kernel<1><<<n, CE_BLOCK, 0, s>>>(logits, targets + c0, wc, V, loss);
         cudaCheckLaunch();
         matmul_backward_input(mm, dhc, logits, w, n, C, V, 0, s);
         matmul_backward_weight(mm, dw, NULL, logits, hc, n, C, V, c0 > 0, s);

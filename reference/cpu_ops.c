@@ -249,7 +249,8 @@ void cpu_swiglu_backward(float *dgate, float *dup, const float *dh, const float 
 // One loss pair at a time: logits in a V-long double buffer, never a [rows x V] tensor.
 // Returns NAN if that buffer cannot be allocated.
 double cpu_linear_cross_entropy(float *dhidden, float *dw, const float *hidden, const float *w,
-                                const int32_t *rows, const int32_t *targets, size_t n_loss, int C, int V) {
+                                const int32_t *rows, const int32_t *targets, const int32_t *weights, size_t n_loss,
+                                int C, int V) {
     double loss = 0.0, *logit = malloc(((size_t)V + (size_t)C) * sizeof(double));
     if (!logit) return NAN;
     double *dx = logit + V;
@@ -261,11 +262,11 @@ double cpu_linear_cross_entropy(float *dhidden, float *dw, const float *hidden, 
             mx = fmax(mx, logit[v]);
         }
         for (int v = 0; v < V; v++) sum += exp(logit[v] - mx);
-        double lse = mx + log(sum);
-        loss += lse - logit[targets[i]];
+        double lse = mx + log(sum), wt = weights ? weights[i] : 1.0;
+        loss += wt * (lse - logit[targets[i]]);
         for (int c = 0; c < C; c++) dx[c] = 0.0;
         for (int v = 0; v < V; v++) {
-            double g = exp(logit[v] - lse) - (v == targets[i] ? 1.0 : 0.0);
+            double g = wt * (exp(logit[v] - lse) - (v == targets[i] ? 1.0 : 0.0));
             const float *wr = w + (size_t)v * C;
             float *dwr = dw + (size_t)v * C;
             for (int c = 0; c < C; c++) {

@@ -59,9 +59,11 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
 void cpu_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
 void cpu_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
 
-// Summed NLL over loss pairs of logits = hidden[rows[i]] W^T (W (V, C)).
-// dhidden (T, C) += d/dhidden (rows may repeat), dw += d/dW. Returns the loss (double).
+// Summed NLL over loss pairs of logits = hidden[rows[i]] W^T (W (V, C)), pair i weighted by
+// weights[i] (NULL: all 1). dhidden (T, C) += d/dhidden (rows may repeat), dw += d/dW. Returns
+// the loss (double).
 double cpu_linear_cross_entropy(float *dhidden, float *dw, const float *hidden, const float *w,
-                                const int32_t *rows, const int32_t *targets, size_t n_loss, int C, int V);
+                                const int32_t *rows, const int32_t *targets, const int32_t *weights, size_t n_loss,
+                                int C, int V);
 
 #endif

@@ -235,7 +235,7 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
         float *dw = calloc((size_t)m->vocab * C, sizeof(float));
         memset(acts[0].res2, 0, TC * sizeof(float));
         loss = dw ? cpu_linear_cross_entropy(acts[0].res2, dw, lnf, head, l->loss_row, l->loss_target,
-                                             l->n_loss, (int)C, m->vocab)
+                                             l->loss_weight, l->n_loss, (int)C, m->vocab)
                   : NAN;
         free(dw);
         free(acts);
@@ -246,7 +246,7 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     memset(grads, 0, model_param_offsets(m, off) * sizeof(float));
     memset(g.dln, 0, TC * sizeof(float));
     loss = cpu_linear_cross_entropy(g.dln, grads + off[model_lm_head(m)], lnf, head, l->loss_row,
-                                    l->loss_target, l->n_loss, (int)C, m->vocab);
+                                    l->loss_target, l->loss_weight, l->n_loss, (int)C, m->vocab);
     memset(g.dres, 0, TC * sizeof(float));
     cpu_rmsnorm_backward(g.dres, grads + off[P_LNF], g.dln, resid + L * TC, params + off[P_LNF], rstdf, T, (int)C);
     for (size_t i = L; i-- > 0;) {

@@ -4,8 +4,8 @@
  * Every layout is written segment by segment (seg_write) into nodes of the mask tree
  * (node_add): padded and packed write each path as one node, prefix writes a parent of leaves'
  * path as one node and each leaf as a child node, tree writes every segment as its own node
- * under its parent's. Loss pairs are emitted as segments are written, each term as many times
- * as the paths it stands for, and sorted by row at the end. Everything else (key_end, the
+ * under its parent's. Loss pairs are emitted as segments are written, each weighted by the
+ * paths it stands for, and sorted by row at the end. Everything else (key_end, the
  * bounds, sequences, attn_pairs) is derived from the nodes in layout_finish, so the mask has
  * one source.
  */
@@ -18,7 +18,7 @@ void layout_free(Layout *l) {
     if (!l) return;
     free(l->tokens); free(l->pos); free(l->nodes); free(l->node_of); free(l->seq_id); free(l->key_end);
     free(l->kv_lo); free(l->shared_end); free(l->seg_lo);
-    free(l->seqs); free(l->segs); free(l->loss_row); free(l->loss_target);
+    free(l->seqs); free(l->segs); free(l->loss_row); free(l->loss_target); free(l->loss_weight);
     memset(l, 0, sizeof *l);
 }
 
@@ -42,7 +42,7 @@ static int32_t node_add(Layout *l, int32_t start, int32_t len, int32_t parent) {
 }
 
 // Writes segment seg at slot `at` in node `node`, positions from pos0. Its first token is
-// predicted from slot prev (-1: none, a root); each loss term is emitted `weight` times.
+// predicted from slot prev (-1: none, a root); its loss pairs carry `weight`.
 static void seg_write(Layout *l, const Forest *f, int seg, int32_t at, int32_t pos0, int32_t node, int32_t prev,
                       int32_t weight) {
     const int32_t *ids = f->ids + f->off[seg];
@@ -55,10 +55,10 @@ static void seg_write(Layout *l, const Forest *f, int seg, int32_t at, int32_t p
     for (int32_t j = 0; j < f->len[seg]; j++) {
         int32_t row = j ? at + j - 1 : prev;
         if (row < 0) continue;
-        for (int32_t w = 0; w < weight; w++) {
-            l->loss_row[l->n_loss] = row;
-            l->loss_target[l->n_loss++] = ids[j];
-        }
+        l->loss_row[l->n_loss] = row;
+        l->loss_target[l->n_loss] = ids[j];
+        l->loss_weight[l->n_loss++] = weight;
+        l->n_loss_terms += (size_t)weight;
     }
 }
 
@@ -146,19 +146,22 @@ static int layout_finish(Layout *l) {
     free(seq_of_node);
     // loss pairs: stable counting sort by row
     size_t *count = calloc(l->n_slots + 1, sizeof *count);
-    int32_t *row = malloc((l->n_loss ? l->n_loss : 1) * sizeof *row), *tgt = malloc((l->n_loss ? l->n_loss : 1) * sizeof *tgt);
-    if (!count || !row || !tgt) { free(count); free(row); free(tgt); return -1; }
+    size_t nl = l->n_loss ? l->n_loss : 1;
+    int32_t *row = malloc(nl * sizeof *row), *tgt = malloc(nl * sizeof *tgt), *wt = malloc(nl * sizeof *wt);
+    if (!count || !row || !tgt || !wt) { free(count); free(row); free(tgt); free(wt); return -1; }
     for (size_t i = 0; i < l->n_loss; i++) count[l->loss_row[i] + 1]++;
     for (size_t s = 0; s < l->n_slots; s++) count[s + 1] += count[s];
     for (size_t i = 0; i < l->n_loss; i++) {
         size_t at = count[l->loss_row[i]]++;
         row[at] = l->loss_row[i];
         tgt[at] = l->loss_target[i];
+        wt[at] = l->loss_weight[i];
     }
     free(count);
-    free(l->loss_row); free(l->loss_target);
+    free(l->loss_row); free(l->loss_target); free(l->loss_weight);
     l->loss_row = row;
     l->loss_target = tgt;
+    l->loss_weight = wt;
     for (size_t i = 0; i < l->n_loss; i++) // sorted by row: count the changes
         l->n_loss_rows += i == 0 || l->loss_row[i] != l->loss_row[i - 1];
     return 0;
@@ -171,7 +174,7 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
     if (forest_walk(&w, f)) return -1;
     int n = f->n_segs;
     // sizes: every path whole (padded, packed), each parent of leaves' path once (prefix), each segment once (tree)
-    size_t paths_tok = 0, longest = 0, tree_tok = 0, prefix_tok = 0, loss_cap = 0;
+    size_t paths_tok = 0, longest = 0, tree_tok = 0, prefix_tok = 0, loss_cap = 0; // loss_cap: pairs in padded
     int n_nodes = 0;
     for (int i = 0; i < n; i++) {
         int seg = w.order[i];
@@ -213,9 +216,10 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
     l->nodes = malloc((size_t)n_nodes * sizeof(LayoutNode));
     l->loss_row = malloc((loss_cap ? loss_cap : 1) * sizeof(int32_t));
     l->loss_target = malloc((loss_cap ? loss_cap : 1) * sizeof(int32_t));
+    l->loss_weight = malloc((loss_cap ? loss_cap : 1) * sizeof(int32_t));
     int32_t *node_of_seg = malloc((size_t)n * sizeof *node_of_seg), *pos_end = malloc((size_t)n * sizeof *pos_end);
     if (!l->tokens || !l->pos || !l->node_of || !l->seq_id || !l->key_end || !l->kv_lo || !l->shared_end ||
-        !l->seg_lo || !l->nodes || !l->loss_row || !l->loss_target || !node_of_seg || !pos_end) {
+        !l->seg_lo || !l->nodes || !l->loss_row || !l->loss_target || !l->loss_weight || !node_of_seg || !pos_end) {
         free(node_of_seg); free(pos_end);
         forest_walk_free(&w);
         layout_free(l);

@@ -110,12 +110,16 @@ typedef struct Layout {
 
     /* Loss pairs: a loss-carrying token is predicted from the hidden state of the previous token
      * of its path: a segment's first token from its parent's last token, the others from the
-     * token before them. A term written once for n paths (a shared parent's last token; a
-     * loss-carrying shared segment in prefix / tree) appears n times, so the sum is the same in
-     * every layout. Stably sorted by loss_row, so equal rows are adjacent. */
-    size_t n_loss;       // loss terms over all paths (the same in every layout)
+     * token before them. A token of a loss-carrying segment written once for n paths (prefix's
+     * shared path, a tree's inner segment) is one pair of weight n, so the weighted sum is the
+     * same in every layout and its logits are computed once. Stably sorted by loss_row, so equal
+     * rows are adjacent (a parent's last token predicts each child's first: one row, several
+     * targets). */
+    size_t n_loss;       // loss pairs
     int32_t *loss_row;   // [n_loss] hidden-state slot
     int32_t *loss_target;// [n_loss] target token id
+    int32_t *loss_weight;// [n_loss] paths the pair stands for, >= 1
+    size_t n_loss_terms; // sum of the weights: loss terms over all paths (the same in every layout)
 
     size_t attn_pairs;   // allowed (q, k) pairs, for FLOPs (from key_end)
     size_t n_loss_rows;  // distinct loss_row values: the rows the LM head runs on

@@ -161,15 +161,20 @@ static void check_layout(const Layout *l, const Forest *f, const Walk *w, Strate
     }
     if (layout_bounds_exact(l)) CHECK(bounds_exact, "%s bounds claimed exact but are not", tag);
     CHECK(l->attn_pairs == n_allowed, "%s attn_pairs %zu, brute force %zu", tag, l->attn_pairs, n_allowed);
-    CHECK(l->n_loss == n_pairs, "%s n_loss %zu, want %zu", tag, l->n_loss, n_pairs);
-    if (l->n_loss == n_pairs) {
+    // a pair of weight w stands for w terms: expanded, the layout's pairs are the paths' terms
+    CHECK(l->n_loss_terms == n_pairs, "%s n_loss_terms %zu, want %zu", tag, l->n_loss_terms, n_pairs);
+    if (l->n_loss_terms == n_pairs) {
         int32_t (*got)[2] = malloc((n_pairs + 1) * sizeof *got);
-        size_t distinct = 0;
-        for (size_t i = 0; i < n_pairs; i++) {
-            got[i][0] = l->loss_row[i]; got[i][1] = l->loss_target[i];
+        size_t distinct = 0, m = 0, sum = 0;
+        for (size_t i = 0; i < l->n_loss; i++) {
+            CHECK(l->loss_weight[i] >= 1, "%s loss weight %zu: %d", tag, i, l->loss_weight[i]);
+            for (int32_t k = 0; k < l->loss_weight[i] && m < n_pairs; k++, m++) { got[m][0] = l->loss_row[i]; got[m][1] = l->loss_target[i]; }
+            sum += (size_t)l->loss_weight[i];
             if (i) CHECK(l->loss_row[i] >= l->loss_row[i - 1], "%s loss rows not sorted at %zu", tag, i);
             distinct += i == 0 || l->loss_row[i] != l->loss_row[i - 1];
         }
+        CHECK(sum == n_pairs && (st <= STRATEGY_PACKED ? l->n_loss == n_pairs : l->n_loss <= n_pairs),
+              "%s weights sum %zu over %zu pairs, want %zu terms", tag, sum, l->n_loss, n_pairs);
         qsort(got, n_pairs, sizeof *got, cmp_pair);
         qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
         CHECK(n_pairs == 0 || memcmp(got, pairs, n_pairs * sizeof *got) == 0, "%s loss pairs differ", tag);
@@ -238,7 +243,8 @@ int main(void) {
                 LayoutCounts e; // the closed form the harness sizes cells with, before building
                 CHECK(layout_estimate_forest((Strategy)s, f.n_segs, f.len, f.parent, f.loss, &e) == 0 &&
                           e.n_slots == (int64_t)l.n_slots && e.n_real == (int64_t)l.n_real &&
-                          e.attn_pairs == (int64_t)l.attn_pairs && e.n_loss_rows == (int64_t)l.n_loss_rows,
+                          e.attn_pairs == (int64_t)l.attn_pairs && e.n_loss == (int64_t)l.n_loss &&
+                          e.n_loss_rows == (int64_t)l.n_loss_rows,
                       "%s: estimate %lld slots %lld real %lld pairs %lld loss %lld rows, built %zu %zu %zu %zu %zu", tag,
                       (long long)e.n_slots, (long long)e.n_real, (long long)e.attn_pairs, (long long)e.n_loss,
                       (long long)e.n_loss_rows, l.n_slots, l.n_real, l.attn_pairs, l.n_loss, l.n_loss_rows);

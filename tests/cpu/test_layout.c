@@ -91,7 +91,9 @@ static void check_layout(const Layout *l, const GroupBatch *g, Strategy s, const
     CHECK(l->attn_pairs == pairs, "%s attn_pairs %zu, brute force %zu", tag, l->attn_pairs, pairs);
 
     // Loss pairs: (slot of the previous token of [P, c_k], c_k[j]) in (b, c, j) order, stably sorted by row.
-    CHECK(l->n_loss == comp_tok, "%s n_loss %zu, completion tokens %zu", tag, l->n_loss, comp_tok);
+    CHECK(l->n_loss == comp_tok && l->n_loss_terms == comp_tok, "%s n_loss %zu, terms %zu, completion tokens %zu", tag,
+          l->n_loss, l->n_loss_terms, comp_tok);
+    for (size_t i = 0; i < l->n_loss; i++) CHECK(l->loss_weight[i] == 1, "%s loss weight %zu: %d", tag, i, l->loss_weight[i]);
     int32_t *row = malloc(comp_tok * sizeof *row), *tgt = malloc(comp_tok * sizeof *tgt);
     size_t m = 0;
     for (int b = 0; b < B; b++)

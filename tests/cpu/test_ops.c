@@ -75,7 +75,7 @@ static double objective(Case *c) {
                        cpu_rope_forward(c->out, c->pos, c->T, c->H, c->D, c->inv_freq); break;
     case OP_CE: {
         float *dh = zeros(c->T * c->C), *dw = zeros((size_t)c->V * c->C);
-        double loss = cpu_linear_cross_entropy(dh, dw, c->x, c->w, c->rows, c->targets, c->n_loss, c->C, c->V);
+        double loss = cpu_linear_cross_entropy(dh, dw, c->x, c->w, c->rows, c->targets, NULL, c->n_loss, c->C, c->V);
         free(dh); free(dw);
         return loss;
     }
@@ -384,14 +384,27 @@ static void test_cross_entropy(void) {
         want += mx + log(s) - lg[targets[i]];
     }
     float *dh = zeros(c.T * c.C), *dw = zeros((size_t)c.V * c.C);
-    double got = cpu_linear_cross_entropy(dh, dw, c.x, c.w, rows, targets, 5, c.C, c.V);
+    double got = cpu_linear_cross_entropy(dh, dw, c.x, c.w, rows, targets, NULL, 5, c.C, c.V);
     CHECK(fabs(got - want) < 1e-9 * (1 + fabs(want)), "cross entropy loss %.9g, want %.9g", got, want);
     int unused_zero = 1;
     for (int i = 0; i < c.C; i++) unused_zero &= dh[1 * c.C + i] == 0; // row 1 carries no loss
     CHECK(unused_zero, "cross entropy: gradient on a row without loss");
     fd_check("cross entropy dhidden (repeated rows)", &c, c.x, dh, c.T * c.C);
     fd_check("cross entropy dw", &c, c.w, dw, (size_t)c.V * c.C);
-    free(dh); free(dw); free(c.x); free(c.w);
+    // weights: a pair of weight n is n copies of the pair (how a tree's shared loss term counts)
+    int32_t weights[5] = {1, 3, 1, 2, 1}, xrows[8], xtargets[8], nx = 0;
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < weights[i]; k++) { xrows[nx] = rows[i]; xtargets[nx++] = targets[i]; }
+    float *dh_w = zeros(c.T * c.C), *dw_w = zeros((size_t)c.V * c.C), *dh_x = zeros(c.T * c.C),
+          *dw_x = zeros((size_t)c.V * c.C);
+    double lw = cpu_linear_cross_entropy(dh_w, dw_w, c.x, c.w, rows, targets, weights, 5, c.C, c.V);
+    double lx = cpu_linear_cross_entropy(dh_x, dw_x, c.x, c.w, xrows, xtargets, NULL, (size_t)nx, c.C, c.V);
+    double gd = 0, gn = 0;
+    for (size_t i = 0; i < c.T * c.C; i++) { gd = fmax(gd, fabs(dh_w[i] - dh_x[i])); gn = fmax(gn, fabs(dh_x[i])); }
+    for (int i = 0; i < c.V * c.C; i++) { gd = fmax(gd, fabs(dw_w[i] - dw_x[i])); gn = fmax(gn, fabs(dw_x[i])); }
+    CHECK(fabs(lw - lx) < 1e-9 * fabs(lx) && gd <= 1e-6 * gn && fabs(lw - got) > 0.1,
+          "weighted cross entropy %.9g vs copies %.9g (gradient diff %.3g of %.3g)", lw, lx, gd, gn);
+    free(dh); free(dw); free(c.x); free(c.w); free(dh_w); free(dw_w); free(dh_x); free(dw_x);
 }
 
 int main(void) {

@@ -4,7 +4,7 @@
  * 1e-5), and two plausible mistakes in the tree layout caught breaking that equality:
  *  - the plain shift: every loss slot predicted from the slot before it (a segment's first token
  *    from its preceding sibling's subtree instead of its parent's last token), weight 1;
- *  - the right pairs without the path weights (each distinct pair once).
+ *  - the right pairs without the path weights (every weight 1).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,21 +18,23 @@
 // A mistake must move the loss by 20x the tolerance where it changes the loss pairs at all.
 static const double TOL = 1e-5, CAUGHT = 2e-4;
 
-static int cmp_pair(const void *a, const void *b) {
+static int cmp_triple(const void *a, const void *b) {
     const int32_t *x = a, *y = b;
-    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : x[1] > y[1]);
+    for (int i = 0; i < 3; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    return 0;
 }
 
-// Whether two layouts' loss pairs differ as multisets.
+// Whether two layouts' weighted loss pairs (row, target, weight) differ as multisets.
 static int pairs_differ(const Layout *a, const Layout *b) {
     if (a->n_loss != b->n_loss) return 1;
-    int32_t (*x)[2] = malloc((a->n_loss + 1) * sizeof *x), (*y)[2] = malloc((a->n_loss + 1) * sizeof *y);
+    int32_t (*x)[3] = malloc((a->n_loss + 1) * sizeof *x), (*y)[3] = malloc((a->n_loss + 1) * sizeof *y);
     for (size_t i = 0; i < a->n_loss; i++) {
-        x[i][0] = a->loss_row[i]; x[i][1] = a->loss_target[i];
-        y[i][0] = b->loss_row[i]; y[i][1] = b->loss_target[i];
+        x[i][0] = a->loss_row[i]; x[i][1] = a->loss_target[i]; x[i][2] = a->loss_weight[i];
+        y[i][0] = b->loss_row[i]; y[i][1] = b->loss_target[i]; y[i][2] = b->loss_weight[i];
     }
-    qsort(x, a->n_loss, sizeof *x, cmp_pair);
-    qsort(y, a->n_loss, sizeof *y, cmp_pair);
+    qsort(x, a->n_loss, sizeof *x, cmp_triple);
+    qsort(y, a->n_loss, sizeof *y, cmp_triple);
     int d = memcmp(x, y, a->n_loss * sizeof *x) != 0;
     free(x); free(y);
     return d;
@@ -45,28 +47,27 @@ static void shifted_pairs(const Layout *t, const Forest *f, Layout *out) {
     *out = *t;
     out->loss_row = malloc(t->n_slots * sizeof(int32_t));
     out->loss_target = malloc(t->n_slots * sizeof(int32_t));
+    out->loss_weight = malloc(t->n_slots * sizeof(int32_t));
     out->n_loss = 0;
     for (size_t s = 1; s < t->n_slots; s++) // tree node i is segment w.order[i]
         if (f->loss[w.order[t->node_of[s]]]) {
             out->loss_row[out->n_loss] = (int32_t)s - 1;
+            out->loss_weight[out->n_loss] = 1;
             out->loss_target[out->n_loss++] = t->tokens[s];
         }
     forest_walk_free(&w);
 }
 
-// The tree layout's pairs, each distinct (row, target) once (the loss weights dropped).
-static void unweighted_pairs(const Layout *t, Layout *out) {
+// The tree layout's pairs with every weight 1 (the path weights dropped); 1 if that changes any.
+static int unweighted_pairs(const Layout *t, Layout *out) {
     *out = *t;
-    out->loss_row = malloc(t->n_loss * sizeof(int32_t));
-    out->loss_target = malloc(t->n_loss * sizeof(int32_t));
-    out->n_loss = 0;
+    out->loss_weight = malloc((t->n_loss + 1) * sizeof(int32_t));
+    int changed = 0;
     for (size_t i = 0; i < t->n_loss; i++) {
-        int dup = 0; // pairs are sorted by row: duplicates of a row are adjacent
-        for (size_t j = i; j-- > 0 && t->loss_row[j] == t->loss_row[i] && !dup;) dup = t->loss_target[j] == t->loss_target[i];
-        if (dup) continue;
-        out->loss_row[out->n_loss] = t->loss_row[i];
-        out->loss_target[out->n_loss++] = t->loss_target[i];
+        out->loss_weight[i] = 1;
+        changed |= t->loss_weight[i] != 1;
     }
+    return changed;
 }
 
 int main(void) {
@@ -104,15 +105,14 @@ int main(void) {
                 n_shift++;
                 CHECK(es >= CAUGHT, "depth %d seed %llu: the plain shift is not caught (%.2e)", depth, (unsigned long long)seed, es);
             }
-            free(bad.loss_row); free(bad.loss_target);
-            unweighted_pairs(&l[STRATEGY_TREE], &bad);
-            if (bad.n_loss < l[STRATEGY_TREE].n_loss) {
+            free(bad.loss_row); free(bad.loss_target); free(bad.loss_weight);
+            if (unweighted_pairs(&l[STRATEGY_TREE], &bad)) {
                 double eu = fabs(cpu_step(&m, params, gx, &bad, 1) - loss[0]) / fabs(loss[0]);
                 least_unweighted = fmin(least_unweighted, eu);
                 n_unweighted++;
                 CHECK(eu >= CAUGHT, "depth %d seed %llu: dropped weights not caught (%.2e)", depth, (unsigned long long)seed, eu);
             }
-            free(bad.loss_row); free(bad.loss_target);
+            free(bad.loss_weight);
             for (int s = 0; s < STRATEGY_COUNT; s++) layout_free(&l[s]);
             forest_free(&f);
             n_forests++;

@@ -324,10 +324,11 @@ static void test_gemm(Rng *r, Matmul *mm, int T, int K, int N, size_t off, cudaS
 /* ---- fused linear cross-entropy ------------------------------------------------------------ */
 
 // Loss rows: sorted, with runs (a row repeated `rep` times, like a shared prompt row) placed so
-// that some runs cross chunk boundaries.
-static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, int chunk, cudaStream_t s) {
+// that some runs cross chunk boundaries. weighted: every pair a weight in 1..16 (the paths a
+// tree's shared loss term stands for), else none (NULL).
+static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, int chunk, int weighted, cudaStream_t s) {
     char name[128];
-    int32_t *rows = xmalloc((size_t)n_loss * 4), *tgt = xmalloc((size_t)n_loss * 4);
+    int32_t *rows = xmalloc((size_t)n_loss * 4), *tgt = xmalloc((size_t)n_loss * 4), *wt = xmalloc((size_t)n_loss * 4);
     int i = 0, row = 0;
     while (i < n_loss) {
         int rep = rng_range(r, 0, 3) == 0 ? (int)rng_range(r, 2, 7) : 1;
@@ -336,12 +337,14 @@ static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, i
         if (row >= T) row = T - 1; // the tail repeats the last row: still sorted
     }
     for (int j = 0; j < n_loss; j++) tgt[j] = (int32_t)rng_range(r, 0, V - 1);
+    for (int j = 0; j < n_loss; j++) wt[j] = weighted ? (int32_t)rng_range(r, 1, 16) : 1;
     // W ~ N(0, 1/C): logits ~ N(0, 1), as with the 7B head (0.02 * sqrt(3584) = 1.2)
     float *hidden = rand_bf16_values(r, (size_t)T * C, 1.0f), *w = rand_bf16_values(r, (size_t)V * C, 1.0f / sqrtf(C));
     float *dh = rand_bf16_values(r, (size_t)T * C, 0.01f), *dw = calloc((size_t)V * C, sizeof(float));
     bf16_t *d_hidden = dev_bf16_from(hidden, (size_t)T * C), *d_w = dev_bf16_from(w, (size_t)V * C);
     bf16_t *d_dh = dev_bf16_from(dh, (size_t)T * C), *d_dw = dmalloc((size_t)V * C * 2);
-    int32_t *d_rows = dmalloc((size_t)n_loss * 4), *d_tgt = dmalloc((size_t)n_loss * 4);
+    int32_t *d_rows = dmalloc((size_t)n_loss * 4), *d_tgt = dmalloc((size_t)n_loss * 4), *d_wt = dmalloc((size_t)n_loss * 4);
+    CK(cudaMemcpy(d_wt, wt, (size_t)n_loss * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d_rows, rows, (size_t)n_loss * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d_tgt, tgt, (size_t)n_loss * 4, cudaMemcpyHostToDevice));
     size_t sb = fused_ce_scratch_bytes(chunk, C, V);
@@ -350,11 +353,13 @@ static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, i
     poison(d_dw, (size_t)V * C * 2);
     poison(scratch, sb);
     CK(cudaMemset(d_loss, 0x7f, sizeof(double))); // garbage: the function must set it
-    fused_linear_cross_entropy(mm, d_loss, d_dh, d_dw, d_hidden, d_w, d_rows, d_tgt, n_loss, C, V, chunk, scratch, s);
+    fused_linear_cross_entropy(mm, d_loss, d_dh, d_dw, d_hidden, d_w, d_rows, d_tgt, weighted ? d_wt : NULL, n_loss, C,
+                               V, chunk, scratch, s);
     sync();
     CK(cudaMemcpy(&loss, d_loss, sizeof loss, cudaMemcpyDeviceToHost));
-    double ref_loss = cpu_linear_cross_entropy(dh, dw, hidden, w, rows, tgt, (size_t)n_loss, C, V);
-    snprintf(name, sizeof name, "fused_ce loss T %d C %d V %d n %d chunk %d", T, C, V, n_loss, chunk);
+    double ref_loss = cpu_linear_cross_entropy(dh, dw, hidden, w, rows, tgt, weighted ? wt : NULL, (size_t)n_loss, C, V);
+    snprintf(name, sizeof name, "fused_ce loss T %d C %d V %d n %d chunk %d%s", T, C, V, n_loss, chunk,
+             weighted ? " weighted" : "");
     check_scalar(name, loss, ref_loss, TOL_LOSS);
     float *got = download_bf16(d_dh, (size_t)T * C);
     snprintf(name, sizeof name, "fused_ce dhidden (+=, repeated rows)");
@@ -363,8 +368,8 @@ static void test_fused_ce(Rng *r, Matmul *mm, int T, int C, int V, int n_loss, i
     got = download_bf16(d_dw, (size_t)V * C);
     snprintf(name, sizeof name, "fused_ce dw (%d chunks)", (n_loss + chunk - 1) / chunk);
     check(name, got, dw, (size_t)V * C, TOL_CE_GRAD);
-    free(got), free(rows), free(tgt), free(hidden), free(w), free(dh), free(dw);
-    cudaFree(d_hidden), cudaFree(d_w), cudaFree(d_dh), cudaFree(d_dw), cudaFree(d_rows), cudaFree(d_tgt);
+    free(got), free(rows), free(tgt), free(wt), free(hidden), free(w), free(dh), free(dw);
+    cudaFree(d_hidden), cudaFree(d_w), cudaFree(d_dh), cudaFree(d_dw), cudaFree(d_rows), cudaFree(d_tgt), cudaFree(d_wt);
     cudaFree(scratch), cudaFree(d_loss);
 }
 
@@ -508,7 +513,7 @@ static void bench(Matmul *mm, cudaStream_t s) {
     double *loss = dmalloc(8);
     fill_normal_bf16(x, T * C, 5, 0, 1, s);
     TIMED(&tm, s, ms,
-          fused_linear_cross_entropy(mm, loss, y, dw, x, w, d_rows, d_tgt, n_loss, C, V, chunk, scratch, s));
+          fused_linear_cross_entropy(mm, loss, y, dw, x, w, d_rows, d_tgt, NULL, n_loss, C, V, chunk, scratch, s));
     double ce_flop = 6.0 * n_loss * C * V;
     printf("fused_ce n %d C %d V %d chunk %d (scratch %.0f MiB): %8.3f ms %6.0f TFLOP/s\n", n_loss, C, V, chunk,
            fused_ce_scratch_bytes(chunk, C, V) / 1048576.0, ms, ce_flop / ms / 1e9);
@@ -559,8 +564,9 @@ int main(int argc, char **argv) {
         test_gemm(&r, mm, 77, 72, 40, 8, s);
     }
     if (wanted(only, "ce")) {
-        test_fused_ce(&r, mm, 300, 64, 1000, 523, 100, s);
-        test_fused_ce(&r, mm, 200, 3584, 2048, 100, 32, s);
+        test_fused_ce(&r, mm, 300, 64, 1000, 523, 100, 0, s);
+        test_fused_ce(&r, mm, 300, 64, 1000, 523, 100, 1, s);
+        test_fused_ce(&r, mm, 200, 3584, 2048, 100, 32, 0, s);
     }
     if (do_large && wanted(only, "large")) test_large_index(s);
     if (do_bench && wanted(only, "bench")) bench(mm, s);
@@ -571,7 +577,7 @@ int main(int argc, char **argv) {
         test_rmsnorm(&r, 33, 100, s);
         check_rope(&r, 301, 4, 40, 4000, NULL, s);
         test_swiglu(&r, 1000003, 1, 0, s);
-        test_fused_ce(&r, mm, 200, 128, 997, 301, 64, s);
+        test_fused_ce(&r, mm, 200, 128, 997, 301, 64, 0, s);
     }
 
     matmul_destroy(mm);
