@@ -26,6 +26,12 @@
  * (cudnn_parts.c; attention/memory.c chooses the parts), so that the backward's buffers cover one
  * part. Every figure prepare() allocates or asks to be lent is first computed on the host
  * (attention/memory.c, attn_memory); prepare checks it got exactly that (check_host_figures).
+ *   tree    (more than two levels) the prefix plan with every node that has a parent in a
+ *           completion's place: its K/V gather is its ancestors' runs then its own
+ *           (kv_gather.h), so one bottom-right causal call covers every non-root node and one
+ *           top-left call the roots; the backward is the copied one for every group (split
+ *           needs one shared run), the gathers' dK/dV brought back in slot order. At two levels
+ *           a tree is the prefix layout and runs as above.
  * Plans are built in prepare() and reused. Statistics: cuDNN's stats are max + log(sum exp(s -
  * max)) of the scaled scores, i.e. the contract's lse; written token-major (n_slots, Hq)
  * directly. Padding slots get o = 0, lse = 0 (cuDNN leaves them untouched) and dq = dk = dv = 0
@@ -205,11 +211,6 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
                  (int)hq, (int)hkv, (int)d, l->n_seqs);
         return PB_ERROR;
     }
-    if (!layout_bounds_exact(l)) { // trees deeper than two levels: not built
-        snprintf(err, errlen, "cudnn attention: a tree of %d levels is not supported (at most 2); use --attention simple",
-                 l->max_depth);
-        return PB_ERROR;
-    }
     lp->strategy = l->strategy;
     lp->n_slots = l->n_slots;
     lp->tight = mask->tight_parts;
@@ -217,7 +218,7 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     PbStatus rc = find_pad_runs(lp, l) || attn_cudnn_parts(&ab->shape, l, &ask, &lp->parts) ? PB_NO_MEMORY : PB_OK;
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     else if (l->strategy == STRATEGY_PADDED) rc = setup_padded(ab, l, err, errlen);
-    else if (l->strategy == STRATEGY_PACKED || l->n_segs == 0) rc = setup_packed(ab, l, err, errlen);
+    else if (l->strategy == STRATEGY_PACKED || l->n_nodes == l->n_seqs) rc = setup_packed(ab, l, err, errlen);
     else rc = cudnn_prefix_setup(ab, l, err, errlen);
     if (rc != PB_OK && !err[0]) snprintf(err, errlen, "cudnn attention: out of host memory");
     if (rc) {

@@ -14,14 +14,8 @@
 
 #include "attention.h"
 #include "cudnn_sdpa.h"
+#include "kv_gather.h"
 
-typedef struct SlotRun { size_t start, len; } SlotRun;
-
-/* One completion's [P, c] K/V in kcat: from the prompt's and the completion's slots to dst. */
-typedef struct PrefixGather {
-    size_t src_prompt, prompt_len, src_comp, comp_len, dst;
-    PrefixPath path; // its group's backward
-} PrefixGather;
 
 /* The calls of one layout (cudnn.c's comment on top says which run when). */
 typedef struct LayoutCalls {
@@ -53,7 +47,7 @@ typedef struct LayoutPlan {
     void *kcat, *vcat;           // [cat_tokens, Hkv, D] gathered K/V, scratch: gathered in every call that
                                  // reads them (the forward; the copied groups' backward)
     size_t cat_tokens;
-    PrefixGather *gathers;       // one per completion
+    KvGather *gathers;           // one per completion (a tree of more levels: per node with a parent)
     int n_gathers;
     size_t device_bytes;         // what prepare allocated
     // where each transient buffer sits in the forward's / backward's scratch (SIZE_MAX: not in

@@ -1,5 +1,5 @@
-// cudnn_prefix.c: the cuDNN backend's prefix layout (see cudnn.c's comment on top, and
-// prefix_path.h for the per-group choice of the backward).
+// cudnn_prefix.c: the cuDNN backend's prefix layout and trees (see cudnn.c's comment on top,
+// prefix_path.h for the per-group choice of the backward, kv_gather.h for a tree's gathers).
 #define PB_WANT_CUDNN
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +24,33 @@ static void phase_collect(PhaseTimer *t) {
     t->n++;
 }
 
+/* A tree of more than two levels: every node with a parent gathers its ancestors' K/V runs and
+ * its own (kv_gather.h); every group takes the copied backward (split needs one shared run), a
+ * lone root the split one (its prompt keys are all it has). attention/memory.c mirrors this. */
+static PbStatus tree_gathers_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
+    LayoutPlan *lp = &ab->lp;
+    lp->n_gathers = kv_gathers_of_tree(l, &lp->gathers, &lp->cat_tokens);
+    lp->group_path = calloc((size_t)l->n_seqs, sizeof(PrefixPath));
+    if (lp->n_gathers < 0 || !lp->group_path) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return PB_NO_MEMORY;
+    }
+    for (int gi = 0; gi < l->n_seqs; gi++) {
+        const int lone = l->seqs[gi].len == l->seqs[gi].shared_len;
+        lp->group_path[gi] = lone ? PREFIX_PATH_SPLIT : PREFIX_PATH_COPIED;
+        if (lone) lp->n_split++;
+        else lp->n_copied++;
+    }
+    return PB_OK;
+}
+
 /* Each group's path, and where each completion's [P, c] K/V goes in kcat (one slot of
- * p + max n per completion). */
+ * p + max n per completion); a deeper tree's gathers instead. */
 static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err, size_t errlen) {
     LayoutPlan *lp = &ab->lp;
+    if (!layout_bounds_exact(l)) return tree_gathers_setup(ab, l, err, errlen);
     lp->n_gathers = l->n_segs;
-    lp->gathers = calloc((size_t)l->n_segs, sizeof(PrefixGather));
+    lp->gathers = calloc((size_t)l->n_segs, sizeof(KvGather));
     lp->group_path = calloc((size_t)l->n_seqs, sizeof(PrefixPath));
     int32_t *lens = calloc((size_t)l->n_segs, sizeof(int32_t));
     if (!lp->gathers || !lp->group_path || !lens) {
@@ -55,8 +76,9 @@ static PbStatus prefix_gathers_setup(AttnBackend *ab, const Layout *l, char *err
         const size_t slot = (size_t)sq->shared_len + (size_t)plan_max_len(lens, si - first);
         for (int j = first; j < si; j++) {
             const LayoutSeg *sg = &l->segs[j];
-            lp->gathers[j] = (PrefixGather){(size_t)sq->start, (size_t)sq->shared_len, (size_t)sg->start,
-                                            (size_t)sg->len, cat + (size_t)(j - first) * slot, path};
+            lp->gathers[j] = (KvGather){.anc = {{(size_t)sq->start, (size_t)sq->shared_len}}, .n_anc = 1,
+                                        .anc_len = (size_t)sq->shared_len, .own = {(size_t)sg->start, (size_t)sg->len},
+                                        .dst = cat + (size_t)(j - first) * slot, .path = path};
         }
         cat += (size_t)(si - first) * slot;
     }
@@ -71,7 +93,7 @@ static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, Pre
                                   SdpaCall *completions, int build, char *err, size_t errlen) {
     const LayoutPlan *lp = &ab->lp;
     int n_p = 0, n_c = 0;
-    for (int i = 0; i < l->n_segs; i++) n_c += all || lp->gathers[i].path == only;
+    for (int i = 0; i < lp->n_gathers; i++) n_c += all || lp->gathers[i].path == only;
     for (int gi = 0; gi < l->n_seqs; gi++) n_p += all || lp->group_path[gi] == only;
     CallSpec sp[2];
     memset(sp, 0, sizeof sp);
@@ -82,12 +104,12 @@ static PbStatus prefix_pair_setup(AttnBackend *ab, const Layout *l, int all, Pre
         sp[0].start_q[b] = sp[0].start_kv[b] = l->seqs[gi].start;
         b++;
     }
-    for (int i = 0, b = 0; !rc && i < l->n_segs; i++) {
-        const PrefixGather *gt = &lp->gathers[i];
+    for (int i = 0, b = 0; !rc && i < lp->n_gathers; i++) {
+        const KvGather *gt = &lp->gathers[i];
         if (!all && gt->path != only) continue;
-        sp[1].len_q[b] = (int32_t)gt->comp_len;
-        sp[1].len_kv[b] = (int32_t)(gt->prompt_len + gt->comp_len);
-        sp[1].start_q[b] = (int64_t)gt->src_comp;
+        sp[1].len_q[b] = (int32_t)gt->own.len;
+        sp[1].len_kv[b] = (int32_t)(gt->anc_len + gt->own.len);
+        sp[1].start_q[b] = (int64_t)gt->own.start;
         sp[1].start_kv[b] = (int64_t)gt->dst;
         b++;
     }
@@ -113,7 +135,7 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
     LayoutPlan *lp = &ab->lp;
     int n_g = 0, n_c = 0;
     for (int gi = 0; gi < l->n_seqs; gi++) n_g += lp->group_path[gi] == PREFIX_PATH_SPLIT;
-    for (int i = 0; i < l->n_segs; i++) n_c += lp->gathers[i].path == PREFIX_PATH_SPLIT;
+    for (int i = 0; i < lp->n_gathers; i++) n_c += lp->gathers[i].path == PREFIX_PATH_SPLIT;
     if (n_g == 0) return PB_OK;
     CallSpec sp[2];
     memset(sp, 0, sizeof sp);
@@ -127,7 +149,7 @@ static PbStatus prefix_split_setup(AttnBackend *ab, const Layout *l, char *err, 
         sp[0].start_q[b] = sp[0].start_kv[b] = sq->start;
         b++;
     }
-    for (int i = 0, c = 0; !rc && i < l->n_segs; i++) {
+    for (int i = 0, c = 0; !rc && i < lp->n_gathers; i++) { // groups only: a tree's gathers are all copied
         if (lp->gathers[i].path != PREFIX_PATH_SPLIT) continue;
         sp[1].len_q[c] = sp[1].len_kv[c] = l->segs[i].len;
         sp[1].start_q[c] = sp[1].start_kv[c] = l->segs[i].start;
@@ -159,26 +181,31 @@ PbStatus cudnn_prefix_setup(AttnBackend *ab, const Layout *l, char *err, size_t 
     return rc;
 }
 
-// kcat/vcat <- [prompt, completion] K/V of every completion (copied_only: of the copied groups).
+// kcat/vcat <- [ancestors, own] K/V of every gather (a completion: [prompt, completion];
+// copied_only: of the copied groups).
 void cudnn_prefix_gather(const AttnBackend *ab, int copied_only, const void *k, const void *v, cudaStream_t stream) {
     const LayoutPlan *lp = &ab->lp;
     const size_t tok = (size_t)(ab->shape.n_kv_head * ab->shape.head_dim) * 2;
     const void *src[2] = {k, v};
     void *dst[2] = {lp->kcat, lp->vcat};
     for (int i = 0; i < lp->n_gathers; i++) {
-        const PrefixGather *gt = &lp->gathers[i];
+        const KvGather *gt = &lp->gathers[i];
         if (copied_only && gt->path != PREFIX_PATH_COPIED) continue;
         for (int j = 0; j < 2; j++) {
-            cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->dst * tok, (const char *)src[j] + gt->src_prompt * tok,
-                                      gt->prompt_len * tok, cudaMemcpyDeviceToDevice, stream));
-            cudaCheck(cudaMemcpyAsync((char *)dst[j] + (gt->dst + gt->prompt_len) * tok,
-                                      (const char *)src[j] + gt->src_comp * tok, gt->comp_len * tok,
-                                      cudaMemcpyDeviceToDevice, stream));
+            size_t at = gt->dst;
+            for (int r = 0; r <= gt->n_anc; r++) {
+                const SlotRun run = r < gt->n_anc ? gt->anc[r] : gt->own;
+                cudaCheck(cudaMemcpyAsync((char *)dst[j] + at * tok, (const char *)src[j] + run.start * tok,
+                                          run.len * tok, cudaMemcpyDeviceToDevice, stream));
+                at += run.len;
+            }
         }
     }
 }
 
-// Copied groups: dk/dv of the completions <- dkcat/dvcat; dk/dv of each prompt += its copies'.
+// Copied groups: dk/dv of each gather's own slots <- its part of dkcat/dvcat; then dk/dv of its
+// ancestors (a prompt) += their copies' (bf16 adds). Gathers are in slot order, so a tree node's
+// own part is written before any descendant adds onto it.
 static void prefix_scatter(const AttnBackend *ab, void *dk, void *dv, cudaStream_t stream) {
     const LayoutPlan *lp = &ab->lp;
     const size_t row = (size_t)(ab->shape.n_kv_head * ab->shape.head_dim), tok = row * 2;
@@ -186,13 +213,17 @@ static void prefix_scatter(const AttnBackend *ab, void *dk, void *dv, cudaStream
     const void *cat[2] = {lp->dkcat, lp->dvcat};
     for (int j = 0; j < 2; j++) {
         for (int i = 0; i < lp->n_gathers; i++) {
-            const PrefixGather *gt = &lp->gathers[i];
+            const KvGather *gt = &lp->gathers[i];
             if (gt->path != PREFIX_PATH_COPIED) continue;
-            cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->src_comp * tok,
-                                      (const char *)cat[j] + (gt->dst + gt->prompt_len) * tok, gt->comp_len * tok,
+            cudaCheck(cudaMemcpyAsync((char *)dst[j] + gt->own.start * tok,
+                                      (const char *)cat[j] + (gt->dst + gt->anc_len) * tok, gt->own.len * tok,
                                       cudaMemcpyDeviceToDevice, stream));
-            bf16_t *prompt = (bf16_t *)((char *)dst[j] + gt->src_prompt * tok);
-            add_inplace(prompt, (const bf16_t *)((const char *)cat[j] + gt->dst * tok), gt->prompt_len * row, stream);
+            size_t at = gt->dst;
+            for (int r = 0; r < gt->n_anc; r++) {
+                add_inplace((bf16_t *)((char *)dst[j] + gt->anc[r].start * tok),
+                            (const bf16_t *)((const char *)cat[j] + at * tok), gt->anc[r].len * row, stream);
+                at += gt->anc[r].len;
+            }
         }
     }
 }

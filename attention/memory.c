@@ -2,6 +2,7 @@
 // Mirrors the prepare() of attention/simple.cu and of the cuDNN backend (cudnn.c, cudnn_prefix.c:
 // the same calls, sequences, paths and parts); both check their allocations against it.
 #include "attn_memory.h"
+#include "kv_gather.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +47,33 @@ static void calls_free(CudnnCalls *k) {
     memset(k, 0, sizeof *k);
 }
 
+/* A tree of more than two levels (cudnn_prefix.c tree_gathers_setup): every group copied but a
+ * lone root (split_prompt_keys over itself); every node with a parent a copied completion against
+ * its gather (kv_gather.h). -1: out of host memory. */
+static int tree_calls(const Layout *l, CudnnCalls *k) {
+    KvGather *g;
+    size_t cat;
+    int n = kv_gathers_of_tree(l, &g, &cat);
+    if (n < 0) { calls_free(k); return -1; }
+    k->n_fwd_seqs[0] = l->n_seqs;
+    k->n_fwd_seqs[1] = n;
+    k->cat_tokens = cat;
+    for (int gi = 0; gi < l->n_seqs; gi++) {
+        const LayoutSeq *sq = &l->seqs[gi];
+        if (sq->len == sq->shared_len) {
+            seqs_add(&k->c[ATTN_PARTED_SPLIT_PROMPT_KEYS], sq->start, sq->len, sq->start, sq->shared_len);
+            continue;
+        }
+        k->n_copied++;
+        seqs_add(&k->c[ATTN_PARTED_COPIED_PROMPTS], sq->start, sq->shared_len, sq->start, sq->shared_len);
+    }
+    for (int i = 0; i < n; i++)
+        seqs_add(&k->c[ATTN_PARTED_COPIED_COMPLETIONS], (int64_t)g[i].own.start, (int32_t)g[i].own.len,
+                 (int64_t)g[i].dst, (int32_t)(g[i].anc_len + g[i].own.len));
+    free(g);
+    return 0;
+}
+
 /* The calls of a packed layout (and a prefix one without completions: whole, every document),
  * or of a prefix layout (cudnn_prefix.c): each group's path by prefix_group_path; kcat holds
  * one slot of prompt + longest completion per completion of every group; copied_prompts /
@@ -55,16 +83,17 @@ static void calls_free(CudnnCalls *k) {
 static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k) {
     memset(k, 0, sizeof *k);
     int rc = 0;
-    for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_seqs > l->n_segs ? l->n_seqs : l->n_segs);
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_nodes); // >= seqs, segs, gathers
     int32_t *lens = malloc((size_t)(l->n_segs > 0 ? l->n_segs : 1) * sizeof *lens);
     if (rc || !lens) { free(lens); calls_free(k); return -1; }
-    if (l->strategy < STRATEGY_PREFIX || l->n_segs == 0) { // padded, packed; a tree at two levels is prefix
+    if (l->strategy < STRATEGY_PREFIX || l->n_nodes == l->n_seqs) { // padded, packed; a tree at two levels is prefix
         for (int i = 0; i < l->n_seqs; i++)
             seqs_add(&k->c[ATTN_PARTED_WHOLE], l->seqs[i].start, l->seqs[i].len, l->seqs[i].start, l->seqs[i].len);
         free(lens);
         return 0;
     }
     k->prefix = 1;
+    if (!layout_bounds_exact(l)) { free(lens); return tree_calls(l, k); }
     k->n_fwd_seqs[0] = l->n_seqs;
     k->n_fwd_seqs[1] = l->n_segs;
     size_t cat = 0;

@@ -116,7 +116,7 @@ static int layout_finish(Layout *l) {
         const LayoutNode *n = &l->nodes[i];
         if (n->parent < 0)
             l->seqs[l->n_seqs++] = (LayoutSeq){.start = n->start, .len = n->subtree_end - n->start,
-                                               .shared_len = two_level ? n->len : 0};
+                                               .shared_len = l->strategy >= STRATEGY_PREFIX ? n->len : 0};
         else if (two_level)
             l->segs[l->n_segs++] = (LayoutSeg){.seq = seq_of_node[i], .start = n->start, .len = n->len};
     }

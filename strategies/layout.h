@@ -63,7 +63,7 @@ typedef struct LayoutNode {
 typedef struct LayoutSeq {
     int32_t start;      // first token slot
     int32_t len;        // real tokens (a padded row's padding excluded)
-    int32_t shared_len; // two-level layouts (prefix; tree at depth 2): the root node every leaf sees; 0 otherwise
+    int32_t shared_len; // prefix, tree: the root node (every token of the subtree sees it); 0 otherwise
 } LayoutSeq;
 
 /* A leaf node of a two-level layout: its slots [start, start + len) inside sequence seq. */

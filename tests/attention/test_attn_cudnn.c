@@ -19,6 +19,7 @@
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/check.h"
 #include "../../reference/cpu_ops.h"
+#include "../cpu/tiny.h"
 #include "../gpu_test.h"
 
 #include <cudnn.h>
@@ -117,16 +118,13 @@ static int poison(void *scratch, const AttnMemory *mem) {
     return 1;
 }
 
-static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOptions *opt, const char *label,
-                    const char *want_plan) {
-    const int D = 128, hq = c->hq, hkv = c->hkv;
-    GroupBatch g;
-    Layout l;
-    if (groups_make(&g, c->b, c->k, c->prompt, c->comp, 1000, 7) || layout_build(&l, s, &g)) {
-        printf("  %s: layout build failed\n", c->name);
-        return 1;
-    }
-    printf("  %s, %s, %s (%zu slots, %zu real, %zu pairs)\n", c->name, strategy_name(s), label, l.n_slots, l.n_real,
+// One layout against the CPU oracle, forward and backward.
+static int run_layout(const AttnOps *ops, const Layout *lp, const char *name, int hq, int hkv, const AttnOptions *opt,
+                      const char *label, const char *want_plan) {
+    const int D = 128;
+    const Layout l = *lp;
+    const Strategy s = l.strategy;
+    printf("  %s, %s, %s (%zu slots, %zu real, %zu pairs)\n", name, strategy_name(s), label, l.n_slots, l.n_real,
            l.attn_pairs);
     const size_t T = l.n_slots, nq = T * hq * D, nkv = T * hkv * D;
     Rng r;
@@ -200,9 +198,53 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOpt
     cudaFree(ddo), cudaFree(d_o), cudaFree(d_dq), cudaFree(d_dk), cudaFree(d_dv), cudaFree(d_lse);
     free(q), free(k), free(v), free(dout), free(o), free(lse), free(dq), free(dk), free(dv);
     free(hq16), free(hk16), free(hv16), free(hdo16);
+    return fails ? 1 : 0;
+}
+
+static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOptions *opt, const char *label,
+                    const char *want_plan) {
+    GroupBatch g;
+    Layout l;
+    if (groups_make(&g, c->b, c->k, c->prompt, c->comp, 1000, 7) || layout_build(&l, s, &g)) {
+        printf("  %s: layout build failed\n", c->name);
+        return 1;
+    }
+    int fails = run_layout(ops, &l, c->name, c->hq, c->hkv, opt, label, want_plan);
     layout_free(&l);
     groups_free(&g);
-    return fails ? 1 : 0;
+    return fails;
+}
+
+/* Forests of depth 3 and 4 (tests/cpu/tiny.h) in every layout: for cudnn the tree layout gathers
+ * each non-root node's ancestors (several key runs per query run) and takes the copied backward
+ * everywhere but at lone roots. */
+static int run_forests(const AttnOps *ops, int *runs) {
+    int fails = 0;
+    static const int heads[][2] = {{4, 2}, {28, 4}};
+    for (int depth = 3; depth <= 4; depth++)
+        for (int h = 0; h < 2; h++) {
+            Forest f;
+            if (tiny_forest(&f, depth, 40, 1000, 500 + (uint64_t)(depth * 10 + h))) {
+                printf("  tiny_forest failed\n");
+                return fails + 1;
+            }
+            for (int s = 0; s < STRATEGY_COUNT; s++) {
+                Layout l;
+                char name[64];
+                snprintf(name, sizeof name, "forest depth %d, %d/%d heads, %d segments", depth, heads[h][0], heads[h][1],
+                         f.n_segs);
+                if (layout_build_forest(&l, (Strategy)s, &f)) {
+                    printf("  %s: layout build failed\n", name);
+                    fails++;
+                    continue;
+                }
+                fails += run_layout(ops, &l, name, heads[h][0], heads[h][1], NULL, "", NULL);
+                (*runs)++;
+                layout_free(&l);
+            }
+            forest_free(&f);
+        }
+    return fails;
 }
 
 int main(int argc, char **argv) {
@@ -238,6 +280,7 @@ int main(int argc, char **argv) {
             }
         }
     }
+    fails += run_forests(ops, &runs);
     printf("attn_%s: %d of %d runs failed\n", name, fails, runs);
     return fails ? 1 : 0;
 }
