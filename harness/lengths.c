@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../strategies/forest.h"
+#include "quote.h"
 
 typedef struct Row { long long batch, id, parent; int32_t len; uint8_t loss; int line; } Row;
 
@@ -69,6 +70,10 @@ static void on_record(int c, void *data) {
     else if (parse_ll(r->fields[4], 0, 1, &loss)) bad = "bad loss (want 0 or 1)";
     if (bad) { snprintf(r->err, sizeof r->err, "%s:%d: %s", r->path, r->line, bad); return; }
     if (!r->fields[2][0]) parent = -1;
+    if (r->n == PB_LENGTHS_MAX_ROWS) {
+        snprintf(r->err, sizeof r->err, "%s:%d: more than %d segments in the file", r->path, r->line, PB_LENGTHS_MAX_ROWS);
+        return;
+    }
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 256;
         Row *p = realloc(r->rows, cap * sizeof *p);
@@ -128,12 +133,25 @@ static int batch_cell(const Reader *r, const size_t *idx, int n, Cell *c, char *
 
 int lengths_read(const char *path, CellSource *src, char *err, size_t errlen) {
     memset(src, 0, sizeof *src);
-    struct { Cell *cells; int n; } list = {NULL, 0}, *out = &list;
     FILE *fp = fopen(path, "rb");
-    if (!fp) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return -1; }
+    if (!fp) {
+        char q[PB_QUOTE_BUF];
+        snprintf(err, errlen, "%s: %s", pb_escape(path, PB_QUOTE_PATH, q, sizeof q), strerror(errno));
+        return -1;
+    }
+    int rc = lengths_read_stream(fp, path, src, err, errlen);
+    fclose(fp);
+    return rc;
+}
+
+int lengths_read_stream(FILE *fp, const char *path_raw, CellSource *src, char *err, size_t errlen) {
+    memset(src, 0, sizeof *src);
+    struct { Cell *cells; int n; } list = {NULL, 0}, *out = &list;
+    char path_q[PB_QUOTE_BUF];
+    const char *path = pb_escape(path_raw, PB_QUOTE_PATH, path_q, sizeof path_q); // every message one line
     Reader *r = calloc(1, sizeof *r);
     struct csv_parser p;
-    if (!r || csv_init(&p, CSV_APPEND_NULL)) { fclose(fp); free(r); snprintf(err, errlen, "out of memory"); return -1; }
+    if (!r || csv_init(&p, CSV_APPEND_NULL)) { free(r); snprintf(err, errlen, "out of memory"); return -1; }
     r->path = path;
     char buf[65536];
     size_t got;
@@ -145,7 +163,6 @@ int lengths_read(const char *path, CellSource *src, char *err, size_t errlen) {
         }
     if (!rc) csv_fini(&p, on_field, on_record, r);
     csv_free(&p);
-    fclose(fp);
     if (!rc && r->err[0]) { snprintf(err, errlen, "%s", r->err); rc = -1; }
     if (!rc && r->n == 0) { snprintf(err, errlen, "%s: no segments", path); rc = -1; }
     // batches in order of first appearance

@@ -6,7 +6,7 @@
 #   CC=clang-14 meson setup build-fuzz -Dfuzz=enabled -Dcuda=disabled -Dcudnn=disabled \
 #       -Db_sanitize=address,undefined -Db_lundef=false
 #   ninja -C build-fuzz tests/fuzz/fuzz_model_config tests/fuzz/fuzz_hf_config tests/fuzz/fuzz_sweep_config \
-#       tests/fuzz/fuzz_cli tests/fuzz/fuzz_results_csv
+#       tests/fuzz/fuzz_cli tests/fuzz/fuzz_results_csv tests/fuzz/fuzz_lengths
 # Usage: tests/fuzz/run.sh BUILD [SECONDS]
 set -u
 build=$(cd "$1" && pwd) seconds=${2:-30}
@@ -15,7 +15,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 failed=0
-for t in model_config hf_config sweep_config cli results_csv; do
+for t in model_config hf_config sweep_config cli results_csv lengths; do
     bin="$build/tests/fuzz/fuzz_$t"
     [ -x "$bin" ] || { echo "fuzz: $bin not built"; failed=1; continue; }
     mkdir -p "$scratch/$t"

@@ -78,6 +78,8 @@ bad lossflag ":1: bad loss" "0,0,,4,2\n"
 bad fields ":1: 4 fields" "0,0,,4\n"
 bad dup "id 0 appears twice" "0,0,,4,0\n0,0,,3,1\n"
 bad empty "no segments" "batch,id,parent,length,loss\n"
+# more segments than PB_LENGTHS_MAX_ROWS (32768), each its own batch: refused, not minutes of grouping
+bad rows "more than 32768 segments" "$(awk 'BEGIN { for (i = 0; i <= 32768; i++) printf "%d,0,,4,0\\n", i }')"
 "$bench" $fast --lengths "$tmp/none.csv" > /dev/null 2> "$tmp/err"; [ $? -eq 2 ] || fail "missing file: not exit 2"
 "$bench" $fast --lengths "$tmp/mine.csv" --cells 8x8 > /dev/null 2> "$tmp/err"; [ $? -eq 2 ] || fail "--lengths with --cells accepted"
 finish test_tree
