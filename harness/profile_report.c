@@ -23,11 +23,15 @@ void profile_report_print(FILE *fp, const char *title, const ModelConfig *m, con
             covered += ms;
             int flop = op_kind_is_gemm((OpKind)k) || k == OPK_ATTN;
             double work = flop ? c->flop : c->bytes, ceiling = roofline_ceiling(ce, (OpKind)k, (OpPass)ps);
-            double rate = ms > 0 ? work / (ms * 1e-3) : NAN;
-            fprintf(fp, "| %-16s | %-9s | %5d | %9.3f | %5.1f%% | %7.1f %-5s | %7.1f %-5s | %9.1f%% | %8.3f |\n",
-                    op_kind_name((OpKind)k), op_pass_name((OpPass)ps), p->calls[k][ps], ms, pct(ms, p->step_ms),
-                    rate * 1e-12, flop ? "TF/s" : "TB/s", ceiling * 1e-12, flop ? "TF/s" : "TB/s", pct(rate, ceiling),
-                    1e3 * roofline_class_s(&costs, ce, (OpKind)k, (OpPass)ps));
+            double rate = work / (ms * 1e-3);
+            char got[24] = "-", pc[16] = "-";
+            if (ms > 0) {
+                snprintf(got, sizeof got, "%.1f %s", rate * 1e-12, flop ? "TF/s" : "TB/s");
+                snprintf(pc, sizeof pc, "%.1f%%", pct(rate, ceiling));
+            }
+            fprintf(fp, "| %-16s | %-9s | %5d | %9.3f | %5.1f%% | %13s | %8.1f %4s | %10s | %8.3f |\n",
+                    op_kind_name((OpKind)k), op_pass_name((OpPass)ps), p->calls[k][ps], ms, pct(ms, p->step_ms), got,
+                    ceiling * 1e-12, flop ? "TF/s" : "TB/s", pc, 1e3 * roofline_class_s(&costs, ce, (OpKind)k, (OpPass)ps));
         }
     fprintf(fp, "| between ranges   |           |       | %9.3f | %5.1f%% |               |               |            |          |\n",
             p->step_ms - covered, pct(p->step_ms - covered, p->step_ms));
