@@ -128,20 +128,20 @@ static cublasLtMatrixLayout_t bf16_layout(int rows, int cols, int ld) {
     return l;
 }
 
-// Whether a candidate beyond the first may be timed: no split-K partials reduced in bf16.
-static int keeps_accuracy(const cublasLtMatmulAlgo_t *algo) {
-    uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+// A 4-byte configuration attribute of an algorithm (ID, TILE_ID, SPLITK_NUM, REDUCTION_SCHEME,
+// STAGES_ID are int32 / uint32), or -1 where the library does not say.
+static int algo_config(const cublasLtMatmulAlgo_t *algo, cublasLtMatmulAlgoConfigAttributes_t attr) {
+    int32_t v = 0;
     size_t written = 0;
-    cublasCheck(cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof scheme,
-                                                     &written));
-    return !(scheme & (CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE));
+    if (cublasLtMatmulAlgoConfigGetAttribute(algo, attr, &v, sizeof v, &written) != CUBLAS_STATUS_SUCCESS) return -1;
+    return (int)v;
 }
 
-static int algo_config(const cublasLtMatmulAlgo_t *algo, cublasLtMatmulAlgoConfigAttributes_t attr) {
-    int32_t v = 0; // every attribute read here fits (uint16 / uint32 / int32 as documented)
-    size_t written = 0;
-    cublasCheck(cublasLtMatmulAlgoConfigGetAttribute(algo, attr, &v, sizeof v, &written));
-    return (int)v;
+// Whether a candidate beyond the first may be timed: no split-K partials reduced in bf16
+// (an unknown scheme counts as one).
+static int keeps_accuracy(const cublasLtMatmulAlgo_t *algo) {
+    int scheme = algo_config(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME);
+    return scheme >= 0 && !(scheme & (CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE));
 }
 
 // One launch of candidate algo on D = dt (C = D), the call's A, B and bias. SUCCESS, or the
