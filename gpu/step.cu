@@ -392,10 +392,8 @@ static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t
     PbStatus rc = s->attn_ops->forward(s->attn, q, k, v, att, fb(s, GB_LSE, l, ps), st, err, errlen);
     if (rc != PB_OK) return rc;
     fwd ? tick_fwd(s, l, FWD_OPROJ) : tick_bwd(s, l, BWD_OPROJ);
-    profile_begin(s->prof, OPK_RESIDUAL, st);
-    cudaCheck(cudaMemcpyAsync(x1, x, s->T * (size_t)C * sizeof(bf16_t), cudaMemcpyDeviceToDevice, st));
     profile_begin(s->prof, OPK_O, st);
-    matmul_forward(s->mm, x1, att, layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
+    matmul_forward_residual(s->mm, x1, x, att, layer_w(s, P_WO, l), T, QD, C, st); // x1 = x + att Wo^T
     profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_forward(bb(s, GB_LN2, l, ps), fb(s, GB_RSTD2, l, ps), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
     return PB_OK;

@@ -313,13 +313,19 @@ static MatmulKey make_key(int op, int m, int n, int k, int accumulate, cublasLtE
     return key;
 }
 
-static void plan_run(Matmul *mm, MatmulPlan *p, void *d, const void *a, const void *b, const void *bias,
-                     cudaStream_t s) {
+// D = A B (+ bias) (+ C where the key accumulates; c NULL: C is D).
+static void plan_run_c(Matmul *mm, MatmulPlan *p, void *d, const void *c, const void *a, const void *b,
+                       const void *bias, cudaStream_t s) {
     if (bias)
         cublasCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     float alpha = 1.0f, beta = p->key.accumulate ? 1.0f : 0.0f;
-    cublasCheck(cublasLtMatmul(mm->lt, p->desc, &alpha, a, p->a, b, p->b, &beta, d, p->d, d, p->d, &p->algo,
+    cublasCheck(cublasLtMatmul(mm->lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c ? c : d, p->d, d, p->d, &p->algo,
                                mm->workspace, mm->workspace_bytes, s));
+}
+
+static void plan_run(Matmul *mm, MatmulPlan *p, void *d, const void *a, const void *b, const void *bias,
+                     cudaStream_t s) {
+    plan_run_c(mm, p, d, NULL, a, b, bias, s);
 }
 
 // The BGRADB GEMM; a refusal at launch (not only at the heuristic) marks the plan unsupported
@@ -354,6 +360,18 @@ void matmul_forward(Matmul *mm, bf16_t *out, const bf16_t *inp, const bf16_t *w,
     Operands ops = {out, w, inp, bias, s};
     observe(mm, 1, MATMUL_OP_FORWARD, N, T, K, s);
     plan_run(mm, plan_get(mm, &key, &ops), out, w, inp, bias, s);
+    observe(mm, 0, MATMUL_OP_FORWARD, N, T, K, s);
+}
+
+void matmul_forward_residual(Matmul *mm, bf16_t *out, const bf16_t *residual, const bf16_t *inp, const bf16_t *w,
+                             int T, int K, int N, cudaStream_t s) {
+    if (degenerate(N, T)) return;
+    MatmulKey key = make_key(OP_FORWARD, N, T, K, 1, CUBLASLT_EPILOGUE_DEFAULT, w, inp, out, NULL);
+    uint32_t align_c = pointer_alignment(residual); // C's alignment counts too (the heuristic is given D's)
+    if (align_c < key.align[2]) key.align[2] = align_c;
+    Operands ops = {out, w, inp, NULL, s}; // timing accumulates into a temporary (the key accumulates)
+    observe(mm, 1, MATMUL_OP_FORWARD, N, T, K, s);
+    plan_run_c(mm, plan_get(mm, &key, &ops), out, residual, w, inp, NULL, s);
     observe(mm, 0, MATMUL_OP_FORWARD, N, T, K, s);
 }
 

@@ -53,6 +53,10 @@ void matmul_stats(const Matmul *mm, MatmulStats *out);
 // out (T, N) = inp (T, K) W^T + bias (bias may be NULL; in the epilogue); accumulate: out +=.
 void matmul_forward(Matmul *mm, bf16_t *out, const bf16_t *inp, const bf16_t *w, const bf16_t *bias,
                     int T, int K, int N, int accumulate, cudaStream_t s);
+// out (T, N) = residual (T, N) + inp (T, K) W^T: the residual add as the GEMM's C (beta 1), so
+// no copy of the residual into out first. residual may be out (then it is accumulate = 1).
+void matmul_forward_residual(Matmul *mm, bf16_t *out, const bf16_t *residual, const bf16_t *inp, const bf16_t *w,
+                             int T, int K, int N, cudaStream_t s);
 // dinp (T, K) = dout (T, N) W; accumulate: dinp +=.
 void matmul_backward_input(Matmul *mm, bf16_t *dinp, const bf16_t *dout, const bf16_t *w,
                            int T, int K, int N, int accumulate, cudaStream_t s);

@@ -6,7 +6,7 @@ const RoofCeilings roof_h200 = {ROOF_H200_GEMM_FWD, ROOF_H200_GEMM_BWD_INPUT, RO
 
 static const char *const kind_names[OPK_COUNT] = {
     [OPK_EMBED] = "embedding", [OPK_NORM] = "rmsnorm",    [OPK_QKV] = "qkv gemm",    [OPK_ROPE] = "rope",
-    [OPK_ATTN] = "attention",  [OPK_RESIDUAL] = "residual copy", [OPK_O] = "o gemm", [OPK_MLP] = "mlp gemm",
+    [OPK_ATTN] = "attention",  [OPK_O] = "o gemm",          [OPK_MLP] = "mlp gemm",
     [OPK_SWIGLU] = "swiglu",   [OPK_LMHEAD] = "lm head gemm", [OPK_CE] = "cross-entropy", [OPK_MISC] = "zero/cast",
 };
 static const char *const pass_names[OPP_COUNT] = {"forward", "recompute", "backward"};
@@ -54,7 +54,6 @@ void roofline_costs(const ModelConfig *m, const RoofShape *sh, RoofCosts *o) {
     }
     const double rope = 4 * L * T * (q + kv);
     set_bytes(o, OPK_ROPE, rope, rope, rope);
-    set_bytes(o, OPK_RESIDUAL, 4 * L * T * C, 4 * L * T * C, 0);
     set_bytes(o, OPK_SWIGLU, 6 * L * T * F, 6 * L * T * F, 10 * L * T * F);
     o->c[OPK_CE][OPP_BWD].bytes = 10 * N * C + 4 * N * V;
     o->c[OPK_MISC][OPP_BWD].bytes = 4 * T * C + 10 * (2 * L + 1) * C;

@@ -19,7 +19,7 @@
  *     norms fwd / recompute 4TC + 4T each (2L + 1 / 2L of them); bwd 8TC + 4T (dinp read and written);
  *       with qk_norm (Qwen3) per layer also 4T(q + kv) + 4T(Hq + Hkv) fwd / recompute, 8T(q + kv) + 4T(Hq + Hkv) bwd
  *     RoPE 4T(q + kv) per layer, in place on q and k (dq, dk backward)
- *     residual copy 4TC per layer; SwiGLU fwd 6TF, bwd 10TF per layer
+ *     SwiGLU fwd 6TF, bwd 10TF per layer (the residual adds are the o and down projections' C)
  *     CE (gather, softmax and dlogits, scatter-add) 10NC + 4NV; misc (zero fills of dres and
  *     dln, the norm-gradient accumulators and their casts) 4TC + 10(2L + 1)C.
  * T token slots, N loss pairs, C hidden, F MLP width, V vocabulary, L layers, q / kv the query /
@@ -38,7 +38,6 @@ typedef enum OpKind {
     OPK_QKV,      // q, k, v projections (GEMM, bias in the epilogue)
     OPK_ROPE,
     OPK_ATTN,     // the attention backend's forward / backward
-    OPK_RESIDUAL, // the residual copy x1 = x before the o projection accumulates onto it
     OPK_O,        // o projection (GEMM)
     OPK_MLP,      // gate, up, down (GEMMs)
     OPK_SWIGLU,

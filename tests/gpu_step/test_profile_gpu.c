@@ -3,9 +3,9 @@
  * A small config (2 layers; argv[1] the attention backend, default simple; cudnn runs the d128
  * head shape) and each layout of B = 3, K = 2 random groups (one MLP chunk, one CE chunk):
  *   1. a class has event pairs iff model/roofline.c gives it a cost (no op outside a range, no
- *      range for work the cost model does not count);
+ *      range for work the cost model does not count; no residual copy: the o projection adds it);
  *   2. the pairs per class are the step's structure: per layer one qkv / rope / attention /
- *      residual / o range per pass, 2 norms per layer and pass (+1 final forward and backward),
+ *      o range per pass, 2 norms per layer and pass (+1 final forward and backward),
  *      mlp 2 ranges forward (gate+up, down), 1 recompute, 3 backward; the LM head's GEMMs cut
  *      out of the CE range (1 forward, 2 backward, CE 4 ranges around them);
  *   3. the ranges cover the step: their sum is at most the profiled step's time and at least
@@ -49,7 +49,6 @@ static void check_profile(const ModelConfig *m, const Layout *l, const StepProfi
         expect_calls(p, OPK_ATTN, (OpPass)ps, L, name);
         expect_calls(p, OPK_O, (OpPass)ps, L, name);
     }
-    expect_calls(p, OPK_RESIDUAL, OPP_FWD, L, name), expect_calls(p, OPK_RESIDUAL, OPP_RECOMPUTE, L, name);
     expect_calls(p, OPK_NORM, OPP_FWD, 2 * L + 1, name), expect_calls(p, OPK_NORM, OPP_RECOMPUTE, 2 * L, name);
     expect_calls(p, OPK_NORM, OPP_BWD, 2 * L + 1, name);
     expect_calls(p, OPK_MLP, OPP_FWD, 2 * L, name), expect_calls(p, OPK_MLP, OPP_RECOMPUTE, L, name);

@@ -1,8 +1,8 @@
 /*
  * test_gemm_select: the cuBLASLt algorithm chosen by timing (MATMUL_SELECT_TIMED) gives the
  * results the heuristic's first answer gives, both within bf16 tolerance of the fp32 CPU
- * reference (reference/cpu_ops.c), for every GEMM of the step: forward with the bias epilogue
- * and accumulating, backward-input overwriting and accumulating, backward-weight with the BGRADB
+ * reference (reference/cpu_ops.c), for every GEMM of the step: forward with the bias epilogue,
+ * accumulating, and with a separate residual as C (matmul_forward_residual, the residual untouched), backward-input overwriting and accumulating, backward-weight with the BGRADB
  * bias gradient and accumulating. The accumulating calls start from random values, so a timing
  * run that added into the real output (instead of its temporary) fails by the product's size.
  * Also: the timed Matmul timed its plans (more than one candidate), the heuristic one did not.
@@ -74,10 +74,11 @@ static double rel_l2(const float *a, const float *ref, size_t n) {
     return isfinite(num) ? sqrt(num / (den > 0 ? den : 1)) : INFINITY;
 }
 
-enum { OUT_FWD_BIAS, OUT_FWD_ACC, OUT_DINP, OUT_DINP_ACC, OUT_DW, OUT_DB, OUT_DW_ACC, OUT_DB_ACC, N_OUT };
-static const char *const out_names[N_OUT] = {"forward+bias", "forward accumulate", "backward_input",
-                                             "backward_input accumulate", "backward_weight dw", "backward_weight dbias",
-                                             "backward_weight dw accumulate", "backward_weight dbias accumulate"};
+enum { OUT_FWD_BIAS, OUT_FWD_ACC, OUT_FWD_RES, OUT_DINP, OUT_DINP_ACC, OUT_DW, OUT_DB, OUT_DW_ACC, OUT_DB_ACC, N_OUT };
+static const char *const out_names[N_OUT] = {
+    "forward+bias", "forward accumulate", "forward_residual", "backward_input", "backward_input accumulate",
+    "backward_weight dw", "backward_weight dbias", "backward_weight dw accumulate", "backward_weight dbias accumulate",
+};
 
 typedef struct Case {
     int T, K, N;
@@ -99,6 +100,15 @@ static void run_all(Matmul *mm, const Case *c, float *got[N_OUT], cudaStream_t s
     set(out, c->init_out, c->n[OUT_FWD_BIAS]);
     matmul_forward(mm, out, inp, w, NULL, T, K, N, 1, s);
     got[OUT_FWD_ACC] = download(out, c->n[OUT_FWD_BIAS]);
+    bf16_t *res = upload(c->init_out, c->n[OUT_FWD_BIAS]);
+    CK(cudaMemset(out, 0xff, c->n[OUT_FWD_BIAS] * 2));
+    matmul_forward_residual(mm, out, res, inp, w, T, K, N, s); // out = res + inp W^T, res untouched
+    got[OUT_FWD_RES] = download(out, c->n[OUT_FWD_BIAS]);
+    float *res_after = download(res, c->n[OUT_FWD_BIAS]);
+    for (size_t i = 0; i < c->n[OUT_FWD_BIAS]; i++)
+        if (res_after[i] != c->init_out[i]) { CHECK(0, "forward_residual wrote its residual at %zu", i); break; }
+    free(res_after);
+    cudaFree(res);
     CK(cudaMemset(dinp, 0xff, c->n[OUT_DINP] * 2));
     matmul_backward_input(mm, dinp, dout, w, T, K, N, 0, s);
     got[OUT_DINP] = download(dinp, c->n[OUT_DINP]);
@@ -121,7 +131,7 @@ static void run_all(Matmul *mm, const Case *c, float *got[N_OUT], cudaStream_t s
 static void test_shape(Rng *r, Matmul *heur, Matmul *timed, int T, int K, int N, cudaStream_t s) {
     Case c = {.T = T, .K = K, .N = N};
     size_t nin = (size_t)T * K, nw = (size_t)N * K, nout = (size_t)T * N;
-    c.n[OUT_FWD_BIAS] = c.n[OUT_FWD_ACC] = nout;
+    c.n[OUT_FWD_BIAS] = c.n[OUT_FWD_ACC] = c.n[OUT_FWD_RES] = nout;
     c.n[OUT_DINP] = c.n[OUT_DINP_ACC] = nin;
     c.n[OUT_DW] = c.n[OUT_DW_ACC] = nw;
     c.n[OUT_DB] = c.n[OUT_DB_ACC] = (size_t)N;
@@ -131,7 +141,7 @@ static void test_shape(Rng *r, Matmul *heur, Matmul *timed, int T, int K, int N,
     for (int o = 0; o < N_OUT; o++) c.ref[o] = calloc(c.n[o], sizeof(float));
     cpu_linear_forward(c.ref[OUT_FWD_BIAS], c.inp, c.w, c.bias, T, K, N);
     cpu_linear_forward(c.ref[OUT_FWD_ACC], c.inp, c.w, NULL, T, K, N);
-    for (size_t i = 0; i < nout; i++) c.ref[OUT_FWD_ACC][i] += c.init_out[i];
+    for (size_t i = 0; i < nout; i++) c.ref[OUT_FWD_RES][i] = c.ref[OUT_FWD_ACC][i] += c.init_out[i];
     cpu_linear_backward(c.ref[OUT_DINP], c.ref[OUT_DW], c.ref[OUT_DB], c.dout, c.inp, c.w, T, K, N); // dw, db +=
     for (size_t i = 0; i < nin; i++) c.ref[OUT_DINP_ACC][i] = c.ref[OUT_DINP][i] + c.init_dinp[i];
     for (size_t i = 0; i < nw; i++) c.ref[OUT_DW_ACC][i] = c.ref[OUT_DW][i] + c.init_dw[i];
