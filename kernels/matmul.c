@@ -17,7 +17,7 @@
  * prints each plan as it is built.
  *
  * Timed selection (MATMUL_SELECT_TIMED, ./bench --gemm-select timed): the heuristic's first
- * MATMUL_CANDIDATES answers are each launched once, then TIME_REPS times between two events, on
+ * MATMUL_CANDIDATES answers are each launched once, then TIME_REPS (3) times between two events, on
  * the call's own A, B and bias, and the fastest is kept. Where the call overwrites D (beta 0)
  * the candidates write the real D, which the real launch then overwrites; where it accumulates
  * (beta 1) they write a zeroed temporary D of the same shape instead, so the result is untouched
@@ -36,7 +36,7 @@
 #include "check.h"
 
 #define MATMUL_CACHE 128 // above the distinct keys of one layout's step, so timed steps build no plan
-#define TIME_REPS 5
+#define TIME_REPS 3
 
 enum { OP_FORWARD = MATMUL_OP_FORWARD, OP_BACKWARD_INPUT = MATMUL_OP_BACKWARD_INPUT,
        OP_BACKWARD_WEIGHT = MATMUL_OP_BACKWARD_WEIGHT };

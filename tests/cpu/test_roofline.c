@@ -20,6 +20,7 @@
  *   attention 25600 / 1e5 + 32000 / 5e4 = 0.256 + 0.64 s; bytes 211760 / 1e6 = 0.21176 s;
  *   total 7.268144 s.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -40,25 +41,23 @@ int main(void) {
     RoofShape sh = {10, 25, 3};
     RoofCosts c;
     roofline_costs(&m, &sh, &c);
-    expect(&c, OPK_QKV, OPP_FWD, 327680, 0), expect(&c, OPK_QKV, OPP_RECOMPUTE, 327680, 0);
-    expect(&c, OPK_QKV, OPP_BWD, 655360, 0);
-    expect(&c, OPK_O, OPP_FWD, 163840, 0), expect(&c, OPK_O, OPP_RECOMPUTE, 163840, 0);
-    expect(&c, OPK_O, OPP_BWD, 327680, 0);
-    expect(&c, OPK_MLP, OPP_FWD, 983040, 0), expect(&c, OPK_MLP, OPP_RECOMPUTE, 655360, 0);
-    expect(&c, OPK_MLP, OPP_BWD, 1966080, 0);
-    expect(&c, OPK_ATTN, OPP_FWD, 12800, 0), expect(&c, OPK_ATTN, OPP_RECOMPUTE, 12800, 0);
-    expect(&c, OPK_ATTN, OPP_BWD, 32000, 0);
-    expect(&c, OPK_LMHEAD, OPP_FWD, 196608, 0), expect(&c, OPK_LMHEAD, OPP_RECOMPUTE, 0, 0);
-    expect(&c, OPK_LMHEAD, OPP_BWD, 393216, 0);
-    expect(&c, OPK_EMBED, OPP_FWD, 0, 2560), expect(&c, OPK_EMBED, OPP_RECOMPUTE, 0, 0);
-    expect(&c, OPK_EMBED, OPP_BWD, 0, 66816);
-    expect(&c, OPK_NORM, OPP_FWD, 0, 13000), expect(&c, OPK_NORM, OPP_RECOMPUTE, 0, 10400);
-    expect(&c, OPK_NORM, OPP_BWD, 0, 25800);
-    for (int p = 0; p < OPP_COUNT; p++) expect(&c, OPK_ROPE, (OpPass)p, 0, 7680);
-    expect(&c, OPK_SWIGLU, OPP_FWD, 0, 15360), expect(&c, OPK_SWIGLU, OPP_RECOMPUTE, 0, 15360);
-    expect(&c, OPK_SWIGLU, OPP_BWD, 0, 25600);
-    expect(&c, OPK_CE, OPP_FWD, 0, 0), expect(&c, OPK_CE, OPP_BWD, 0, 8064);
-    expect(&c, OPK_MISC, OPP_BWD, 0, 5760);
+    // per kind: FLOPs forward / recompute / backward, then bytes
+    static const struct { OpKind k; double flop[OPP_COUNT], bytes[OPP_COUNT]; } hand[] = {
+        {OPK_EMBED, {0, 0, 0}, {2560, 0, 66816}},
+        {OPK_NORM, {0, 0, 0}, {13000, 10400, 25800}},
+        {OPK_QKV, {327680, 327680, 655360}, {0, 0, 0}},
+        {OPK_ROPE, {0, 0, 0}, {7680, 7680, 7680}},
+        {OPK_ATTN, {12800, 12800, 32000}, {0, 0, 0}},
+        {OPK_O, {163840, 163840, 327680}, {0, 0, 0}},
+        {OPK_MLP, {983040, 655360, 1966080}, {0, 0, 0}},
+        {OPK_SWIGLU, {0, 0, 0}, {15360, 15360, 25600}},
+        {OPK_LMHEAD, {196608, 0, 393216}, {0, 0, 0}},
+        {OPK_CE, {0, 0, 0}, {0, 0, 8064}},
+        {OPK_MISC, {0, 0, 0}, {0, 0, 5760}},
+    };
+    static_assert(sizeof hand / sizeof hand[0] == OPK_COUNT, "every op kind has its hand-computed costs");
+    for (int i = 0; i < OPK_COUNT; i++)
+        for (int p = 0; p < OPP_COUNT; p++) expect(&c, hand[i].k, (OpPass)p, hand[i].flop[p], hand[i].bytes[p]);
 
     RoofCeilings ce = {1e6, 2e6, 2e6 / 3, 1e5, 5e4, 1e6};
     CHECK(near(roofline_ceiling(&ce, OPK_MLP, OPP_BWD), 1e6), "GEMM backward ceiling %.17g, want 1e6",
