@@ -57,8 +57,6 @@ static PbStatus strategy_failed(const RunPlan *p, StrategyResult *out, Strategy 
     return rc;
 }
 
-// One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
-// PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
 // The profiled step of one strategy (--profile): its table is printed after the cell.
 typedef struct CellProfile {
     int have;
@@ -67,14 +65,19 @@ typedef struct CellProfile {
 } CellProfile;
 
 // One more step with every op class timed, after the timed ones (so events cannot distort them).
+// A profile that fails without a device error loses only its table (said on stderr).
 static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile *cp, char *err, size_t errlen) {
     if (!p->profile || !p->backend->profile) return PB_OK;
     PbStatus rc = p->backend->profile(p->step, &cp->prof, err, errlen);
     cp->have = rc == PB_OK;
     cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss};
-    return rc;
+    if (rc == PB_DEVICE_ERROR) return rc;
+    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(l->strategy), err);
+    return PB_OK;
 }
 
+// One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
+// PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
                              double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
