@@ -98,8 +98,8 @@ void profile_destroy(Profile *p) {
     if (!p) return;
     matmul_set_observer(p->mm, NULL, NULL);
     for (int i = 0; i < p->made; i++) {
-        cudaEventDestroy(p->ranges[i].ev[0]);
-        cudaEventDestroy(p->ranges[i].ev[1]);
+        cudaCheck(cudaEventDestroy(p->ranges[i].ev[0]));
+        cudaCheck(cudaEventDestroy(p->ranges[i].ev[1]));
     }
     free(p->ranges);
     free(p);
