@@ -217,7 +217,8 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (rc) fprintf(stderr, "bench: %s\n", err);
     ResumeKey key = { p.model.name, o.strategies, p.seed, p.backend->device,
                       p.backend->attention ? p.backend->attention(p.step) : "",
-                      o.prefix_attention ? o.prefix_attention : "auto" };
+                      o.prefix_attention ? o.prefix_attention : "auto",
+                      on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : "" };
     if (!rc) rc = select_cells(&o, &cells, &key, done, n_done, csv.shown, &selected, &p.n_selected);
     results_rows_free(done, n_done);
     if (!rc && !(command = cli_command_line(argc, argv))) { fprintf(stderr, "bench: out of memory\n"); rc = 1; }
