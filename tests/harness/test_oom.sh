@@ -29,7 +29,9 @@ grep -q "device error: the sweep stops" "$tmp/err" || { fail "device error: no l
 # --profile on the stand-in "gpu": one table per strategy after the cell, the GPU columns filled
 "$bench" oom=100000 --device gpu --model tiny --prompts 1 --completions 2 --cells 8x8 --min-reps 1 --min-time 0 \
     --profile --out "$tmp/prof.csv" > "$tmp/out" 2> "$tmp/err" || fail "--profile run: exit $?"
-[ "$(grep -c "^profile: .*, prompt 8 x completion 8, 1 prompts x 2 completions: profiled step 4.000 ms" "$tmp/out")" -eq 3 ] ||
+n_ok=$(cols padded_status,packed_status,prefix_status,tree_status "$tmp/prof.csv" | tr '\t' '\n' | grep -c '^ok$')
+[ "$n_ok" -eq 4 ] || fail "--profile run: $n_ok strategies ok, want 4"
+[ "$(grep -c "^profile: .*, prompt 8 x completion 8, 1 prompts x 2 completions: profiled step 4.000 ms" "$tmp/out")" -eq "$n_ok" ] ||
     { fail "not one profile table per strategy"; cat "$tmp/out"; }
 grep -q "^| qkv gemm         | forward   |     2 |     1.000 |  25.0% |" "$tmp/out" || fail "no qkv row in the profile table"
 [ "$(cols gemm_select "$tmp/prof.csv")" = timed ] || fail "gemm_select '$(cols gemm_select "$tmp/prof.csv")', want timed"
