@@ -181,6 +181,8 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     for (int i = 0; i < P_COUNT; i++) s->w[i] = s->weights + offsets[i];
     s->mm = matmul_create(GPU_MATMUL_WORKSPACE);
     matmul_set_verbose(s->mm, s->opt.matmul_verbose);
+    matmul_set_select(s->mm, gemm_select_of(&s->opt));
+    s->prof = profile_create(s->mm);
     open_clock(s);
     init_weights(s);
     return s;
@@ -211,6 +213,7 @@ void gpu_destroy_step(Step *s) {
     sm_clock_close(s->clock);
     if (s->device_lost) { free(s); return; } // the device's memory goes with the process
     if (s->attn) s->attn_ops->destroy(s->attn);
+    profile_destroy(s->prof);
     if (s->mm) matmul_destroy(s->mm);
     cudaFree(s->weights);
     if (s->ev_start) cudaEventDestroy(s->ev_start);
@@ -366,26 +369,32 @@ static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t
     bf16_t *ln1 = bb(s, GB_LN1, l, ps), *q = bb(s, GB_Q, l, ps), *k = bb(s, GB_K, l, ps), *v = bb(s, GB_V, l, ps);
     bf16_t *att = bb(s, GB_ATT, l, ps);
     const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_forward(ln1, fb(s, GB_RSTD1, l, ps), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
     fwd ? tick_fwd(s, l, FWD_QKV) : tick_bwd(s, l, BWD_QKV);
     // with the q/k norm the projections go to their own lines and the norm writes q, k
     bf16_t *qp = m->qk_norm ? bb(s, GB_QRAW, l, ps) : q, *kp = m->qk_norm ? bb(s, GB_KRAW, l, ps) : k;
+    profile_begin(s->prof, OPK_QKV, st);
     matmul_forward(s->mm, qp, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
     matmul_forward(s->mm, kp, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
     matmul_forward(s->mm, v, ln1, layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
     if (m->qk_norm) {
+        profile_begin(s->prof, OPK_NORM, st);
         head_rmsnorm_forward(q, fb(s, GB_QRSTD, l, ps), qp, layer_w(s, P_QNORM, l), s->T, Hq, D, m->rms_eps, st);
         head_rmsnorm_forward(k, fb(s, GB_KRSTD, l, ps), kp, layer_w(s, P_KNORM, l), s->T, Hkv, D, m->rms_eps, st);
     }
+    profile_begin(s->prof, OPK_ROPE, st);
     rope_forward_freq(q, ib(s, GB_POS), s->T, Hq, D, freq, st);
     rope_forward_freq(k, ib(s, GB_POS), s->T, Hkv, D, freq, st);
     fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
     s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
+    profile_begin(s->prof, OPK_ATTN, st);
     PbStatus rc = s->attn_ops->forward(s->attn, q, k, v, att, fb(s, GB_LSE, l, ps), st, err, errlen);
     if (rc != PB_OK) return rc;
     fwd ? tick_fwd(s, l, FWD_OPROJ) : tick_bwd(s, l, BWD_OPROJ);
-    cudaCheck(cudaMemcpyAsync(x1, x, s->T * (size_t)C * sizeof(bf16_t), cudaMemcpyDeviceToDevice, st));
-    matmul_forward(s->mm, x1, att, layer_w(s, P_WO, l), NULL, T, QD, C, 1, st);
+    profile_begin(s->prof, OPK_O, st);
+    matmul_forward_residual(s->mm, x1, x, att, layer_w(s, P_WO, l), T, QD, C, st); // x1 = x + att Wo^T
+    profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_forward(bb(s, GB_LN2, l, ps), fb(s, GB_RSTD2, l, ps), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
     return PB_OK;
 }
@@ -394,8 +403,10 @@ static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t
 static void mlp_chunk_forward(Step *s, int l, GpuPass ps, size_t r0, int n, bf16_t *gate, bf16_t *up, bf16_t *h) {
     const int C = s->m.hidden, F = s->m.mlp;
     const bf16_t *ln2 = bb(s, GB_LN2, l, ps) + r0 * C;
+    profile_begin(s->prof, OPK_MLP, s->stream);
     matmul_forward(s->mm, gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
     matmul_forward(s->mm, up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
+    profile_begin(s->prof, OPK_SWIGLU, s->stream);
     swiglu_forward(h, gate, up, (size_t)n * F, s->stream);
 }
 
@@ -415,6 +426,7 @@ static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
     for (size_t r0 = 0; r0 < s->T; r0 += R) {
         int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
         mlp_chunk_forward(s, l, PASS_FWD, r0, n, gate, up, h);
+        profile_begin(s->prof, OPK_MLP, s->stream);
         matmul_forward(s->mm, x1 + r0 * C, h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
     }
 }
@@ -435,14 +447,20 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
         int acc = r0 > 0; // weight gradients accumulate over chunks
         bf16_t *dres = dres0 + r0 * C, *dln = dln0 + r0 * C;
         const bf16_t *ln2 = ln20 + r0 * C;
+        profile_pass(s->prof, OPP_RECOMPUTE);
         mlp_chunk_forward(s, l, PASS_BWD, r0, n, gate, up, h);
+        profile_pass(s->prof, OPP_BWD);
+        profile_begin(s->prof, OPK_MLP, st);
         matmul_backward_weight(s->mm, grad(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
         matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
+        profile_begin(s->prof, OPK_SWIGLU, st);
         swiglu_backward(gate, up, h, gate, up, (size_t)n * F, st);                      // in place: dgate, dup
+        profile_begin(s->prof, OPK_MLP, st);
         matmul_backward_weight(s->mm, grad(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
         matmul_backward_weight(s->mm, grad(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
         matmul_backward_input(s->mm, dln, gate, layer_w(s, P_WGATE, l), n, C, F, 0, st);
         matmul_backward_input(s->mm, dln, up, layer_w(s, P_WUP, l), n, C, F, 1, st);
+        profile_begin(s->prof, OPK_NORM, st);
         rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), rstd2 + r0, (size_t)n, C, st);
     }
 }
@@ -457,24 +475,29 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE), *ln1 = bb(s, GB_LN1, l, B), *att = bb(s, GB_ATT, l, B);
     bf16_t *datt = bb(s, GB_DATT, l, B), *dq = bb(s, GB_DQ, l, B), *dk = bb(s, GB_DK, l, B), *dv = bb(s, GB_DV, l, B);
     tick_bwd(s, l, BWD_OGRAD);
+    profile_begin(s->prof, OPK_O, st);
     matmul_backward_weight(s->mm, grad(s, P_WO, l), NULL, dres, att, T, QD, C, 0, st);
     matmul_backward_input(s->mm, datt, dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
     tick_bwd(s, l, BWD_ATTN_BWD);
     s->attn_ops->set_scratch(s->attn, ATTN_BWD, buf_at(s, GB_ATTN_BWD_SCRATCH, l, B));
+    profile_begin(s->prof, OPK_ATTN, st);
     PbStatus rc = s->attn_ops->backward(s->attn, bb(s, GB_Q, l, B), bb(s, GB_K, l, B), bb(s, GB_V, l, B), att, datt,
                                         fb(s, GB_LSE, l, B), dq, dk, dv, st, err, errlen);
     if (rc != PB_OK) return rc;
     tick_bwd(s, l, BWD_QKV_BWD);
     bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
     const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    profile_begin(s->prof, OPK_ROPE, st);
     rope_backward_freq(dq, ib(s, GB_POS), s->T, Hq, D, freq, st);
     rope_backward_freq(dk, ib(s, GB_POS), s->T, Hkv, D, freq, st);
     if (m->qk_norm) { // in place: dq, dk become the projections' output gradients
+        profile_begin(s->prof, OPK_NORM, st);
         head_rmsnorm_backward(dq, norm_acc_qnorm(s, l), dq, bb(s, GB_QRAW, l, B), layer_w(s, P_QNORM, l),
                               fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
         head_rmsnorm_backward(dk, norm_acc_knorm(s, l), dk, bb(s, GB_KRAW, l, B), layer_w(s, P_KNORM, l),
                               fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
     }
+    profile_begin(s->prof, OPK_QKV, st);
     matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
     matmul_backward_weight(s->mm, grad(s, P_WK, l), grad(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
     matmul_backward_weight(s->mm, grad(s, P_WV, l), grad(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
@@ -482,6 +505,7 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
     matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
     tick_bwd(s, l, BWD_LN1_BWD);
+    profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_backward(dres, fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (size_t)l * C, dln, x, layer_w(s, P_LN1, l),
                      fb(s, GB_RSTD1, l, B), s->T, C, st);
     return PB_OK;
@@ -500,6 +524,8 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
 
     // forward: keep each layer's input
     tick(s, 0);
+    profile_pass(s->prof, OPP_FWD);
+    profile_begin(s->prof, OPK_EMBED, st);
     embedding_forward(ckpt(s, 0), ib(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
     for (int l = 0; l < L; l++) {
         PbStatus rc = attention_block_forward(s, l, PASS_FWD, ckpt(s, l), ckpt(s, l + 1), err, errlen);
@@ -510,22 +536,28 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     bf16_t *xf = ckpt(s, L), *lnf = bb(s, GB_LNF, -1, PASS_NONE), *dlnf = bb(s, GB_DLNF, -1, PASS_NONE);
     bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE);
     float *rstdf = fb(s, GB_RSTDF, -1, PASS_NONE);
+    profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_forward(lnf, rstdf, xf, s->w[P_LNF], s->T, C, m->rms_eps, st);
 
     // loss and the LM head; the final norm's backward
     tick(s, gpu_plan_tick_loss(L, LOSS_CE));
+    profile_pass(s->prof, OPP_BWD);
+    profile_begin(s->prof, OPK_MISC, st);
     cudaCheck(cudaMemsetAsync(norm_acc, 0, gpu_plan_norm_acc_floats(m) * sizeof(float), st));
     cudaCheck(cudaMemsetAsync(dlnf, 0, TC * sizeof(bf16_t), st));
     cudaCheck(cudaMemsetAsync(dres, 0, TC * sizeof(bf16_t), st));
+    profile_begin(s->prof, OPK_CE, st);
     fused_linear_cross_entropy(s->mm, (double *)buf_at(s, GB_LOSS, -1, PASS_NONE), dlnf, grad(s, head, -1), lnf,
                                s->w[head], ib(s, GB_LOSS_ROWS), ib(s, GB_LOSS_TARGETS), ib(s, GB_LOSS_WEIGHTS),
                                (int)s->n_loss, C, V, s->plan.ce_rows, buf_at(s, GB_CE_SCRATCH, -1, PASS_NONE), st);
     tick(s, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
+    profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_backward(dres, norm_acc + 2 * (size_t)L * C, dlnf, xf, s->w[P_LNF], rstdf, s->T, C, st);
 
     // backward: recompute each layer from its checkpoint (x1 into its own line)
     for (int l = L - 1; l >= 0; l--) {
         bf16_t *x = ckpt(s, l), *x1 = bb(s, GB_X1, l, PASS_BWD);
+        profile_pass(s->prof, OPP_RECOMPUTE);
         PbStatus rc = attention_block_forward(s, l, PASS_BWD, x, x1, err, errlen);
         if (rc != PB_OK) return rc;
         mlp_block_backward(s, l, x1);
@@ -535,9 +567,11 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
 
     // embedding: rows of absent tokens are zero, or (tied) the LM head's gradient the CE wrote
     tick(s, gpu_plan_tick_embed_bwd(L));
+    profile_begin(s->prof, OPK_EMBED, st);
     if (!m->tied_embeddings) cudaCheck(cudaMemsetAsync(grad(s, P_EMBED, -1), 0, (size_t)V * C * sizeof(bf16_t), st));
     embedding_backward(grad(s, P_EMBED, -1), dres, ib(s, GB_EMB_UNIQ_TOK), ib(s, GB_EMB_UNIQ_OFF), ib(s, GB_EMB_SLOTS),
                        s->n_uniq, C, m->tied_embeddings, st);
+    profile_begin(s->prof, OPK_MISC, st);
     cast_f32_to_bf16(grad(s, P_LN1, -1), norm_acc, (size_t)L * C, st);
     cast_f32_to_bf16(grad(s, P_LN2, -1), norm_acc + (size_t)L * C, (size_t)L * C, st);
     cast_f32_to_bf16(grad(s, P_LNF, -1), norm_acc + 2 * (size_t)L * C, (size_t)C, st);
@@ -545,6 +579,7 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
         cast_f32_to_bf16(grad(s, P_QNORM, -1), norm_acc_qnorm(s, 0), (size_t)L * m->head_dim, st);
         cast_f32_to_bf16(grad(s, P_KNORM, -1), norm_acc_knorm(s, 0), (size_t)L * m->head_dim, st);
     }
+    profile_end(s->prof, st);
     return PB_OK;
 }
 

@@ -105,6 +105,7 @@ typedef struct Call {
     const ModelConfig *m; const StepOptions *o; Step *made; // create (made: the Step once it exists)
     const Layout *layout;                                   // prepare
     double *ms, *loss;                                      // run
+    StepProfile *prof;                                      // profile
     StepMemory *mem;                                        // memory
     char *name, *versions; size_t n1, n2;                   // describe
 } Call;
@@ -116,6 +117,18 @@ static PbStatus create_body(void *a, char *err, size_t n) {
 }
 static PbStatus prepare_body(void *a, char *err, size_t n) { Call *c = (Call *)a; return gpu_prepare_layout(c->s, c->layout, err, n); }
 static PbStatus run_body(void *a, char *err, size_t n) { Call *c = (Call *)a; return gpu_run_timed(c->s, c->ms, c->loss, err, n); }
+// The profiled step: the same step as gpu_run_timed, with every op class's events recorded.
+static PbStatus profile_body(void *a, char *err, size_t n) {
+    Call *c = (Call *)a;
+    Step *s = c->s;
+    if (!s->opt.profile) { snprintf(err, n, "gpu: profile: the step was created without StepOptions.profile"); return PB_ERROR; }
+    double loss = 0;
+    profile_enable(s->prof, 1);
+    PbStatus rc = gpu_run_timed(s, &c->prof->step_ms, &loss, err, n);
+    if (rc == PB_OK) profile_collect(s->prof, s->stream, c->prof);
+    profile_enable(s->prof, 0);
+    return rc;
+}
 static PbStatus memory_body(void *a, char *, size_t) { Call *c = (Call *)a; memory_of(c->s, c->mem); return PB_OK; }
 static PbStatus describe_body(void *a, char *, size_t) {
     Call *c = (Call *)a;
@@ -160,6 +173,13 @@ static PbStatus gpu_run(Step *s, double *ms, double *loss, char *err, size_t err
     return trapped(&c, run_body, err, errlen);
 }
 
+static PbStatus gpu_profile(Step *s, StepProfile *out, char *err, size_t errlen) {
+    Call c = {};
+    c.s = s;
+    c.prof = out;
+    return trapped(&c, profile_body, err, errlen);
+}
+
 static void gpu_memory(Step *s, StepMemory *out) { // zeros after a device error
     Call c = {};
     c.s = s;
@@ -184,5 +204,5 @@ static void gpu_describe(Step *s, char *gpu_name, size_t n1, char *versions, siz
 
 extern "C" const StepBackend gpu_step_backend = {
     "gpu", gpu_create, gpu_prepare, gpu_run, gpu_memory, gpu_params, gpu_grads, gpu_release_layout, gpu_destroy_step,
-    gpu_describe, gpu_clocks, gpu_attention, gpu_attention_plan,
+    gpu_describe, gpu_clocks, gpu_attention, gpu_attention_plan, gpu_profile,
 };

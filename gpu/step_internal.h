@@ -7,8 +7,11 @@
 #ifndef PB_GPU_STEP_INTERNAL_H
 #define PB_GPU_STEP_INTERNAL_H
 
+#include <string.h>
+
 #include "../kernels/bf16_host.h"
 #include "../kernels/matmul.h"
+#include "profile.h"
 #include "sm_clock.h"
 
 extern "C" {
@@ -26,6 +29,7 @@ struct Step {
     cudaStream_t stream;
     cudaEvent_t ev_start, ev_stop;
     Matmul *mm;
+    Profile *prof;             // op-class ranges: NVTX always, events in the profiled step (profile.h)
     size_t baseline_used;      // device bytes in use before our allocations (context included)
     int device_lost;           // 1: a device call failed; only host memory may be touched now
     char lost_why[512];        // that call's message
@@ -47,6 +51,12 @@ struct Step {
     int n_uniq;
     int tick_now;              // the plan's tick being run (poisoning)
 };
+
+// StepOptions.gemm_select as the matmul's choice: "heuristic", else timed (NULL is the default,
+// STEP_GEMM_SELECT_DEFAULT; the CLI admits only the two names).
+static inline MatmulSelect gemm_select_of(const StepOptions *o) {
+    return o->gemm_select && !strcmp(o->gemm_select, "heuristic") ? MATMUL_SELECT_HEURISTIC : MATMUL_SELECT_TIMED;
+}
 
 // step.cu. create: *keep gets the Step as soon as it exists (a device error mid-create can still
 // free it). destroy frees host memory only once the Step is lost.

@@ -41,6 +41,9 @@ void cli_usage(FILE *fp) {
           "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
           "  --mlp-chunk N         GPU: MLP chunks of at most N tokens (default: the memory plan's choice of\n"
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
+          "  --gemm-select heuristic|timed   cuBLASLt algorithm per GEMM shape: the heuristic's first, or\n"
+          "                        the fastest of its candidates timed once per shape (default timed)\n"
+          "  --profile             after timing, one more step with every op class timed: a table per strategy\n"
           "  --list                list models and sweeps\n"
           "  --help                this text\n"
           "exit status: 0 done, 1 a step failed, losses disagree or the CSV could not be written,\n"
@@ -74,8 +77,8 @@ static int parse_seconds(const char *s, double *out) {
 
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
-    "--device", "--attention", "--prefix-attention", "--shard", "--min-reps", "--min-time", "--max-time",
-    "--mlp-chunk",
+    "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
+    "--max-time", "--mlp-chunk",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -125,6 +128,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (strcmp(v, "auto") && strcmp(v, "split") && strcmp(v, "copied"))
             return bad(err, errlen, flag, v, "auto|split|copied");
         o->prefix_attention = v;
+    } else if (!strcmp(flag, "--gemm-select")) {
+        if (strcmp(v, "heuristic") && strcmp(v, "timed")) return bad(err, errlen, flag, v, "heuristic|timed");
+        o->gemm_select = v;
     } else if (!strcmp(flag, "--shard")) {
         if (shard_parse(v, &o->shard_i, &o->shard_n)) return bad(err, errlen, flag, v, "i/n with 0 <= i < n");
     } else if (!strcmp(flag, "--min-reps")) {
@@ -166,6 +172,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
+        if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
         const char *eq = strchr(a, '=');
         size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         int known = 0;

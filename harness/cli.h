@@ -29,6 +29,8 @@ typedef struct CliOptions {
     int matmul_verbose;     // --matmul-verbose
     int mlp_chunk;          // --mlp-chunk N: MLP chunk cap in tokens; 0: the memory plan's choice
     int force;              // --force: run cells over the cpu budget
+    int profile;            // --profile
+    const char *gemm_select;// "heuristic" | "timed" | NULL (the default, STEP_GEMM_SELECT_DEFAULT)
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps;
     double min_time, max_time; // -1: unset

@@ -23,7 +23,8 @@ typedef struct Column { const char *name; ColType type; size_t off, size; } Colu
     COL(p "_status", C_STR, s[i].status), COL(p "_loss", C_DBL, s[i].loss), \
     COL(p "_min_ms", C_DBL, s[i].min_ms), COL(p "_iqr_ms", C_DBL, s[i].iqr_ms), \
     COL(p "_reps", C_INT, s[i].reps), COL(p "_model_tflop", C_DBL, s[i].model_tflop), \
-    COL(p "_tflops", C_DBL, s[i].tflops), COL(p "_driver_gb", C_DBL, s[i].driver_gb), \
+    COL(p "_tflops", C_DBL, s[i].tflops), COL(p "_roofline_eff", C_DBL, s[i].roofline_eff), \
+    COL(p "_driver_gb", C_DBL, s[i].driver_gb), \
     COL(p "_predicted_gb", C_DBL, s[i].predicted_gb), COL(p "_gb_accum", C_DBL, s[i].gb_accum), \
     COL(p "_sm_mhz_min", C_DBL, s[i].sm_mhz_min), \
     COL(p "_sm_mhz_max", C_DBL, s[i].sm_mhz_max), COL(p "_clocks", C_STR, s[i].clocks), \
@@ -52,7 +53,7 @@ static const Column columns[] = {
     COL("efficiency_tree", C_DBL, efficiency_tree), COL("forest", C_DSTR, forest),
     COL("loss_check", C_STR, loss_check), COL("loss_max_rel_diff", C_DBL, loss_max_rel_diff),
     COL("attention", C_STR, attention), COL("prefix_attention", C_STR, prefix_attention),
-    COL("device", C_STR, device), COL("gpu", C_STR, gpu),
+    COL("gemm_select", C_STR, gemm_select), COL("device", C_STR, device), COL("gpu", C_STR, gpu),
     COL("versions", C_STR, versions), COL("git_commit", C_STR, git_commit), COL("command", C_DSTR, command),
     COL("seed", C_I64, seed), COL("sweep", C_STR, sweep), COL("cell", C_INT, cell),
     COL("prompt_lens", C_DSTR, prompt_lens), COL("completion_lens", C_DSTR, completion_lens),

@@ -27,6 +27,7 @@ typedef struct StrategyResult {
     double loss;            // summed completion NLL of the warm-up step
     double model_tflop;     // model FLOPs of one step / 1e12
     double tflops;          // model TFLOP/s at the median time
+    double roofline_eff;    // ideal time at the H200 ceilings (model/roofline.h) / median time; GPU only
     double sm_mhz_min, sm_mhz_max; // SM clock range read around the timed steps (NaN = unknown)
     char clocks[12];        // ok | dropped (below 90% of the rated clock) | throttled (NVML: power/thermal) | unknown
     char stopped_at_max_time[4]; // yes: --max-time ended the timing before --min-reps / --min-time; no
@@ -47,6 +48,7 @@ typedef struct ResultRow {
     char *forest;                    // a forest cell's segments (sweep.h cell_forest_text); malloc'd (NULL: a group cell)
     char loss_check[16];             // ok | mismatch | nonfinite | n/a (fewer than two strategies ran)
     double loss_max_rel_diff;
+    char gemm_select[16];            // GPU: how cuBLASLt algorithms were chosen (heuristic | timed); "" on the CPU
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
     char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: split 3, copied 0"
     char *command;                   // malloc'd, any length (NULL = empty); control bytes escaped

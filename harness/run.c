@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "../strategies/layout_estimate.h"
+#include "../model/roofline.h"
+#include "profile_report.h"
 #include "progress.h"
 #include "results.h"
 
@@ -55,10 +57,29 @@ static PbStatus strategy_failed(const RunPlan *p, StrategyResult *out, Strategy 
     return rc;
 }
 
+// The profiled step of one strategy (--profile): its table is printed after the cell.
+typedef struct CellProfile {
+    int have;
+    StepProfile prof;
+    RoofShape shape;
+} CellProfile;
+
+// One more step with every op class timed, after the timed ones (so events cannot distort them).
+// A profile that fails without a device error loses only its table (said on stderr).
+static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile *cp, char *err, size_t errlen) {
+    if (!p->profile || !p->backend->profile) return PB_OK;
+    PbStatus rc = p->backend->profile(p->step, &cp->prof, err, errlen);
+    cp->have = rc == PB_OK;
+    cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss};
+    if (rc == PB_DEVICE_ERROR) return rc;
+    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(l->strategy), err);
+    return PB_OK;
+}
+
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *samples, const volatile sig_atomic_t *stop) {
+                             double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
@@ -75,6 +96,8 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
     if (rc == PB_OK) rc = measure_run(&p->measure, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
+    if (rc == PB_OK) rc = profile_strategy(p, &l, cp, err, sizeof err);
+    RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
     StepMemory mem = {0};
     if (rc == PB_OK) p->backend->memory(p->step, &mem);
     p->backend->release(p->step);
@@ -93,6 +116,11 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
+    if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
+        RoofCosts costs;
+        roofline_costs(&p->model, &shape, &costs);
+        out->roofline_eff = roofline_ideal_s(&costs, &roof_h200) * 1e3 / ms.median_ms;
+    }
     fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
             strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, ms.reps,
             ms.stopped_at_max_time ? ", stopped at --max-time" : "", out->gb, out->tflops, loss,
@@ -127,6 +155,7 @@ static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     r->num_completions = c->k;
     r->batch_size = c->prompts;
     snprintf(r->attention, sizeof r->attention, "%s", p->backend->attention ? p->backend->attention(p->step) : "");
+    snprintf(r->gemm_select, sizeof r->gemm_select, "%s", p->gemm_select ? p->gemm_select : "");
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
     p->backend->describe(p->step, r->gpu, sizeof r->gpu, r->versions, sizeof r->versions);
     snprintf(r->git_commit, sizeof r->git_commit, "%s", pb_build_commit());
@@ -281,9 +310,10 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             continue;
         }
         double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
+        CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
@@ -308,6 +338,13 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             fprintf(p->progress, "bench: %s; stopping the sweep (the file holds the %d rows written before)\n", err, n_rows);
             failed = 1;
             break;
+        }
+        for (int s = 0; s < STRATEGY_COUNT; s++) { // after the cell: its strategies' profiles
+            if (!prof[s].have) continue;
+            char title[160];
+            snprintf(title, sizeof title, "%s, prompt %d x completion %d, %d prompts x %d completions",
+                     strategy_name((Strategy)s), r->prompt_len, r->completion_len, r->batch_size, r->num_completions);
+            profile_report_print(p->table, title, &p->model, &prof[s].shape, &prof[s].prof, r->s[s].ms);
         }
         n_rows++;
         flop_done += work[i];

@@ -31,6 +31,8 @@ typedef struct RunPlan {
     uint64_t seed;
     double loss_rtol;          // relative tolerance of the cross-strategy loss check
     const char *command;       // the command line
+    const char *gemm_select;   // GPU: the cuBLASLt algorithm choice the step was created with (CSV); NULL on the CPU
+    int profile;               // 1: after each strategy's timing, one profiled step (StepBackend.profile)
     CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr
     FILE *table;               // stdout

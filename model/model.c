@@ -174,14 +174,24 @@ int model_validate(const ModelConfig *m, char *err, size_t errlen) {
     return 0;
 }
 
-Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows) {
-    double C = m->hidden, F = m->mlp, L = m->layers, V = m->vocab;
+LayerMacs model_layer_macs(const ModelConfig *m) {
+    double C = m->hidden, F = m->mlp;
     double q = (double)m->n_head * m->head_dim, kv = (double)m->n_kv_head * m->head_dim;
-    double macs_per_token = L * (C * q + 2.0 * C * kv + q * C + 3.0 * C * F);
+    LayerMacs r = {C * (q + 2.0 * kv), q * C, 3.0 * C * F};
+    return r;
+}
+
+double model_attn_fwd_flop_per_pair(const ModelConfig *m) {
+    return (double)m->layers * m->n_head * (4.0 * m->head_dim);
+}
+
+Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, size_t loss_rows) {
+    LayerMacs lm = model_layer_macs(m);
+    double macs_per_token = m->layers * (lm.qkv + lm.o + lm.mlp);
     Flops f;
     f.dense = 6.0 * macs_per_token * (double)token_slots;
-    f.attention = L * m->n_head * (4.0 * m->head_dim) * 3.5 * (double)attn_pairs;
-    f.lm_head = 6.0 * C * V * (double)loss_rows;
+    f.attention = model_attn_fwd_flop_per_pair(m) * (1.0 + MODEL_ATTN_BWD_FACTOR) * (double)attn_pairs;
+    f.lm_head = 6.0 * (double)m->hidden * (double)m->vocab * (double)loss_rows;
     f.total = f.dense + f.attention + f.lm_head;
     return f;
 }

@@ -128,6 +128,15 @@ Flops model_flops(const ModelConfig *m, size_t token_slots, size_t attn_pairs, s
 // Parameter count in 64 bits with overflow checks: 0, or -1 when it does not fit 64 bits.
 int model_param_count_checked(const ModelConfig *m, uint64_t *count);
 
+// Multiply-adds per token slot of ONE layer's projections (the count model_flops and the
+// roofline's op classes, model/roofline.h, share): q, k and v together; o; gate, up and down.
+typedef struct LayerMacs { double qkv, o, mlp; } LayerMacs;
+LayerMacs model_layer_macs(const ModelConfig *m);
+// Attention forward FLOPs per allowed (query, key) pair over all layers and query heads
+// (4 * D per pair and head); the backward is MODEL_ATTN_BWD_FACTOR times that.
+double model_attn_fwd_flop_per_pair(const ModelConfig *m);
+#define MODEL_ATTN_BWD_FACTOR 2.5
+
 // Bytes of the parameter table stored as bf16 (the GPU step's weights, and its gradients).
 size_t model_param_bytes_bf16(const ModelConfig *m);
 

@@ -14,6 +14,7 @@
 
 #include "../core/status.h"
 #include "../model/model.h"
+#include "../model/roofline.h"
 #include "../strategies/layout.h"
 
 typedef struct StepOptions {
@@ -26,7 +27,19 @@ typedef struct StepOptions {
     int mlp_chunk;         // GPU: MLP chunk cap in tokens (./bench --mlp-chunk); 0: the memory plan's choice
     int poison;            // debug (GPU): fill every buffer with NaN when it is born and when it dies, so a
                            // read outside a buffer's planned lifetime shows in the loss and gradients
+    const char *gemm_select; // GPU: "timed" (time the heuristic's candidates per shape, keep the fastest) or
+                             // "heuristic" (its first answer); NULL = STEP_GEMM_SELECT_DEFAULT
+    int profile;           // 1: the GPU step can time its op classes (the profile entry; ./bench --profile)
 } StepOptions;
+
+#define STEP_GEMM_SELECT_DEFAULT "timed"
+
+// One step's time per op class (model/roofline.h), from CUDA events around every op.
+typedef struct StepProfile {
+    double step_ms;                      // the whole profiled step (its own events, profiling included)
+    double ms[OPK_COUNT][OPP_COUNT];     // summed event-pair times per class
+    int calls[OPK_COUNT][OPP_COUNT];     // event pairs per class
+} StepProfile;
 
 // The SM clock around the last run (nvbench style: the clock the step ran at, not the rated one).
 typedef struct StepClocks {
@@ -72,6 +85,9 @@ typedef struct StepBackend {
     const char *(*attention)(Step *s);
     // How the prepared layout's attention runs ("" where there is nothing to choose); NULL: never.
     void (*attention_plan)(Step *s, char *out, size_t len);
+    // One extra step, after the timed ones, with every op class timed (StepOptions.profile must
+    // have been set at create); NULL where the device has no profiler (the CPU).
+    PbStatus (*profile)(Step *s, StepProfile *out, char *err, size_t errlen);
 } StepBackend;
 
 extern const StepBackend cpu_step_backend;

@@ -29,6 +29,9 @@ grep -q "^\[4/4\] cells done in .* ETA 0s$" "$tmp/stderr" || fail "no 'cells don
 # the CPU has no clocks (empty), reports whether --max-time cut the timing, and what runs
 [ "$(cols padded_clocks,padded_sm_mhz_min,padded_stopped_at_max_time,prefix_error,attention "$tmp/tiny.csv" | sort -u)" = "$(printf 'NaN\tNaN\tno\tNaN\tNaN')" ] ||
     fail "clock / max-time / error / attention columns on the cpu: $(cols padded_clocks,padded_sm_mhz_min,padded_stopped_at_max_time,prefix_error,attention "$tmp/tiny.csv" | sort -u)"
+# the roofline (H200 ceilings) and the GEMM choice are GPU figures: empty on the cpu
+[ "$(cols padded_roofline_eff,prefix_roofline_eff,gemm_select "$tmp/tiny.csv" | sort -u)" = "$(printf 'NaN\tNaN\tNaN')" ] ||
+    fail "roofline_eff / gemm_select on the cpu: $(cols padded_roofline_eff,prefix_roofline_eff,gemm_select "$tmp/tiny.csv" | sort -u)"
 head -n 1 "$tmp/tiny.csv" | grep -q "^model,method,prompt_len,completion_len,num_completions,batch_size,padded_ms,packed_ms,prefix_ms,padded_gb,packed_gb,prefix_gb,speedup_pad_pack,speedup_pack_prefix,speedup_pad_prefix,padded_tokens,packed_tokens,prefix_tokens," || fail "header"
 
 fast="--device cpu --min-reps 1 --min-time 0"

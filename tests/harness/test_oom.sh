@@ -26,6 +26,16 @@ got=$(cols prompt_len,padded_status,packed_status "$tmp/dev.csv" | tr '\t' ' ' |
 [ "$got" = "8 ok ok;64 error NaN;" ] || fail "device error: rows '$got', want '8 ok ok;64 error NaN;' (the sweep stops)"
 cols padded_error "$tmp/dev.csv" | sed -n 2p | grep -q "illegal memory access" || fail "device error: no message in padded_error"
 grep -q "device error: the sweep stops" "$tmp/err" || { fail "device error: no line saying the sweep stops"; cat "$tmp/err"; }
+# --profile on the stand-in "gpu": one table per strategy after the cell, the GPU columns filled
+"$bench" oom=100000 --device gpu --model tiny --prompts 1 --completions 2 --cells 8x8 --min-reps 1 --min-time 0 \
+    --profile --out "$tmp/prof.csv" > "$tmp/out" 2> "$tmp/err" || fail "--profile run: exit $?"
+n_ok=$(cols padded_status,packed_status,prefix_status,tree_status "$tmp/prof.csv" | tr '\t' '\n' | grep -c '^ok$')
+[ "$n_ok" -eq 4 ] || fail "--profile run: $n_ok strategies ok, want 4"
+[ "$(grep -c "^profile: .*, prompt 8 x completion 8, 1 prompts x 2 completions: profiled step 4.000 ms" "$tmp/out")" -eq "$n_ok" ] ||
+    { fail "not one profile table per strategy"; cat "$tmp/out"; }
+grep -q "^| qkv gemm         | forward   |     2 |     1.000 |  25.0% |" "$tmp/out" || fail "no qkv row in the profile table"
+[ "$(cols gemm_select "$tmp/prof.csv")" = timed ] || fail "gemm_select '$(cols gemm_select "$tmp/prof.csv")', want timed"
+cols padded_roofline_eff,prefix_roofline_eff "$tmp/prof.csv" | grep -q NaN && fail "roofline_eff empty on the (stand-in) gpu"
 # issue 15 case 9, device side: a cell whose token ids and layout alone exceed half of this
 # host's memory (16 prompts x 64 completions of 1048000 + 1048000 tokens: 2.15e9 slots, just
 # below the slot bound, ~73 GB) is recorded "oom" from its estimate in well under a second,
