@@ -32,7 +32,10 @@ typedef struct StepOptions {
     int profile;           // 1: the GPU step can time its op classes (the profile entry; ./bench --profile)
 } StepOptions;
 
-#define STEP_GEMM_SELECT_DEFAULT "timed"
+// heuristic by default: the timed choice allocates a temporary output outside the memory plan
+// while it times an accumulating GEMM (up to 1.4 GB in warm-up at 16k x 16k), and its gain is
+// measured per run with --gemm-select timed (results/runs/), not assumed.
+#define STEP_GEMM_SELECT_DEFAULT "heuristic"
 
 // One step's time per op class (model/roofline.h), from CUDA events around every op.
 typedef struct StepProfile {

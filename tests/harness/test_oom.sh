@@ -34,7 +34,7 @@ n_ok=$(cols padded_status,packed_status,prefix_status,tree_status "$tmp/prof.csv
 [ "$(grep -c "^profile: .*, prompt 8 x completion 8, 1 prompts x 2 completions: profiled step 4.000 ms" "$tmp/out")" -eq "$n_ok" ] ||
     { fail "not one profile table per strategy"; cat "$tmp/out"; }
 grep -q "^| qkv gemm         | forward   |     2 |     1.000 |  25.0% |" "$tmp/out" || fail "no qkv row in the profile table"
-[ "$(cols gemm_select "$tmp/prof.csv")" = timed ] || fail "gemm_select '$(cols gemm_select "$tmp/prof.csv")', want timed"
+[ "$(cols gemm_select "$tmp/prof.csv")" = heuristic ] || fail "gemm_select '$(cols gemm_select "$tmp/prof.csv")', want heuristic (the default)"
 cols padded_roofline_eff,prefix_roofline_eff "$tmp/prof.csv" | grep -q NaN && fail "roofline_eff empty on the (stand-in) gpu"
 # issue 15 case 9, device side: a cell whose token ids and layout alone exceed half of this
 # host's memory (16 prompts x 64 completions of 1048000 + 1048000 tokens: 2.15e9 slots, just
