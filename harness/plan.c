@@ -12,6 +12,7 @@
 #include "lengths.h"
 #include "measure.h"
 #include "quote.h"
+#include "run.h"
 #include "sweep.h"
 
 #define PLAN_LARGEST 8
@@ -27,7 +28,7 @@ static PbStatus plan_step(void *ctx, int timed, double *ms, double *loss, char *
 static const char csv_header[] =
     "model,attention,prompt_len,completion_len,prompts,completions,strategy,tokens,plan_gb,plan_accum_gb,"
     "mlp_rows,ce_rows,peak_at,status,gpu_plan_gb,gpu_plan_accum_gb,allocated_gb,driver_gb,driver_vs_plan_pct,"
-    "median_ms,min_ms,reps,loss";
+    "median_ms,min_ms,reps,loss,git_commit";
 
 // The host plan of one layout, both ways. 0 or -1 with a line on stderr.
 static int host_plans(const ModelConfig *m, const Layout *l, const char *attention, AttnPrefixMode mode, int mlp_cap,
@@ -177,9 +178,10 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             int rc_gpu = s ? measure_on_gpu(b, s, &l, o, out, fields, sizeof fields) : PB_EXIT_OK;
             if (rc_gpu) failed = rc_gpu;
             if (csv)
-                fprintf(csv, "%s,%s,%d,%d,%d,%d,%s,%zu,%.4f,%.4f,%d,%d,\"%s\",%s\n", m.name, attention, c->prompt_len,
+                fprintf(csv, "%s,%s,%d,%d,%d,%d,%s,%zu,%.4f,%.4f,%d,%d,\"%s\",%s,%s\n", m.name, attention, c->prompt_len,
                         c->completion_len, c->prompts, c->k, strategy_name((Strategy)st), l.n_slots, p[0].peak / 1e9,
-                        p[1].peak / 1e9, p[0].mlp_rows, p[0].ce_rows, peak_at, s ? fields : "host,,,,,,,,,");
+                        p[1].peak / 1e9, p[0].mlp_rows, p[0].ce_rows, peak_at, s ? fields : "host,,,,,,,,,",
+                        pb_build_commit());
             gpu_memory_plan_free(&p[0]);
             gpu_memory_plan_free(&p[1]);
             layout_free(&l);
