@@ -41,6 +41,7 @@
 #include "../kernels/check.h"
 #include "../kernels/cross_entropy.h"
 #include "../kernels/kernels.h"
+#include "embedding_csr.h"
 #include "step_internal.h"
 
 char *gpu_line_ptr(Step *s, const GpuPlanLine *ln) { return ln ? s->arena + (ln->a.offset - s->plan.outside) : NULL; }
@@ -224,27 +225,6 @@ void gpu_destroy_step(Step *s) {
 
 // ------------------------------------------------------------------------------------------
 // prepare
-
-// Embedding-backward CSR over the real slots: unique tokens ascending, each with its slots.
-// Returns the number of unique tokens, or -1 (out of host memory, or real slots != n_real).
-static int build_embedding_csr(const Layout *l, int V, int32_t *uniq_tok, int32_t *uniq_off, int32_t *slots) {
-    int32_t *count = (int32_t *)calloc((size_t)V + 1, sizeof *count);
-    if (!count) return -1;
-    size_t real = 0;
-    for (size_t t = 0; t < l->n_slots; t++)
-        if (l->kv_lo[t] >= 0) { count[l->tokens[t] + 1]++; real++; }
-    if (real != l->n_real) { free(count); return -1; }
-    int n = 0;
-    for (int v = 0; v < V; v++) {
-        if (count[v + 1]) { uniq_tok[n] = v; uniq_off[n] = count[v]; n++; }
-        count[v + 1] += count[v]; // count[v] = first slot index of token v
-    }
-    uniq_off[n] = count[V];
-    for (size_t t = 0; t < l->n_slots; t++)
-        if (l->kv_lo[t] >= 0) slots[count[l->tokens[t]]++] = (int32_t)t;
-    free(count);
-    return n;
-}
 
 static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
     if (bytes) cudaCheck(cudaMemcpy(buf_at(s, b, -1, PASS_NONE), host, bytes, cudaMemcpyHostToDevice));

@@ -1,5 +1,5 @@
 /*
- * ideal.c: the FLOP-ideal side of a sweep without running a step: per cell, the token slots of
+ * dev_ideal.c: the FLOP-ideal side of a sweep without running a step: per cell, the token slots of
  * the four layouts, their model FLOPs (DESIGN.md section 3, from layout_build_forest and
  * model_flops, the same code the harness uses) and the ideal speedups over padded. For
  * planning GPU sweeps and for reading measured speedups against.
@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../harness/config.h"
-#include "../harness/sweep.h"
-#include "../strategies/layout.h"
+#include "../../harness/config.h"
+#include "../../harness/sweep.h"
+#include "../../strategies/layout.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) { fprintf(stderr, "usage: %s MODEL.conf SWEEP.conf\n", argv[0]); return 2; }
