@@ -4,11 +4,9 @@
 # memory saved (padded_gb - prefix_gb). x labels: the cell index and its mean lengths.
 #   plot/bars.sh IN.csv OUT.png
 set -eu
-if [ $# -ne 2 ]; then echo "usage: $0 IN.csv OUT.png" >&2; exit 2; fi
 here=$(cd "$(dirname "$0")" && pwd)
-in=$1 out=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$here/lib.sh"
+plot_args "$@"
 awk -v cols=model,num_completions,cell,prompt_len,completion_len,speedup_pad_prefix,ideal_speedup_pad_prefix,padded_gb,prefix_gb \
     -f "$here/csvcols.awk" "$in" |
 awk -F '\t' -v dir="$tmp" '

@@ -6,11 +6,9 @@
 # Needs gnuplot (pngcairo) and a POSIX awk. Only grid cells of the first row's model and
 # completion count are drawn (rows with exact random lengths have their own chart: bars.sh).
 set -eu
-if [ $# -ne 2 ]; then echo "usage: $0 IN.csv OUT.png" >&2; exit 2; fi
 here=$(cd "$(dirname "$0")" && pwd)
-in=$1 out=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$here/lib.sh"
+plot_args "$@"
 
 awk -v cols=model,num_completions,prompt_len,completion_len,speedup_pad_prefix,padded_gb,prefix_gb \
     -f "$here/csvcols.awk" "$in" > "$tmp/cols"

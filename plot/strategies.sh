@@ -5,11 +5,9 @@
 # not run (oom, skipped) has no bar. x labels: the cell index and its mean shared / leaf length.
 #   plot/strategies.sh IN.csv OUT.png
 set -eu
-if [ $# -ne 2 ]; then echo "usage: $0 IN.csv OUT.png" >&2; exit 2; fi
 here=$(cd "$(dirname "$0")" && pwd)
-in=$1 out=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$here/lib.sh"
+plot_args "$@"
 cols=model,sweep,cell,prompt_len,completion_len,num_completions,batch_size
 cols=$cols,padded_ms,packed_ms,prefix_ms,tree_ms,padded_model_tflop,packed_model_tflop,prefix_model_tflop,tree_model_tflop
 cols=$cols,padded_gb,packed_gb,prefix_gb,tree_gb
