@@ -188,6 +188,7 @@ static void name_of(const char *path, char *out, size_t outlen) {
 
 // The root read (or NULL with jansson's error), checked and converted; every message one line.
 static int convert(json_t *root, const json_error_t *je, const char *path, ModelConfig *m, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
     char path_q[PB_QUOTE_BUF];
     pb_escape(path, PB_QUOTE_PATH, path_q, sizeof path_q);
     int rc;
@@ -205,14 +206,12 @@ static int convert(json_t *root, const json_error_t *je, const char *path, Model
 }
 
 int hf_config_load(const char *path, ModelConfig *m, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     return convert(root, &je, path, m, err, errlen);
 }
 
 int hf_config_parse(const char *text, size_t len, const char *label, ModelConfig *m, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
     json_error_t je;
     json_t *root = json_loadb(text, len, 0, &je);
     return convert(root, &je, label, m, err, errlen);
