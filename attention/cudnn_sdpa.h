@@ -79,6 +79,12 @@ void sdpa_call_free(SdpaCall *c); // and zeroes it
 PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
                                CausalKind causal, int build, size_t *device_bytes, char *err, size_t errlen);
 
+/* A BSHD call over sp's rows (row_len slots each, in slot order) in parts of `part` consecutive
+ * rows: one plan (b = part), each part's lengths uploaded, base_q = base_kv = its first row's
+ * slot. Its buffers cover part * row_len slots (max_rows, max_keys). The padded backward's parts. */
+PbStatus sdpa_call_setup_row_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                                   int64_t row_len, int build, size_t *device_bytes, char *err, size_t errlen);
+
 // sp's lengths (and, ragged, offsets from its starts) on the device, counted in *device_bytes.
 PbStatus sdpa_upload_seqs(const AttnShape *sh, const CallSpec *sp, int ragged, int32_t **len_q, int32_t **len_kv,
                           int64_t **off_q, int64_t **off_kv, int64_t **off_s, size_t *device_bytes, char *err,

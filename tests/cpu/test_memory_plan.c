@@ -71,7 +71,7 @@ typedef struct PlanFig { double peak, accum; } PlanFig;
 static PlanFig check_plan(const ModelConfig *m, const Layout *l, const char *what) {
     PlanFig fig = {0, 0};
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
-    CHECK(gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in) == 0, "%s: attn_memory", what);
+    CHECK(gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}, &in) == 0, "%s: attn_memory", what);
     GpuMemPlan p[2];
     char err[256];
     for (int mode = 0; mode < 2; mode++) {
@@ -144,7 +144,7 @@ static void test_recompute_policy(const ModelConfig *m, const Layout *l) {
                             (1ull << GB_RSTD1) | (1ull << GB_LN2) | (1ull << GB_RSTD2);
     }
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .mlp_rows = 4096, .ce_rows = 2048, .attn_tight = 0};
-    gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in);
+    gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}, &in);
     GpuMemPlan base, p;
     char err[256];
     CHECK(gpu_memory_plan(&in, &base, err, sizeof err) == 0, "recompute: %s", err);
@@ -213,15 +213,10 @@ int main(void) {
             f[s] = check_plan(&m, &l, what);
             printf("%-14s %-6s  %8.3f %8.3f  %6.1f%s\n", s == 0 ? what : "", strategy_name((Strategy)s), f[s].peak,
                    f[s].accum, w->aim[s], f[s].peak <= w->aim[s] ? "" : "  above the aim");
-            // The two rows over their aims, stated and bounded: padded 4096x512 1x16 and 16384x16384, whose
-            // peaks (an attention backward) hold cuDNN's padded workspace, an fp32 (slots, Hq, D) buffer
-            // (1.06 and 2.82 GB) seen on the H200 (attn_memory.h); with 16 MiB assumed for it the plan
-            // said 36.19 and 68.43 GB. Running the padded backward in parts of rows would cut it.
-            double over = 0.0;
-            if (s == STRATEGY_PADDED && w->p == 4096 && w->c == 512 && w->k == 16) over = 0.25;
-            if (s == STRATEGY_PADDED && w->p == 16384 && w->c == 16384) over = 1.25;
-            CHECK(f[s].peak <= w->aim[s] + over, "%s: plan %.3f GB above the aim %.1f GB (+%.2f known)", what,
-                  f[s].peak, w->aim[s], over);
+            // every row at or below its aim; padded 4096x512 1x16 and 16384x16384 only since the padded
+            // backward runs in parts of rows (attn_memory.h): whole, their peaks were 37.23 and 71.23 GB,
+            // an attention backward holding cuDNN's fp32 (slots, Hq, D) workspace beside the dQ accumulator
+            CHECK(f[s].peak <= w->aim[s], "%s: plan %.3f GB above the aim %.1f GB", what, f[s].peak, w->aim[s]);
             layout_free(&l);
         }
         CHECK(f[STRATEGY_PREFIX].peak <= f[STRATEGY_PADDED].peak, "%dx%d: prefix %.3f GB above padded %.3f GB", w->p,
