@@ -67,7 +67,8 @@ enum { SDPA_BUILD_FWD = 1, SDPA_BUILD_BWD = 2 };
 
 /* Uploads sp's lengths (and offsets) and builds the plans asked for. batch_tokens: BSHD row
  * length (ragged: the longest sequence, only used for strides). *device_bytes grows by what is
- * allocated. PB_OK, PB_ERROR (no plan; host memory), PB_NO_MEMORY (device memory); err set. */
+ * allocated. PB_OK, PB_ERROR (no plan), PB_NO_MEMORY (host or device memory: ours, or a plan that
+ * cuDNN could not finalize for lack of it); err set. */
 PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int ragged,
                     CausalKind causal, int64_t batch_tokens, int build, size_t *device_bytes, char *err,
                     size_t errlen);
