@@ -49,13 +49,13 @@ typedef struct AttnMemory {
 } AttnMemory;
 
 /* The cuDNN backend's choices the figures depend on: its per-group prefix backward
- * (AttnOptions.prefix, .copied_below: prefix_path.h), whether its parts are cut to the budget
- * (AttnMask.tight_parts, below) and, for tests, the padded backward's rows per part forced
- * (AttnOptions.padded_part_rows). */
+ * (AttnOptions.prefix, .copied_below: prefix_path.h), how tight its parts are (AttnMask.tight_parts,
+ * below) and, for tests, the padded backward's rows per part forced (AttnOptions.padded_part_rows). */
+#define ATTN_TIGHT_LEVELS 4 // tight: 0 (few parts) .. ATTN_TIGHT_LEVELS - 1
 typedef struct AttnMemoryAsk {
     AttnPrefixMode prefix;
     double copied_below;
-    int tight;
+    int tight;            // 0: few parts; 1 .. ATTN_TIGHT_LEVELS - 1: tight, at that level (below)
     int padded_part_rows; // > 0: the padded backward in parts of at most this many rows (the
                           // largest divisor of the row count not above it); 0: by `tight`
 } AttnMemoryAsk;
@@ -74,12 +74,13 @@ int attn_memory(const char *backend, const AttnShape *shape, const Layout *l, co
  * layout's (attention/memory.c). Tight parts cost more calls, so the step's memory plan asks for
  * them only where they lower its peak (gpu/memory_plan.c).
  *
- * The padded layout's one BSHD call needs no per-sequence bound, so its few parts are one: the
- * whole call, forward and backward, as many rows as the layout has. Its tight parts are the
- * ragged calls' few: the backward in parts of as many rows as fit in ATTN_CUDNN_PART_TOKENS
- * slots (at least one row, a divisor of the row count), so that the engine's workspace, the
- * softmax sums and the fp32 dQ accumulator cover one part's rows; the forward stays one call
- * (its scratch is not at the step's peak, which is in a backward). Recorded as
+ * The ragged calls' tight parts are the same at every tight level. The padded layout's one BSHD
+ * call needs no per-sequence bound, so its few parts are one: the whole call, forward and
+ * backward. Tight, its backward runs in parts of consecutive rows, so that the engine's
+ * workspace, the softmax sums and the fp32 dQ accumulator cover one part's rows: at level k the
+ * k-th largest divisor of the row count below it (one row where there are fewer); the forward
+ * stays one call (its scratch is not at the step's peak, which is in a backward). The step's plan
+ * takes the level with the lowest peak, ties to the lower level (fewer calls). Recorded as
  * part[ATTN_PARTED_WHOLE] (rows per part) and span (the part's slots). */
 #define ATTN_CUDNN_PART_TOKENS 16384
 

@@ -198,22 +198,14 @@ static void choose_parts(const AttnShape *sh, const Layout *l, const CudnnCalls 
     for (int i = 0; i < ATTN_PARTED_COUNT; i++) out->span[i] = span[i];
 }
 
-// The padded backward's buffers (workspace as planned, softmax sums, fp32 dQ accumulator) for a
-// part of `slots` slots (bytes, aligned).
-static size_t padded_bwd_need(const AttnShape *sh, size_t slots) {
-    const size_t hq = (size_t)sh->n_head, d = (size_t)sh->head_dim;
-    return attn_cudnn_workspace_floor(sh, STRATEGY_PADDED, slots) + align256(slots * hq * sizeof(float)) +
-           align256(slots * hq * d * sizeof(float));
-}
-
 /* The padded layout's rows per backward part (attn_memory.h), a divisor of the rows: every row
- * (few); the most whose buffers need no more than the ragged calls' tight budget (tight); at most
- * the forced count. */
-static int padded_part_rows(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask) {
+ * (few); the tight level's divisor; at most the forced count. */
+static int padded_part_rows(const Layout *l, const AttnMemoryAsk *ask) {
     const int forced = ask->padded_part_rows;
+    int level = 0;
     for (int p = forced > 0 && forced < l->n_rows ? forced : l->n_rows; p > 1; p--) {
         if (l->n_rows % p) continue;
-        if (forced > 0 || !ask->tight || padded_bwd_need(sh, (size_t)p * (size_t)l->row_len) <= tight_budget(sh, l)) return p;
+        if (forced > 0 || level++ == ask->tight) return p;
     }
     return 1;
 }
@@ -221,7 +213,7 @@ static int padded_part_rows(const AttnShape *sh, const Layout *l, const AttnMemo
 int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnParts *out) {
     memset(out, 0, sizeof *out);
     if (l->strategy == STRATEGY_PADDED) {
-        const int part = padded_part_rows(sh, l, ask);
+        const int part = padded_part_rows(l, ask);
         const int64_t slots = (int64_t)part * l->row_len; // BSHD: a part's buffers cover its rows whole
         out->part[ATTN_PARTED_WHOLE] = part;
         out->span[ATTN_PARTED_WHOLE] = (AttnPartSpan){slots, slots};

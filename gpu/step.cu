@@ -325,7 +325,7 @@ PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) 
                     s->attn_mem.workspace[ATTN_FWD] - host->workspace[ATTN_FWD],
                     s->attn_mem.workspace[ATTN_BWD] - host->workspace[ATTN_BWD]);
         // the same chunks and parts, the backend's figures
-        in.attn[0] = in.attn[1] = s->attn_mem;
+        for (int t = 0; t < ATTN_TIGHT_LEVELS; t++) in.attn[t] = s->attn_mem;
         in.attn_tight = s->plan.attn_tight;
         in.mlp_rows = s->plan.mlp_rows;
         in.ce_rows = s->plan.ce_rows;

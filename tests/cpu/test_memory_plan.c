@@ -170,6 +170,41 @@ static void test_recompute_policy(const ModelConfig *m, const Layout *l) {
     gpu_memory_plan_free(&base);
 }
 
+/* The padded layout's backward parts (attention/attn_memory.h): whole when few, the divisors of the
+ * row count below it by tight level, at most the forced rows; the backward's scratch covers one
+ * part's slots (workspace as the fp32 (slots, Hq, D) floor, sums, dQ accumulator) and each part
+ * holds its own lengths; the forward's scratch stays the whole call's. */
+static void test_padded_parts(const ModelConfig *m) {
+    int32_t pl[1] = {4096}, cl[16];
+    for (int i = 0; i < 16; i++) cl[i] = 512 - i; // uneven: rows are padded to 4608
+    GroupBatch g;
+    Layout l;
+    CHECK(groups_make(&g, 1, 16, pl, cl, m->vocab, 1) == 0 && layout_build(&l, STRATEGY_PADDED, &g) == 0, "layout");
+    const AttnShape sh = {m->n_head, m->n_kv_head, m->head_dim};
+    const size_t slot_bwd = (size_t)sh.n_head * (size_t)sh.head_dim * 4 * 2 + (size_t)sh.n_head * 4;
+    static const int want[ATTN_TIGHT_LEVELS] = {16, 8, 4, 2};
+    for (int t = 0; t < ATTN_TIGHT_LEVELS + 2; t++) {
+        const int forced = t < ATTN_TIGHT_LEVELS ? 0 : t == ATTN_TIGHT_LEVELS ? 3 : 1; // 3: not a divisor -> 2
+        const int rows = forced ? (forced == 3 ? 2 : 1) : want[t];
+        const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, forced ? 1 : t, forced};
+        AttnParts parts;
+        AttnMemory mem;
+        CHECK(attn_cudnn_parts(&sh, &l, &ask, &parts) == 0 && attn_memory("cudnn", &sh, &l, &ask, &mem) == 0, "figures");
+        CHECK(parts.part[ATTN_PARTED_WHOLE] == rows, "level %d forced %d: %d rows per part, want %d", t, forced,
+              parts.part[ATTN_PARTED_WHOLE], rows);
+        const size_t slots = (size_t)rows * (size_t)l.row_len, n_parts = (size_t)(16 / rows);
+        CHECK(parts.span[ATTN_PARTED_WHOLE].q == (int64_t)slots, "span %lld, want %zu",
+              (long long)parts.span[ATTN_PARTED_WHOLE].q, slots);
+        CHECK(mem.scratch[ATTN_BWD] == slots * slot_bwd, "backward scratch %zu, want %zu", mem.scratch[ATTN_BWD],
+              slots * slot_bwd);
+        CHECK(mem.scratch[ATTN_FWD] == l.n_slots * (size_t)sh.n_head * (size_t)sh.head_dim * 4,
+              "forward scratch %zu: the whole call's workspace", mem.scratch[ATTN_FWD]);
+        CHECK(mem.held == 16 * 8 + (n_parts > 1 ? n_parts * (size_t)rows * 8 : 0), "held %zu", mem.held);
+    }
+    layout_free(&l);
+    groups_free(&g);
+}
+
 typedef struct Row { int p, c, b, k; double aim[3]; } Row;
 
 int main(void) {
@@ -189,6 +224,7 @@ int main(void) {
         printf("FAIL: %s\n", err);
         return 1;
     }
+    test_padded_parts(&m);
     // the table: cell, prompts x completions, and the aim (GB, at most) per strategy
     const Row rows[] = {
         {512, 512, 3, 2, {31.0, 31.0, 30.8}},   {2048, 512, 3, 2, {32.5, 32.5, 31.3}},
