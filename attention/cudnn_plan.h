@@ -20,12 +20,13 @@
 /* The calls of one layout (cudnn.c's comment on top says which run when). */
 typedef struct LayoutCalls {
     SdpaCall whole;                                 // padded, packed: forward and backward
+    SdpaCall padded_bwd;                            // padded in parts: the backward (whole: forward only)
     SdpaCall prompts, completions;                  // prefix forward, every group
     SdpaCall copied_prompts, copied_completions;    // prefix backward of the copied groups
     SdpaCall split_prompt_keys, split_self;         // prefix backward of the split groups
 } LayoutCalls;
 
-enum { N_LAYOUT_CALLS = 7 };
+enum { N_LAYOUT_CALLS = 8 };
 _Static_assert(sizeof(LayoutCalls) == N_LAYOUT_CALLS * sizeof(SdpaCall), "layout_calls_each lists every call");
 
 // The buffers that live only inside one forward/backward call, carved from the lent scratch.
