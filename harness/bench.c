@@ -84,17 +84,15 @@ int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConf
     return 0;
 }
 
-static void measure_settings(const CliOptions *o, const SweepConfig *sw, MeasureConfig *mc) {
+// The stopping rule (measure.h). On the cpu the noise target is off unless given (--noise):
+// the fp32 reference is for correctness and tiny models, and its times on a shared host never
+// get quiet, so they would all run to --max-reps.
+static void measure_settings(const CliOptions *o, const SweepConfig *sw, int on_gpu, MeasureConfig *mc) {
     measure_defaults(mc);
-    if (sw->min_reps) mc->min_reps = sw->min_reps;
-    if (sw->max_reps) mc->max_reps = sw->max_reps;
-    if (sw->min_time > 0) mc->min_time = sw->min_time;
-    if (sw->max_time > 0) mc->max_time = sw->max_time;
-    if (o->min_reps > 0) mc->min_reps = o->min_reps;
-    if (o->min_time >= 0) mc->min_time = o->min_time;
-    if (o->max_time >= 0) mc->max_time = o->max_time;
-    if (mc->max_reps < mc->min_reps) mc->max_reps = mc->min_reps;
-    if (mc->max_time < mc->min_time) mc->max_time = mc->min_time;
+    if (!on_gpu) mc->noise = 0;
+    measure_override(mc, sw->min_reps ? sw->min_reps : -1, sw->max_reps ? sw->max_reps : -1, -1,
+                     sw->min_time > 0 ? sw->min_time : -1, sw->max_time > 0 ? sw->max_time : -1);
+    measure_override(mc, o->min_reps, o->max_reps, o->noise, o->min_time, o->max_time);
 }
 
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
@@ -228,7 +226,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.csv = &csv;
         p.sweep_name = sweep_name;
         p.strategies = o.strategies;
-        measure_settings(&o, &sw, &p.measure);
+        measure_settings(&o, &sw, on_gpu, &p.measure);
         p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
         p.command = command;
         p.gemm_select = on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : NULL;

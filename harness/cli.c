@@ -35,9 +35,13 @@ void cli_usage(FILE *fp) {
           "                        prefix attention, strategies), append the rest\n"
           "  --force               run cells over the cpu budget (the cpu step is for tiny models)\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
-          "  --min-reps N          timed steps at least (default 3)\n"
+          "  --min-reps N          timed steps at least, after one untimed warm-up (default 3)\n"
+          "  --noise F             then stop once IQR / median <= F (default 0.01 on the gpu;\n"
+          "                        0, the cpu's default: no target, min-reps and min-time alone)\n"
+          "  --max-reps N          timed steps at most (default 100)\n"
           "  --min-time S          timed seconds at least (default 1)\n"
-          "  --max-time S          timed seconds at most per strategy and cell (default 30)\n"
+          "  --max-time S          timed seconds at most per strategy and cell (default 10; ends\n"
+          "                        the timing even below --min-reps, after one timed step)\n"
           "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
           "  --mlp-chunk N         GPU: MLP chunks of at most N tokens (default: the memory plan's choice of\n"
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
@@ -78,7 +82,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk",
+    "--max-time", "--mlp-chunk", "--max-reps", "--noise",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -136,6 +140,11 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--min-reps")) {
         if (parse_int(v, 1, 1 << 20, &n)) return bad(err, errlen, flag, v, "1..1048576");
         o->min_reps = (int)n;
+    } else if (!strcmp(flag, "--max-reps")) {
+        if (parse_int(v, 1, 1 << 20, &n)) return bad(err, errlen, flag, v, "1..1048576");
+        o->max_reps = (int)n;
+    } else if (!strcmp(flag, "--noise")) {
+        if (parse_seconds(v, &o->noise) || o->noise >= 1) return bad(err, errlen, flag, v, "a fraction, 0 <= F < 1, e.g. 0.01");
     } else if (!strcmp(flag, "--min-time")) {
         if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--max-time")) {
@@ -148,7 +157,8 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     memset(o, 0, sizeof *o);
     o->action = CLI_RUN;
     o->strategies = (1u << STRATEGY_COUNT) - 1;
-    o->completions = o->prompts = o->min_reps = -1;
+    o->completions = o->prompts = o->min_reps = o->max_reps = -1;
+    o->noise = -1;
     o->seed = -1;
     o->shard_i = 0;
     o->shard_n = 1;
@@ -191,6 +201,10 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     }
     if (o->min_time >= 0 && o->max_time >= 0 && o->max_time < o->min_time) {
         snprintf(err, errlen, "--max-time %g is below --min-time %g", o->max_time, o->min_time);
+        return 2;
+    }
+    if (o->min_reps > 0 && o->max_reps > 0 && o->max_reps < o->min_reps) {
+        snprintf(err, errlen, "--max-reps %d is below --min-reps %d", o->max_reps, o->min_reps);
         return 2;
     }
     if (o->resume && !o->out) {

@@ -32,7 +32,8 @@ typedef struct CliOptions {
     int profile;            // --profile
     const char *gemm_select;// "heuristic" | "timed" | NULL (the default, STEP_GEMM_SELECT_DEFAULT)
     int shard_i, shard_n;   // 0/1 = everything
-    int min_reps;
+    int min_reps, max_reps; // -1: unset
+    double noise;           // --noise: IQR / median target of the stopping rule; -1: unset
     double min_time, max_time; // -1: unset
     int compare_argc;       // CLI_COMPARE: the arguments after "compare"
     char **compare_argv;

@@ -106,6 +106,9 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     snprintf(out->status, sizeof out->status, "ok");
     record_clocks(&ctx, out);
     snprintf(out->stopped_at_max_time, sizeof out->stopped_at_max_time, "%s", ms.stopped_at_max_time ? "yes" : "no");
+    snprintf(out->stop, sizeof out->stop, "%s", measure_stop_name(ms.stop));
+    out->noise = ms.rel_iqr;
+    out->warmup_ms = ms.warmup_ms;
     out->ms = ms.median_ms;
     out->min_ms = ms.min_ms;
     out->iqr_ms = ms.iqr_ms;
@@ -121,9 +124,11 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
         roofline_costs(&p->model, &shape, &costs);
         out->roofline_eff = roofline_ideal_s(&costs, &roof_h200) * 1e3 / ms.median_ms;
     }
-    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
-            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, ms.reps,
-            ms.stopped_at_max_time ? ", stopped at --max-time" : "", out->gb, out->tflops, loss,
+    char noise[32] = "noise ?";
+    if (isfinite(ms.rel_iqr)) snprintf(noise, sizeof noise, "noise %.2f%%", 100 * ms.rel_iqr);
+    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %s, %d reps, stop: %s%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
+            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, noise, ms.reps, measure_stop_name(ms.stop),
+            ms.stopped_at_max_time ? ", before the noise target" : "", out->gb, out->tflops, loss,
             out->clocks[0] && strcmp(out->clocks, "ok") ? "  clocks " : "", strcmp(out->clocks, "ok") ? out->clocks : "");
     return PB_OK;
 }
@@ -157,6 +162,8 @@ static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     snprintf(r->attention, sizeof r->attention, "%s", p->backend->attention ? p->backend->attention(p->step) : "");
     snprintf(r->gemm_select, sizeof r->gemm_select, "%s", p->gemm_select ? p->gemm_select : "");
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
+    r->noise_target = p->measure.noise;
+    measure_rule_text(&p->measure, r->measure_rule, sizeof r->measure_rule);
     p->backend->describe(p->step, r->gpu, sizeof r->gpu, r->versions, sizeof r->versions);
     snprintf(r->git_commit, sizeof r->git_commit, "%s", pb_build_commit());
     r->command = strdup(p->command ? p->command : "");
@@ -268,18 +275,43 @@ static double *selected_work(const RunPlan *p, double *total) {
     return work;
 }
 
+// The order the cells run in: cheapest first (model FLOPs of a step of every requested
+// strategy, the ETA's work), ties in sweep order, so a sweep cut short has done the most cells.
+typedef struct CellCostRank { double work; int at; } CellCostRank;
+
+static int by_work(const void *a, const void *b) {
+    const CellCostRank *x = a, *y = b;
+    if (x->work != y->work) return x->work < y->work ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+// order[k]: the position in p->selected of the k-th cell to run. NULL: out of memory.
+static int *cheapest_first(const RunPlan *p, const double *work) {
+    size_t n = (size_t)(p->n_selected ? p->n_selected : 1);
+    CellCostRank *r = malloc(n * sizeof *r);
+    int *order = malloc(n * sizeof *order);
+    if (!r || !order) { free(r); free(order); return NULL; }
+    for (int i = 0; i < p->n_selected; i++) r[i] = (CellCostRank){ work[i], i };
+    qsort(r, (size_t)p->n_selected, sizeof *r, by_work);
+    for (int i = 0; i < p->n_selected; i++) order[i] = r[i].at;
+    free(r);
+    return order;
+}
+
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     int failed = 0, interrupted = 0, device_lost = 0, n_rows = 0;
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
     double *work = selected_work(p, &flop_left);
-    if (!rows || !samples || !work) {
-        free(rows); free(samples); free(work);
+    int *order = work ? cheapest_first(p, work) : NULL;
+    if (!rows || !samples || !work || !order) {
+        free(rows); free(samples); free(work); free(order);
         fprintf(p->progress, "bench: out of memory\n");
         return PB_EXIT_FAILED;
     }
-    for (int i = 0; i < p->n_selected && !interrupted && !device_lost; i++) {
+    for (int k = 0; k < p->n_selected && !interrupted && !device_lost; k++) {
+        const int i = order[k];
         Cell cell;
         if (cell_make(p->cells, p->selected[i], &cell)) {
             fprintf(p->progress, "bench: out of memory for cell %d's lengths\n", p->selected[i]);
@@ -287,7 +319,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             break;
         }
         const Cell *c = &cell;
-        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
+        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", k + 1,
                 p->n_selected, c->index, c->prompt_len, c->completion_len, c->prompts, c->k,
                 c->n_segs ? " (forest)" : c->random ? " (random lengths)" : "");
         ResultRow *r = &rows[n_rows];
@@ -349,7 +381,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         n_rows++;
         flop_done += work[i];
         flop_left -= work[i];
-        progress_line(p, i + 1, flop_done, flop_left, t0);
+        progress_line(p, k + 1, flop_done, flop_left, t0);
     }
     if (device_lost)
         fprintf(p->progress, "bench: device error: the sweep stops (cell recorded as error; exit %d)\n", PB_EXIT_DEVICE);
@@ -361,6 +393,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     free(rows);
     free(samples);
     free(work);
+    free(order);
     if (interrupted) return PB_EXIT_INTERRUPTED;
     if (device_lost) return PB_EXIT_DEVICE;
     return failed ? PB_EXIT_FAILED : PB_EXIT_OK;

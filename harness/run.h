@@ -38,7 +38,9 @@ typedef struct RunPlan {
     FILE *table;               // stdout
 } RunPlan;
 
-// Runs every cell, printing progress and an ETA after each. Returns the exit code (core/status.h):
+// Runs every cell, cheapest first (model FLOPs of its requested strategies; ties in sweep
+// order), so the CSV's rows follow the run order and its `cell` column the sweep's; printing
+// progress and an ETA after each. Returns the exit code (core/status.h):
 // PB_EXIT_OK, PB_EXIT_FAILED (a step failed or losses disagree), PB_EXIT_DEVICE (a device error:
 // its cell is recorded as error and the sweep stops), PB_EXIT_INTERRUPTED.
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop);
