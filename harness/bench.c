@@ -22,6 +22,7 @@
 #include "compare.h"
 #include "config.h"
 #include "csv_out.h"
+#include "estimate.h"
 #include "lengths.h"
 #include "plan.h"
 #include "model_list.h"
@@ -87,7 +88,7 @@ int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConf
 // The stopping rule (measure.h). On the cpu the noise target is off unless given (--noise):
 // the fp32 reference is for correctness and tiny models, and its times on a shared host never
 // get quiet, so they would all run to --max-reps.
-static void measure_settings(const CliOptions *o, const SweepConfig *sw, int on_gpu, MeasureConfig *mc) {
+void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_gpu, MeasureConfig *mc) {
     measure_defaults(mc);
     if (!on_gpu) mc->noise = 0;
     measure_override(mc, sw->min_reps ? sw->min_reps : -1, sw->max_reps ? sw->max_reps : -1, -1,
@@ -96,7 +97,7 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, int on_
 }
 
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
-static int make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
+int bench_make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
     char err[700];
     if (o->cells && o->lengths) {
         fprintf(stderr, "bench: --cells and --lengths both give the cells: use one\n");
@@ -128,7 +129,7 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
     char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
-        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
+        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m)) || (rc = bench_make_cells(o, sw, cells))) return rc;
         *step = gpu->create(m, &so, err, sizeof err);
         if (*step) { *b = gpu; return 0; }
         cells_source_free(cells);
@@ -140,7 +141,7 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
         fprintf(stderr, "bench: --device gpu: this build has no GPU step (CUDA not found at meson setup)\n");
         return 1;
     }
-    if ((rc = bench_load_configs(o, "tiny", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
+    if ((rc = bench_load_configs(o, "tiny", sw, m)) || (rc = bench_make_cells(o, sw, cells))) return rc;
     if (!o->force && budget_check_cpu(m, cells, o->strategies, err, sizeof err)) {
         fprintf(stderr, "bench: %s\n", err);
         cells_source_free(cells);
@@ -188,6 +189,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (o.action == CLI_LIST) return list_configs();
     if (o.action == CLI_COMPARE) return compare_main(o.compare_argc, o.compare_argv, stdout);
     if (o.action == CLI_PLAN) return plan_main(&o, gpu, stdout);
+    if (o.action == CLI_ESTIMATE) return estimate_main(&o, stdout);
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;
@@ -226,7 +228,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.csv = &csv;
         p.sweep_name = sweep_name;
         p.strategies = o.strategies;
-        measure_settings(&o, &sw, on_gpu, &p.measure);
+        bench_measure_settings(&o, &sw, on_gpu, &p.measure);
         p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
         p.command = command;
         p.gemm_select = on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : NULL;

@@ -16,6 +16,10 @@ void cli_usage(FILE *fp) {
           "                  [--strategy S] [--attention A] [--device gpu [--min-reps N]] [--out FILE.csv]\n"
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
+          "       bench estimate [--sweep S | --cells PxC,...] [--strategy S] [--rates FILE.csv] [--overhead S]\n"
+          "                  [--min-reps N] [--noise F] [--max-reps N] [--min-time S] [--max-time S]\n"
+          "                          the sweep's wall clock on one GPU under the stopping rule: every\n"
+          "                          cell's FLOPs at the TFLOP/s and noise of its row in FILE.csv\n"
           "options:\n"
           "  --strategy LIST       padded, packed, prefix, tree (comma-separated) or all (default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
@@ -82,7 +86,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk", "--max-reps", "--noise",
+    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -145,6 +149,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         o->max_reps = (int)n;
     } else if (!strcmp(flag, "--noise")) {
         if (parse_seconds(v, &o->noise) || o->noise >= 1) return bad(err, errlen, flag, v, "a fraction, 0 <= F < 1, e.g. 0.01");
+    } else if (!strcmp(flag, "--rates")) o->rates = v;
+    else if (!strcmp(flag, "--overhead")) {
+        if (parse_seconds(v, &o->overhead)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--min-time")) {
         if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--max-time")) {
@@ -158,7 +165,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     o->action = CLI_RUN;
     o->strategies = (1u << STRATEGY_COUNT) - 1;
     o->completions = o->prompts = o->min_reps = o->max_reps = -1;
-    o->noise = -1;
+    o->noise = o->overhead = -1;
     o->seed = -1;
     o->shard_i = 0;
     o->shard_n = 1;
@@ -173,11 +180,14 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     if (argc > 1 && !strcmp(argv[1], "plan")) {
         o->action = CLI_PLAN;
         first = 2;
+    } else if (argc > 1 && !strcmp(argv[1], "estimate")) {
+        o->action = CLI_ESTIMATE;
+        first = 2;
     }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
-        if (!strcmp(a, "--list") && o->action != CLI_PLAN) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }

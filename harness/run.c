@@ -201,15 +201,13 @@ static int make_batch(const RunPlan *p, const Cell *c, Forest *f, char *why, siz
     return cell_batch(c, p->model.vocab, p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)), f, why, n);
 }
 
-// Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work),
-// from the lengths alone (layout_estimate): nothing is built.
-static double cell_flop(const RunPlan *p, const Cell *c) {
+double run_cell_flop(const ModelConfig *m, unsigned strategies, const Cell *c) {
     double sum = 0;
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         LayoutCounts n;
-        if (!(p->strategies & (1u << s)) || cell_estimate(c, (Strategy)s, &n))
+        if (!(strategies & (1u << s)) || cell_estimate(c, (Strategy)s, &n))
             continue;
-        sum += model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
+        sum += model_flops(m, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
     }
     return sum;
 }
@@ -269,14 +267,12 @@ static double *selected_work(const RunPlan *p, double *total) {
         Cell c;
         work[i] = 0;
         if (cell_make(p->cells, p->selected[i], &c)) continue;
-        *total += work[i] = cell_flop(p, &c);
+        *total += work[i] = run_cell_flop(&p->model, p->strategies, &c);
         cell_free(&c);
     }
     return work;
 }
 
-// The order the cells run in: cheapest first (model FLOPs of a step of every requested
-// strategy, the ETA's work), ties in sweep order, so a sweep cut short has done the most cells.
 typedef struct CellCostRank { double work; int at; } CellCostRank;
 
 static int by_work(const void *a, const void *b) {
@@ -285,15 +281,13 @@ static int by_work(const void *a, const void *b) {
     return (x->at > y->at) - (x->at < y->at);
 }
 
-// order[k]: the position in p->selected of the k-th cell to run. NULL: out of memory.
-static int *cheapest_first(const RunPlan *p, const double *work) {
-    size_t n = (size_t)(p->n_selected ? p->n_selected : 1);
-    CellCostRank *r = malloc(n * sizeof *r);
-    int *order = malloc(n * sizeof *order);
+int *run_order(const double *work, int n) {
+    CellCostRank *r = malloc((size_t)(n ? n : 1) * sizeof *r);
+    int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
     if (!r || !order) { free(r); free(order); return NULL; }
-    for (int i = 0; i < p->n_selected; i++) r[i] = (CellCostRank){ work[i], i };
-    qsort(r, (size_t)p->n_selected, sizeof *r, by_work);
-    for (int i = 0; i < p->n_selected; i++) order[i] = r[i].at;
+    for (int i = 0; i < n; i++) r[i] = (CellCostRank){ work[i], i };
+    qsort(r, (size_t)n, sizeof *r, by_work);
+    for (int i = 0; i < n; i++) order[i] = r[i].at;
     free(r);
     return order;
 }
@@ -304,7 +298,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
     double *work = selected_work(p, &flop_left);
-    int *order = work ? cheapest_first(p, work) : NULL;
+    int *order = work ? run_order(work, p->n_selected) : NULL;
     if (!rows || !samples || !work || !order) {
         free(rows); free(samples); free(work); free(order);
         fprintf(p->progress, "bench: out of memory\n");
