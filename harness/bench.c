@@ -94,6 +94,8 @@ void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_g
     measure_override(mc, sw->min_reps ? sw->min_reps : -1, sw->max_reps ? sw->max_reps : -1, -1,
                      sw->min_time > 0 ? sw->min_time : -1, sw->max_time > 0 ? sw->max_time : -1);
     measure_override(mc, o->min_reps, o->max_reps, o->noise, o->min_time, o->max_time);
+    if (o->warmup > 0) mc->warmup = o->warmup;
+    mc->warmup_auto = o->warmup == 0;
 }
 
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.

@@ -39,7 +39,9 @@ void cli_usage(FILE *fp) {
           "                        prefix attention, strategies), append the rest\n"
           "  --force               run cells over the cpu budget (the cpu step is for tiny models)\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
-          "  --min-reps N          timed steps at least, after one untimed warm-up (default 3)\n"
+          "  --warmup N|auto       untimed steps first (default 1); auto: none where this sweep measured\n"
+          "                        the warm-up's one-time work below a quarter of --noise of the step\n"
+          "  --min-reps N          timed steps at least, after the warm-up (default 3)\n"
           "  --noise F             then stop once IQR / median <= F (default 0.01 on the gpu;\n"
           "                        0, the cpu's default: no target, min-reps and min-time alone)\n"
           "  --max-reps N          timed steps at most (default 100)\n"
@@ -86,7 +88,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead",
+    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -149,6 +151,10 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         o->max_reps = (int)n;
     } else if (!strcmp(flag, "--noise")) {
         if (parse_seconds(v, &o->noise) || o->noise >= 1) return bad(err, errlen, flag, v, "a fraction, 0 <= F < 1, e.g. 0.01");
+    } else if (!strcmp(flag, "--warmup")) {
+        if (!strcmp(v, "auto")) o->warmup = 0;
+        else if (parse_int(v, 1, 100, &n)) return bad(err, errlen, flag, v, "1..100 or auto");
+        else o->warmup = (int)n;
     } else if (!strcmp(flag, "--rates")) o->rates = v;
     else if (!strcmp(flag, "--overhead")) {
         if (parse_seconds(v, &o->overhead)) return bad(err, errlen, flag, v, "seconds >= 0");
@@ -164,7 +170,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     memset(o, 0, sizeof *o);
     o->action = CLI_RUN;
     o->strategies = (1u << STRATEGY_COUNT) - 1;
-    o->completions = o->prompts = o->min_reps = o->max_reps = -1;
+    o->completions = o->prompts = o->min_reps = o->max_reps = o->warmup = -1;
     o->noise = o->overhead = -1;
     o->seed = -1;
     o->shard_i = 0;

@@ -33,6 +33,7 @@ typedef struct CliOptions {
     const char *gemm_select;// "heuristic" | "timed" | NULL (the default, STEP_GEMM_SELECT_DEFAULT)
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps, max_reps; // -1: unset
+    int warmup;             // --warmup N: untimed steps first; 0: auto (measure.h WarmupAuto); -1: unset (1)
     double noise;           // --noise: IQR / median target of the stopping rule; -1: unset
     double min_time, max_time; // -1: unset
     const char *rates;      // bench estimate --rates FILE.csv: measured TFLOP/s per cell and strategy

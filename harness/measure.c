@@ -27,8 +27,10 @@ void measure_override(MeasureConfig *c, int min_reps, int max_reps, double noise
 }
 
 void measure_rule_text(const MeasureConfig *c, char *buf, size_t len) {
-    snprintf(buf, len, "warmup=%d min_reps=%d max_reps=%d noise=%g min_time=%gs max_time=%gs",
-             c->warmup > 0 ? c->warmup : 1, c->min_reps, c->max_reps, c->noise, c->min_time, c->max_time);
+    char w[16] = "auto";
+    if (!c->warmup_auto) snprintf(w, sizeof w, "%d", c->warmup);
+    snprintf(buf, len, "warmup=%s min_reps=%d max_reps=%d noise=%g min_time=%gs max_time=%gs", w, c->min_reps,
+             c->max_reps, c->noise, c->min_time, c->max_time);
 }
 
 const char *measure_stop_name(MeasureStop s) {
@@ -105,11 +107,12 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
     memset(out, 0, sizeof *out);
     out->rel_iqr = out->warmup_ms = NAN;
     double ms, l, warmup_ms = NAN;
-    for (int i = 0; i < (c->warmup > 0 ? c->warmup : 1); i++) {
+    int first = 1; // the loss comes from the first step, warm-up or not
+    for (int i = 0; i < c->warmup; i++) {
         if (stop && *stop) return PB_OK; // stopped before it began: no samples (out stays empty)
         PbStatus rc = step(ctx, 0, &ms, &l, err, errlen);
         if (rc != PB_OK) return rc;
-        if (i == 0) { *loss = l; warmup_ms = ms; }
+        if (i == 0) { *loss = l; warmup_ms = ms; first = 0; }
     }
     int reps = 0;
     double summed = 0, t0 = now_s();
@@ -119,6 +122,7 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
         PbStatus rc = step(ctx, 1, &ms, &l, err, errlen);
         if (rc != PB_OK) return rc;
         if (stop && *stop) { why = MEASURE_STOP_INTERRUPTED; break; } // the stop came during this step: its time is dropped
+        if (first) { *loss = l; first = 0; }
         samples[reps++] = ms;
         summed += ms * 1e-3;
     }
@@ -131,4 +135,17 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
     out->stop = why;
     out->stopped_at_max_time = why == MEASURE_STOP_MAX_TIME;
     return PB_OK;
+}
+
+int warmup_auto_skip(const WarmupAuto *w, double noise, double flop) {
+    if (w->seen < WARMUP_AUTO_SEEN || !(noise > 0) || !(w->last_tflops > 0)) return 0;
+    double predicted_ms = flop / (w->last_tflops * 1e12) * 1e3;
+    return w->max_excess_ms <= WARMUP_AUTO_SHARE * noise * predicted_ms;
+}
+
+void warmup_auto_seen(WarmupAuto *w, double warmup_ms, double min_ms, double tflops) {
+    if (tflops > 0) w->last_tflops = tflops;
+    if (!isfinite(warmup_ms) || !(min_ms > 0)) return;
+    double excess = warmup_ms - min_ms;
+    if (!w->seen++ || excess > w->max_excess_ms) w->max_excess_ms = excess;
 }

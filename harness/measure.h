@@ -24,7 +24,8 @@
 #include "../core/status.h"
 
 typedef struct MeasureConfig {
-    int warmup;        // untimed steps first, >= 1 (always 1 from the command line)
+    int warmup;        // untimed steps first (0: the first step is timed; only --warmup auto decides so)
+    int warmup_auto;   // --warmup auto: the run decides per strategy and cell (WarmupAuto below)
     int min_reps;      // default 3
     int max_reps;      // default 100
     double noise;      // IQR / median to reach, default 0.01; 0: no target (min_reps and min_time alone)
@@ -51,7 +52,7 @@ void measure_defaults(MeasureConfig *c);
 // Command-line or sweep-file overrides onto c: an argument < 0 keeps c's value. Then
 // max_reps >= min_reps and max_time >= min_time.
 void measure_override(MeasureConfig *c, int min_reps, int max_reps, double noise, double min_time, double max_time);
-// "warmup=1 min_reps=3 max_reps=100 noise=0.01 min_time=1s max_time=10s" (for the CSV: no
+// "warmup=1 (or auto) min_reps=3 max_reps=100 noise=0.01 min_time=1s max_time=10s" (for the CSV: no
 // comma, so the field is never quoted).
 void measure_rule_text(const MeasureConfig *c, char *buf, size_t len);
 // "noise", "max_reps", "max_time", "interrupted" ("" for MEASURE_STOP_NONE).
@@ -77,5 +78,22 @@ typedef PbStatus (*MeasureStepFn)(void *ctx, int timed, double *ms, double *loss
 PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, double *samples,
                      MeasureStats *out, double *loss, const volatile sig_atomic_t *stop,
                      char *err, size_t errlen);
+
+/*
+ * --warmup auto: a strategy's separate warm-up is skipped, and its first step timed, only where
+ * this sweep has measured the warm-up's one-time work (warm-up time less the fastest timed step)
+ * in at least WARMUP_AUTO_SEEN earlier cells of that strategy (cells run cheapest first), and the
+ * largest of it is at most WARMUP_AUTO_SHARE of the noise target of the step's predicted time
+ * (its FLOPs at the strategy's last TFLOP/s). So long steps, where plans and first launches
+ * weigh nothing, are not run twice; where the one-time work grows with the shapes (e.g.
+ * --gemm-select timed) nothing is skipped. Never without a noise target.
+ */
+#define WARMUP_AUTO_SEEN 3
+#define WARMUP_AUTO_SHARE 0.25
+typedef struct WarmupAuto { int seen; double max_excess_ms, last_tflops; } WarmupAuto;
+// 1: skip the warm-up of a step of flop model FLOPs.
+int warmup_auto_skip(const WarmupAuto *w, double noise, double flop);
+// After a strategy's timing: warmup_ms (NaN when skipped), its fastest step and TFLOP/s.
+void warmup_auto_seen(WarmupAuto *w, double warmup_ms, double min_ms, double tflops);
 
 #endif

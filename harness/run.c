@@ -79,7 +79,7 @@ static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile 
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
+                             double *samples, CellProfile *cp, WarmupAuto *wa, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
@@ -95,7 +95,9 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     MeasureStats ms = {0};
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
-    if (rc == PB_OK) rc = measure_run(&p->measure, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
+    MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
+    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(wa, mc.noise, f.total) ? 0 : 1;
+    if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
     if (rc == PB_OK) rc = profile_strategy(p, &l, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
     StepMemory mem = {0};
@@ -119,6 +121,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
+    if (mc.warmup_auto) warmup_auto_seen(wa, ms.warmup_ms, ms.min_ms, out->tflops);
     if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
         RoofCosts costs;
         roofline_costs(&p->model, &shape, &costs);
@@ -128,7 +131,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     if (isfinite(ms.rel_iqr)) snprintf(noise, sizeof noise, "noise %.2f%%", 100 * ms.rel_iqr);
     fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %s, %d reps, stop: %s%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
             strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, noise, ms.reps, measure_stop_name(ms.stop),
-            ms.stopped_at_max_time ? ", before the noise target" : "", out->gb, out->tflops, loss,
+            mc.warmup ? (ms.stopped_at_max_time ? ", before the noise target" : "") : ", no warm-up", out->gb, out->tflops, loss,
             out->clocks[0] && strcmp(out->clocks, "ok") ? "  clocks " : "", strcmp(out->clocks, "ok") ? out->clocks : "");
     return PB_OK;
 }
@@ -297,6 +300,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
+    WarmupAuto warm[STRATEGY_COUNT] = {{0}}; // --warmup auto: what each strategy's warm-ups cost so far
     double *work = selected_work(p, &flop_left);
     int *order = work ? run_order(work, p->n_selected) : NULL;
     if (!rows || !samples || !work || !order) {
@@ -339,7 +343,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], &warm[s], stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;

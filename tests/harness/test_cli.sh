@@ -61,6 +61,8 @@ expect 2 "bad value '1' for --noise" --noise 1
 expect 2 "bad value '-0.1' for --noise" --noise -0.1
 expect 2 "bad value '1%' for --noise" --noise 1%
 expect 2 "bad value '0' for --max-reps" --max-reps 0
+expect 2 "bad value '0' for --warmup" --warmup 0
+expect 2 "bad value 'some' for --warmup" --warmup some
 expect 2 "--max-reps 2 is below --min-reps 3" --min-reps 3 --max-reps 2
 expect 2 "no sweeps named 'nope'" --device cpu --sweep nope
 expect 2 "no models named 'nope'" --device cpu --model nope

@@ -50,6 +50,12 @@ cols padded_warmup_ms,prefix_warmup_ms,padded_noise,padded_iqr_ms,padded_ms "$tm
 cols padded_stop,padded_reps,padded_noise,prefix_stop,prefix_reps,prefix_noise "$tmp/rule.csv" | awk -F '\t' '
     { for (i = 1; i <= 4; i += 3) if (!(($i == "noise" && $(i + 2) <= 0.5 && $(i + 1) >= 2) || ($i == "max_reps" && $(i + 1) == 4))) bad = 1 }
     END { exit bad }' || fail "stop reasons with --noise: $(cols padded_stop,padded_reps,padded_noise,prefix_stop,prefix_reps,prefix_noise "$tmp/rule.csv")"
+# --warmup auto: recorded in the rule; every strategy of the first three cells is warmed up
+"$bench" --device cpu --cells 8x8,16x8,8x16,16x16 --warmup auto --noise 0.5 --min-reps 2 --max-reps 3 --min-time 0 \
+    --strategy padded,prefix --out "$tmp/auto.csv" > /dev/null 2>&1 || fail "--warmup auto exit"
+[ "$(cols measure_rule "$tmp/auto.csv" | sort -u | cut -d ' ' -f 1)" = "warmup=auto" ] || fail "auto rule: $(cols measure_rule "$tmp/auto.csv" | sort -u)"
+[ "$(cols padded_warmup_ms,prefix_warmup_ms "$tmp/auto.csv" | head -n 3 | grep -c NaN)" -eq 0 ] ||
+    fail "auto: a warm-up skipped in the first three cells: $(cols padded_warmup_ms,prefix_warmup_ms "$tmp/auto.csv")"
 
 fast="--device cpu --min-reps 1 --min-time 0"
 # 2. resume: nothing left to do, the file keeps its 4 rows

@@ -18,16 +18,18 @@ typedef struct Fake {
     double warm_ms;
     const double *ms; int n_ms;
     int fail_at;
+    int no_warmup; // 1: every call is timed
     volatile sig_atomic_t *stop_at_call; int stop_call;
 } Fake;
 
 static PbStatus fake_step(void *ctx, int timed, double *ms, double *loss, char *err, size_t errlen) {
     Fake *f = ctx;
     f->calls++;
-    if (timed != (f->calls > 1)) { snprintf(err, errlen, "timed %d at call %d", timed, f->calls); return PB_ERROR; }
+    if (timed != (f->no_warmup || f->calls > 1)) { snprintf(err, errlen, "timed %d at call %d", timed, f->calls); return PB_ERROR; }
     if (f->fail_at && f->calls == f->fail_at) { snprintf(err, errlen, "boom"); return PB_DEVICE_ERROR; }
     if (f->stop_at_call && f->calls == f->stop_call) *f->stop_at_call = 1;
-    *ms = f->calls == 1 ? f->warm_ms : f->ms[(f->calls - 2) % f->n_ms]; // the warm-up must not be recorded
+    int k = f->calls - 1 - !f->no_warmup; // the timed step's index
+    *ms = k < 0 ? f->warm_ms : f->ms[k % f->n_ms]; // the warm-up must not be recorded
     *loss = 3.5 + f->calls;
     return PB_OK;
 }
@@ -133,6 +135,33 @@ int main(void) {
     Fake zz = { .ms = flat, .n_ms = 1 };
     CHECK(measure_run(&c, fake_step, &zz, samples, &st, &loss, &stop, err, sizeof err) == 0 && zz.calls == 0,
           "stopped before: %d steps ran", zz.calls);
+
+    // --warmup 0 (what --warmup auto decides for a long step): the first step is timed and gives the loss
+    MeasureConfig nw = c;
+    nw.warmup = 0;
+    Fake v = { .ms = long_step, .n_ms = 1, .no_warmup = 1 };
+    CHECK(measure_run(&nw, fake_step, &v, samples, &st, &loss, NULL, err, sizeof err) == PB_OK, "no warm-up: %s", err);
+    CHECK(v.calls == 1 && st.reps == 1 && isnan(st.warmup_ms) && loss == 4.5 && st.median_ms == 70000,
+          "no warm-up: calls %d reps %d loss %g", v.calls, st.reps, loss);
+
+    // --warmup auto's decision: three cells seen, the largest excess (warm-up - fastest step) at
+    // most a quarter of the noise target of the predicted step (flop at the last TFLOP/s)
+    WarmupAuto wa = {0};
+    CHECK(!warmup_auto_skip(&wa, 0.01, 1e15), "auto: skipped before any cell was seen");
+    warmup_auto_seen(&wa, 130, 100, 500);   // excess 30 ms
+    warmup_auto_seen(&wa, 1010, 1000, 500); // 10 ms
+    CHECK(!warmup_auto_skip(&wa, 0.01, 1e16), "auto: skipped after two cells");
+    warmup_auto_seen(&wa, NAN, 900, 400);   // a cell without a warm-up: the rate only
+    CHECK(wa.seen == 2 && wa.last_tflops == 400, "auto: a skipped warm-up counted as seen");
+    warmup_auto_seen(&wa, 2020, 2000, 500); // 20 ms; largest 30
+    CHECK(wa.seen == 3 && wa.max_excess_ms == 30, "auto: seen %d, max excess %g", wa.seen, wa.max_excess_ms);
+    // 30 ms <= 0.25 * 0.01 * t: t >= 12 s, i.e. 6e15 FLOPs at 500 TFLOP/s
+    CHECK(warmup_auto_skip(&wa, 0.01, 6.01e15) && !warmup_auto_skip(&wa, 0.01, 5.99e15), "auto: the 12 s boundary");
+    CHECK(!warmup_auto_skip(&wa, 0, 1e18), "auto: skipped without a noise target");
+    MeasureConfig ac = c;
+    ac.warmup_auto = 1;
+    measure_rule_text(&ac, rule, sizeof rule);
+    CHECK(!strncmp(rule, "warmup=auto ", 12), "auto rule text: %s", rule);
 
     Fake e = { .ms = noisy, .n_ms = 5, .fail_at = 4 };
     CHECK(measure_run(&c, fake_step, &e, samples, &st, &loss, NULL, err, sizeof err) == PB_DEVICE_ERROR, "error not passed through");
