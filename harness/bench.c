@@ -22,6 +22,7 @@
 #include "compare.h"
 #include "config.h"
 #include "csv_out.h"
+#include "estimate.h"
 #include "lengths.h"
 #include "plan.h"
 #include "model_list.h"
@@ -84,21 +85,21 @@ int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConf
     return 0;
 }
 
-static void measure_settings(const CliOptions *o, const SweepConfig *sw, MeasureConfig *mc) {
+// The stopping rule (measure.h). On the cpu the noise target is off unless given (--noise):
+// the fp32 reference is for correctness and tiny models, and its times on a shared host never
+// get quiet, so they would all run to --max-reps.
+void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_gpu, MeasureConfig *mc) {
     measure_defaults(mc);
-    if (sw->min_reps) mc->min_reps = sw->min_reps;
-    if (sw->max_reps) mc->max_reps = sw->max_reps;
-    if (sw->min_time > 0) mc->min_time = sw->min_time;
-    if (sw->max_time > 0) mc->max_time = sw->max_time;
-    if (o->min_reps > 0) mc->min_reps = o->min_reps;
-    if (o->min_time >= 0) mc->min_time = o->min_time;
-    if (o->max_time >= 0) mc->max_time = o->max_time;
-    if (mc->max_reps < mc->min_reps) mc->max_reps = mc->min_reps;
-    if (mc->max_time < mc->min_time) mc->max_time = mc->min_time;
+    if (!on_gpu) mc->noise = 0;
+    measure_override(mc, sw->min_reps ? sw->min_reps : -1, sw->max_reps ? sw->max_reps : -1, -1,
+                     sw->min_time > 0 ? sw->min_time : -1, sw->max_time > 0 ? sw->max_time : -1);
+    measure_override(mc, o->min_reps, o->max_reps, o->noise, o->min_time, o->max_time);
+    if (o->warmup > 0) mc->warmup = o->warmup;
+    mc->warmup_auto = o->warmup == 0;
 }
 
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
-static int make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
+int bench_make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
     char err[700];
     if (o->cells && o->lengths) {
         fprintf(stderr, "bench: --cells and --lengths both give the cells: use one\n");
@@ -130,7 +131,7 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
     char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
-        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
+        if ((rc = bench_load_configs(o, "nll_2_qwen7b", sw, m)) || (rc = bench_make_cells(o, sw, cells))) return rc;
         *step = gpu->create(m, &so, err, sizeof err);
         if (*step) { *b = gpu; return 0; }
         cells_source_free(cells);
@@ -142,7 +143,7 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
         fprintf(stderr, "bench: --device gpu: this build has no GPU step (CUDA not found at meson setup)\n");
         return 1;
     }
-    if ((rc = bench_load_configs(o, "tiny", sw, m)) || (rc = make_cells(o, sw, cells))) return rc;
+    if ((rc = bench_load_configs(o, "tiny", sw, m)) || (rc = bench_make_cells(o, sw, cells))) return rc;
     if (!o->force && budget_check_cpu(m, cells, o->strategies, err, sizeof err)) {
         fprintf(stderr, "bench: %s\n", err);
         cells_source_free(cells);
@@ -190,6 +191,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (o.action == CLI_LIST) return list_configs();
     if (o.action == CLI_COMPARE) return compare_main(o.compare_argc, o.compare_argv, stdout);
     if (o.action == CLI_PLAN) return plan_main(&o, gpu, stdout);
+    if (o.action == CLI_ESTIMATE) return estimate_main(&o, stdout);
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;
@@ -228,7 +230,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.csv = &csv;
         p.sweep_name = sweep_name;
         p.strategies = o.strategies;
-        measure_settings(&o, &sw, &p.measure);
+        bench_measure_settings(&o, &sw, on_gpu, &p.measure);
         p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
         p.command = command;
         p.gemm_select = on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : NULL;

@@ -16,6 +16,10 @@ void cli_usage(FILE *fp) {
           "                  [--strategy S] [--attention A] [--device gpu [--min-reps N]] [--out FILE.csv]\n"
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
+          "       bench estimate [--sweep S | --cells PxC,...] [--strategy S] [--rates FILE.csv] [--overhead S]\n"
+          "                  [--min-reps N] [--noise F] [--max-reps N] [--min-time S] [--max-time S]\n"
+          "                          the sweep's wall clock on one GPU under the stopping rule: every\n"
+          "                          cell's FLOPs at the TFLOP/s and noise of its row in FILE.csv\n"
           "options:\n"
           "  --strategy LIST       padded, packed, prefix, tree (comma-separated) or all (default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
@@ -35,9 +39,15 @@ void cli_usage(FILE *fp) {
           "                        prefix attention, strategies), append the rest\n"
           "  --force               run cells over the cpu budget (the cpu step is for tiny models)\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
-          "  --min-reps N          timed steps at least (default 3)\n"
+          "  --warmup N|auto       untimed steps first (default 1); auto: none where this sweep measured\n"
+          "                        the warm-up's one-time work below a quarter of --noise of the step\n"
+          "  --min-reps N          timed steps at least, after the warm-up (default 3)\n"
+          "  --noise F             then stop once IQR / median <= F (default 0.01 on the gpu;\n"
+          "                        0, the cpu's default: no target, min-reps and min-time alone)\n"
+          "  --max-reps N          timed steps at most (default 100)\n"
           "  --min-time S          timed seconds at least (default 1)\n"
-          "  --max-time S          timed seconds at most per strategy and cell (default 30)\n"
+          "  --max-time S          timed seconds at most per strategy and cell (default 10; ends\n"
+          "                        the timing even below --min-reps, after one timed step)\n"
           "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
           "  --mlp-chunk N         GPU: MLP chunks of at most N tokens (default: the memory plan's choice of\n"
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
@@ -79,7 +89,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk",
+    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -137,6 +147,18 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--min-reps")) {
         if (parse_int(v, 1, 1 << 20, &n)) return bad(err, errlen, flag, v, "1..1048576");
         o->min_reps = (int)n;
+    } else if (!strcmp(flag, "--max-reps")) {
+        if (parse_int(v, 1, 1 << 20, &n)) return bad(err, errlen, flag, v, "1..1048576");
+        o->max_reps = (int)n;
+    } else if (!strcmp(flag, "--noise")) {
+        if (parse_seconds(v, &o->noise) || o->noise >= 1) return bad(err, errlen, flag, v, "a fraction, 0 <= F < 1, e.g. 0.01");
+    } else if (!strcmp(flag, "--warmup")) {
+        if (!strcmp(v, "auto")) o->warmup = 0;
+        else if (parse_int(v, 1, 100, &n)) return bad(err, errlen, flag, v, "1..100 or auto");
+        else o->warmup = (int)n;
+    } else if (!strcmp(flag, "--rates")) o->rates = v;
+    else if (!strcmp(flag, "--overhead")) {
+        if (parse_seconds(v, &o->overhead)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--min-time")) {
         if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--max-time")) {
@@ -149,7 +171,8 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     memset(o, 0, sizeof *o);
     o->action = CLI_RUN;
     o->strategies = (1u << STRATEGY_COUNT) - 1;
-    o->completions = o->prompts = o->min_reps = -1;
+    o->completions = o->prompts = o->min_reps = o->max_reps = o->warmup = -1;
+    o->noise = o->overhead = -1;
     o->seed = -1;
     o->shard_i = 0;
     o->shard_n = 1;
@@ -164,11 +187,14 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     if (argc > 1 && !strcmp(argv[1], "plan")) {
         o->action = CLI_PLAN;
         first = 2;
+    } else if (argc > 1 && !strcmp(argv[1], "estimate")) {
+        o->action = CLI_ESTIMATE;
+        first = 2;
     }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
-        if (!strcmp(a, "--list") && o->action != CLI_PLAN) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }
@@ -192,6 +218,10 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     }
     if (o->min_time >= 0 && o->max_time >= 0 && o->max_time < o->min_time) {
         snprintf(err, errlen, "--max-time %g is below --min-time %g", o->max_time, o->min_time);
+        return 2;
+    }
+    if (o->min_reps > 0 && o->max_reps > 0 && o->max_reps < o->min_reps) {
+        snprintf(err, errlen, "--max-reps %d is below --min-reps %d", o->max_reps, o->min_reps);
         return 2;
     }
     if (o->resume && !o->out) {

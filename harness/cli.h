@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN } CliAction;
+typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN, CLI_ESTIMATE } CliAction;
 
 typedef struct CliOptions {
     CliAction action;
@@ -32,8 +32,12 @@ typedef struct CliOptions {
     int profile;            // --profile
     const char *gemm_select;// "heuristic" | "timed" | NULL (the default, STEP_GEMM_SELECT_DEFAULT)
     int shard_i, shard_n;   // 0/1 = everything
-    int min_reps;
+    int min_reps, max_reps; // -1: unset
+    int warmup;             // --warmup N: untimed steps first; 0: auto (measure.h WarmupAuto); -1: unset (1)
+    double noise;           // --noise: IQR / median target of the stopping rule; -1: unset
     double min_time, max_time; // -1: unset
+    const char *rates;      // bench estimate --rates FILE.csv: measured TFLOP/s per cell and strategy
+    double overhead;        // bench estimate --overhead S: seconds per strategy and cell besides its steps; -1: unset
     int compare_argc;       // CLI_COMPARE: the arguments after "compare"
     char **compare_argv;
 } CliOptions;

@@ -62,11 +62,7 @@ static int measure_on_gpu(const StepBackend *b, Step *s, const Layout *l, const 
     PbStatus rc = b->prepare(s, l, err, sizeof err);
     MeasureConfig mc;
     measure_defaults(&mc);
-    if (o->min_reps > 0) mc.min_reps = o->min_reps;
-    if (o->min_time >= 0) mc.min_time = o->min_time;
-    if (o->max_time >= 0) mc.max_time = o->max_time;
-    if (mc.max_reps < mc.min_reps) mc.max_reps = mc.min_reps;
-    if (mc.max_time < mc.min_time) mc.max_time = mc.min_time;
+    measure_override(&mc, o->min_reps, o->max_reps, o->noise, o->min_time, o->max_time);
     double *samples = malloc((size_t)mc.max_reps * sizeof *samples), loss = NAN;
     MeasureStats ms = {0};
     if (rc == PB_OK && !samples) { snprintf(err, sizeof err, "out of host memory"); rc = PB_ERROR; }

@@ -29,6 +29,9 @@ typedef struct Column { const char *name; ColType type; size_t off, size; } Colu
     COL(p "_sm_mhz_min", C_DBL, s[i].sm_mhz_min), \
     COL(p "_sm_mhz_max", C_DBL, s[i].sm_mhz_max), COL(p "_clocks", C_STR, s[i].clocks), \
     COL(p "_stopped_at_max_time", C_STR, s[i].stopped_at_max_time), COL(p "_error", C_STR, s[i].error)
+// the stopping rule's outcome per strategy (harness/measure.h)
+#define MEASURE_COLS(p, i) \
+    COL(p "_stop", C_STR, s[i].stop), COL(p "_noise", C_DBL, s[i].noise), COL(p "_warmup_ms", C_DBL, s[i].warmup_ms)
 
 static const Column columns[] = {
     // the reference CSV's 18 columns, in its order
@@ -51,6 +54,8 @@ static const Column columns[] = {
     COL("ideal_speedup_pad_tree", C_DBL, ideal_speedup_pad_tree),
     COL("ideal_speedup_prefix_tree", C_DBL, ideal_speedup_prefix_tree),
     COL("efficiency_tree", C_DBL, efficiency_tree), COL("forest", C_DSTR, forest),
+    MEASURE_COLS("padded", 0), MEASURE_COLS("packed", 1), MEASURE_COLS("prefix", 2), MEASURE_COLS("tree", 3),
+    COL("noise_target", C_DBL, noise_target), COL("measure_rule", C_STR, measure_rule),
     COL("loss_check", C_STR, loss_check), COL("loss_max_rel_diff", C_DBL, loss_max_rel_diff),
     COL("attention", C_STR, attention), COL("prefix_attention", C_STR, prefix_attention),
     COL("gemm_select", C_STR, gemm_select), COL("device", C_STR, device), COL("gpu", C_STR, gpu),
@@ -178,10 +183,12 @@ int results_write_row(FILE *fp, const ResultRow *r) {
 
 /* ---- reader ------------------------------------------------------------------------------ */
 
+enum { MAX_HEAD = 256 }; // header fields read (ours has about 120)
+
 typedef struct Reader {
     const char *path;         // as shown in messages (escaped)
     int line;                 // current record's line (1-based)
-    int n_head, head_col[128];// header position -> column index (-1 = ignored)
+    int n_head, head_col[MAX_HEAD];// header position -> column index (-1 = ignored)
     int have_key;             // bit mask of key columns seen
     ResultRow row;
     int field;                // index of the next field in the record
@@ -207,7 +214,7 @@ static void on_field(void *data, size_t len, void *ctx) {
     if (!data) len = 0;
     int f = rd->field++;
     if (rd->line == 1) { // header
-        if (f >= 128) return;
+        if (f >= MAX_HEAD) return;
         rd->n_head = f + 1;
         rd->head_col[f] = -1;
         for (size_t c = 0; c < N_COLUMNS; c++)

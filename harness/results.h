@@ -30,7 +30,10 @@ typedef struct StrategyResult {
     double roofline_eff;    // ideal time at the H200 ceilings (model/roofline.h) / median time; GPU only
     double sm_mhz_min, sm_mhz_max; // SM clock range read around the timed steps (NaN = unknown)
     char clocks[12];        // ok | dropped (below 90% of the rated clock) | throttled (NVML: power/thermal) | unknown
-    char stopped_at_max_time[4]; // yes: --max-time ended the timing before --min-reps / --min-time; no
+    char stopped_at_max_time[4]; // yes: --max-time ended the timing before the stopping rule held (measure.h); no
+    char stop[12];          // what ended the timing: noise (the rule held) | max_reps | max_time
+    double noise;           // IQR / median reached (NaN below two timed steps)
+    double warmup_ms;       // the untimed warm-up step's time (its excess over ms is the one-time work)
     char error[256];        // why the status is error or oom, one line; "" otherwise
 } StrategyResult;
 
@@ -51,6 +54,8 @@ typedef struct ResultRow {
     char gemm_select[16];            // GPU: how cuBLASLt algorithms were chosen (heuristic | timed); "" on the CPU
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
     char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: split 3, copied 0"
+    double noise_target;             // the stopping rule's IQR / median target (measure.h)
+    char measure_rule[128];          // the whole rule, measure_rule_text
     char *command;                   // malloc'd, any length (NULL = empty); control bytes escaped
     int64_t seed;
     char sweep[64];

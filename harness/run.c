@@ -79,7 +79,7 @@ static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile 
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
+                             double *samples, CellProfile *cp, WarmupAuto *wa, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
@@ -95,7 +95,9 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     MeasureStats ms = {0};
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
-    if (rc == PB_OK) rc = measure_run(&p->measure, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
+    MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
+    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(wa, mc.noise, f.total) ? 0 : 1;
+    if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
     if (rc == PB_OK) rc = profile_strategy(p, &l, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
     StepMemory mem = {0};
@@ -106,6 +108,9 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     snprintf(out->status, sizeof out->status, "ok");
     record_clocks(&ctx, out);
     snprintf(out->stopped_at_max_time, sizeof out->stopped_at_max_time, "%s", ms.stopped_at_max_time ? "yes" : "no");
+    snprintf(out->stop, sizeof out->stop, "%s", measure_stop_name(ms.stop));
+    out->noise = ms.rel_iqr;
+    out->warmup_ms = ms.warmup_ms;
     out->ms = ms.median_ms;
     out->min_ms = ms.min_ms;
     out->iqr_ms = ms.iqr_ms;
@@ -116,14 +121,17 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
+    if (mc.warmup_auto) warmup_auto_seen(wa, ms.warmup_ms, ms.min_ms, out->tflops);
     if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
         RoofCosts costs;
         roofline_costs(&p->model, &shape, &costs);
         out->roofline_eff = roofline_ideal_s(&costs, &roof_h200) * 1e3 / ms.median_ms;
     }
-    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %d reps%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
-            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, ms.reps,
-            ms.stopped_at_max_time ? ", stopped at --max-time" : "", out->gb, out->tflops, loss,
+    char noise[32] = "noise ?";
+    if (isfinite(ms.rel_iqr)) snprintf(noise, sizeof noise, "noise %.2f%%", 100 * ms.rel_iqr);
+    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %s, %d reps, stop: %s%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
+            strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, noise, ms.reps, measure_stop_name(ms.stop),
+            mc.warmup ? (ms.stopped_at_max_time ? ", before the noise target" : "") : ", no warm-up", out->gb, out->tflops, loss,
             out->clocks[0] && strcmp(out->clocks, "ok") ? "  clocks " : "", strcmp(out->clocks, "ok") ? out->clocks : "");
     return PB_OK;
 }
@@ -157,6 +165,8 @@ static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     snprintf(r->attention, sizeof r->attention, "%s", p->backend->attention ? p->backend->attention(p->step) : "");
     snprintf(r->gemm_select, sizeof r->gemm_select, "%s", p->gemm_select ? p->gemm_select : "");
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
+    r->noise_target = p->measure.noise;
+    measure_rule_text(&p->measure, r->measure_rule, sizeof r->measure_rule);
     p->backend->describe(p->step, r->gpu, sizeof r->gpu, r->versions, sizeof r->versions);
     snprintf(r->git_commit, sizeof r->git_commit, "%s", pb_build_commit());
     r->command = strdup(p->command ? p->command : "");
@@ -194,15 +204,13 @@ static int make_batch(const RunPlan *p, const Cell *c, Forest *f, char *why, siz
     return cell_batch(c, p->model.vocab, p->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c->index + 1)), f, why, n);
 }
 
-// Model FLOPs of one step of every requested strategy of the cell (the ETA's unit of work),
-// from the lengths alone (layout_estimate): nothing is built.
-static double cell_flop(const RunPlan *p, const Cell *c) {
+double run_cell_flop(const ModelConfig *m, unsigned strategies, const Cell *c) {
     double sum = 0;
     for (int s = 0; s < STRATEGY_COUNT; s++) {
         LayoutCounts n;
-        if (!(p->strategies & (1u << s)) || cell_estimate(c, (Strategy)s, &n))
+        if (!(strategies & (1u << s)) || cell_estimate(c, (Strategy)s, &n))
             continue;
-        sum += model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
+        sum += model_flops(m, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
     }
     return sum;
 }
@@ -262,10 +270,29 @@ static double *selected_work(const RunPlan *p, double *total) {
         Cell c;
         work[i] = 0;
         if (cell_make(p->cells, p->selected[i], &c)) continue;
-        *total += work[i] = cell_flop(p, &c);
+        *total += work[i] = run_cell_flop(&p->model, p->strategies, &c);
         cell_free(&c);
     }
     return work;
+}
+
+typedef struct CellCostRank { double work; int at; } CellCostRank;
+
+static int by_work(const void *a, const void *b) {
+    const CellCostRank *x = a, *y = b;
+    if (x->work != y->work) return x->work < y->work ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+int *run_order(const double *work, int n) {
+    CellCostRank *r = malloc((size_t)(n ? n : 1) * sizeof *r);
+    int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!r || !order) { free(r); free(order); return NULL; }
+    for (int i = 0; i < n; i++) r[i] = (CellCostRank){ work[i], i };
+    qsort(r, (size_t)n, sizeof *r, by_work);
+    for (int i = 0; i < n; i++) order[i] = r[i].at;
+    free(r);
+    return order;
 }
 
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
@@ -273,13 +300,16 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
+    WarmupAuto warm[STRATEGY_COUNT] = {{0}}; // --warmup auto: what each strategy's warm-ups cost so far
     double *work = selected_work(p, &flop_left);
-    if (!rows || !samples || !work) {
-        free(rows); free(samples); free(work);
+    int *order = work ? run_order(work, p->n_selected) : NULL;
+    if (!rows || !samples || !work || !order) {
+        free(rows); free(samples); free(work); free(order);
         fprintf(p->progress, "bench: out of memory\n");
         return PB_EXIT_FAILED;
     }
-    for (int i = 0; i < p->n_selected && !interrupted && !device_lost; i++) {
+    for (int k = 0; k < p->n_selected && !interrupted && !device_lost; k++) {
+        const int i = order[k];
         Cell cell;
         if (cell_make(p->cells, p->selected[i], &cell)) {
             fprintf(p->progress, "bench: out of memory for cell %d's lengths\n", p->selected[i]);
@@ -287,7 +317,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             break;
         }
         const Cell *c = &cell;
-        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", i + 1,
+        fprintf(p->progress, "[%d/%d] cell %d: prompt %d x completion %d, %d prompts x %d completions%s\n", k + 1,
                 p->n_selected, c->index, c->prompt_len, c->completion_len, c->prompts, c->k,
                 c->n_segs ? " (forest)" : c->random ? " (random lengths)" : "");
         ResultRow *r = &rows[n_rows];
@@ -313,7 +343,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], &warm[s], stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
@@ -349,7 +379,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         n_rows++;
         flop_done += work[i];
         flop_left -= work[i];
-        progress_line(p, i + 1, flop_done, flop_left, t0);
+        progress_line(p, k + 1, flop_done, flop_left, t0);
     }
     if (device_lost)
         fprintf(p->progress, "bench: device error: the sweep stops (cell recorded as error; exit %d)\n", PB_EXIT_DEVICE);
@@ -361,6 +391,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     free(rows);
     free(samples);
     free(work);
+    free(order);
     if (interrupted) return PB_EXIT_INTERRUPTED;
     if (device_lost) return PB_EXIT_DEVICE;
     return failed ? PB_EXIT_FAILED : PB_EXIT_OK;

@@ -57,6 +57,13 @@ expect 2 "bad value '65' for --completions" --completions 65
 expect 2 "--seed needs a value" --seed
 expect 2 "--resume needs --out" --resume
 expect 2 "--max-time 1 is below --min-time 2" --min-time 2 --max-time 1
+expect 2 "bad value '1' for --noise" --noise 1
+expect 2 "bad value '-0.1' for --noise" --noise -0.1
+expect 2 "bad value '1%' for --noise" --noise 1%
+expect 2 "bad value '0' for --max-reps" --max-reps 0
+expect 2 "bad value '0' for --warmup" --warmup 0
+expect 2 "bad value 'some' for --warmup" --warmup some
+expect 2 "--max-reps 2 is below --min-reps 3" --min-reps 3 --max-reps 2
 expect 2 "no sweeps named 'nope'" --device cpu --sweep nope
 expect 2 "no models named 'nope'" --device cpu --model nope
 expect 1 "--device gpu" --device gpu

@@ -2,7 +2,8 @@
 # test_end_to_end.sh: bench on the CPU, all strategies: the tiny sweep runs, every row's loss
 # columns agree (relative 1e-5) and loss_check says ok; --resume skips done cells; --shard
 # splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV;
-# one progress line with an ETA per cell; the clock and --max-time columns.
+# one progress line with an ETA per cell; the clock and --max-time columns; the stopping
+# rule's columns; cells run cheapest first.
 # Usage: test_end_to_end.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
@@ -34,6 +35,28 @@ grep -q "^\[4/4\] cells done in .* ETA 0s$" "$tmp/stderr" || fail "no 'cells don
     fail "roofline_eff / gemm_select on the cpu: $(cols padded_roofline_eff,prefix_roofline_eff,gemm_select "$tmp/tiny.csv" | sort -u)"
 head -n 1 "$tmp/tiny.csv" | grep -q "^model,method,prompt_len,completion_len,num_completions,batch_size,padded_ms,packed_ms,prefix_ms,padded_gb,packed_gb,prefix_gb,speedup_pad_pack,speedup_pack_prefix,speedup_pad_prefix,padded_tokens,packed_tokens,prefix_tokens," || fail "header"
 
+# the stopping rule in every row: the cpu's default has no noise target (min-reps and
+# min-time alone: the rule holds, "noise"); the warm-up's time is kept apart
+[ "$(cols noise_target,measure_rule,padded_stop,prefix_stop "$tmp/tiny.csv" | sort -u)" = "$(printf '0\twarmup=1 min_reps=3 max_reps=100 noise=0 min_time=0.2s max_time=5s\tnoise\tnoise')" ] ||
+    fail "rule columns on the cpu: $(cols noise_target,measure_rule,padded_stop,prefix_stop "$tmp/tiny.csv" | sort -u)"
+cols padded_warmup_ms,prefix_warmup_ms,padded_noise,padded_iqr_ms,padded_ms "$tmp/tiny.csv" | awk -F '\t' '
+    { if (!($1 > 0) || !($2 > 0) || $3 == "NaN" || ($3 - $4 / $5) > 1e-6 || ($4 / $5 - $3) > 1e-6) bad = 1 }
+    END { exit bad }' || fail "warm-up or noise columns: $(cols padded_warmup_ms,prefix_warmup_ms,padded_noise,padded_iqr_ms,padded_ms "$tmp/tiny.csv")"
+# a noise target and a cap on the reps: each strategy stops on one or the other, within the cap
+"$bench" --device cpu --cells 8x8,16x8 --noise 0.5 --min-reps 2 --max-reps 4 --min-time 0 --out "$tmp/rule.csv" > /dev/null 2>&1 ||
+    fail "--noise run exit"
+[ "$(cols noise_target,measure_rule "$tmp/rule.csv" | sort -u)" = "$(printf '0.5\twarmup=1 min_reps=2 max_reps=4 noise=0.5 min_time=0s max_time=5s')" ] ||
+    fail "rule columns with --noise: $(cols noise_target,measure_rule "$tmp/rule.csv" | sort -u)"
+cols padded_stop,padded_reps,padded_noise,prefix_stop,prefix_reps,prefix_noise "$tmp/rule.csv" | awk -F '\t' '
+    { for (i = 1; i <= 4; i += 3) if (!(($i == "noise" && $(i + 2) <= 0.5 && $(i + 1) >= 2) || ($i == "max_reps" && $(i + 1) == 4))) bad = 1 }
+    END { exit bad }' || fail "stop reasons with --noise: $(cols padded_stop,padded_reps,padded_noise,prefix_stop,prefix_reps,prefix_noise "$tmp/rule.csv")"
+# --warmup auto: recorded in the rule; every strategy of the first three cells is warmed up
+"$bench" --device cpu --cells 8x8,16x8,8x16,16x16 --warmup auto --noise 0.5 --min-reps 2 --max-reps 3 --min-time 0 \
+    --strategy padded,prefix --out "$tmp/auto.csv" > /dev/null 2>&1 || fail "--warmup auto exit"
+[ "$(cols measure_rule "$tmp/auto.csv" | sort -u | cut -d ' ' -f 1)" = "warmup=auto" ] || fail "auto rule: $(cols measure_rule "$tmp/auto.csv" | sort -u)"
+[ "$(cols padded_warmup_ms,prefix_warmup_ms "$tmp/auto.csv" | head -n 3 | grep -c NaN)" -eq 0 ] ||
+    fail "auto: a warm-up skipped in the first three cells: $(cols padded_warmup_ms,prefix_warmup_ms "$tmp/auto.csv")"
+
 fast="--device cpu --min-reps 1 --min-time 0"
 # 2. resume: nothing left to do, the file keeps its 4 rows
 "$bench" $fast --resume --out "$tmp/tiny.csv" > /dev/null 2> "$tmp/stderr" || fail "resume exit"
@@ -45,6 +68,13 @@ check_losses "$tmp/tiny.csv" 4
 [ "$(cols cell "$tmp/shard.csv" | tr '\n' ' ')" = "1 3 " ] || fail "shard cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
 "$bench" $fast --resume --out "$tmp/shard.csv" > /dev/null 2>&1 || fail "shard resume exit"
 [ "$(cols cell "$tmp/shard.csv" | sort | tr '\n' ' ')" = "0 1 2 3 " ] || fail "resumed cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
+
+# 3b. cheapest cell first (model FLOPs): the rows follow the run order, `cell` the given order
+"$bench" $fast --cells 64x32,16x8,32x16 --strategy padded,prefix --out "$tmp/order.csv" 2> "$tmp/stderr" > /dev/null ||
+    fail "order exit"
+[ "$(cols cell,prompt_len "$tmp/order.csv" | tr '\t\n' ': ')" = "1:16 2:32 0:64 " ] ||
+    fail "run order: $(cols cell,prompt_len "$tmp/order.csv" | tr '\t\n' ': ')"
+grep -q "^\[1/3\] cell 1: prompt 16 x completion 8" "$tmp/stderr" || fail "progress does not start with the cheapest cell"
 
 # 4. ragged lengths: padded rows carry real padding; losses still agree
 cat > "$tmp/ragged.conf" <<CONF
