@@ -1,9 +1,9 @@
-// prefix_path.c: the per-group choice of the prefix backward (see prefix_path.h).
+// prefix_path.c: the cuDNN prefix / tree forward's choice (see prefix_path.h).
 #include "prefix_path.h"
 
 #include <string.h>
 
-static const char *const k_mode_names[] = {"auto", "split", "copied"};
+static const char *const k_mode_names[] = {"auto", "gather", "merge"};
 
 const char *attn_prefix_mode_name(AttnPrefixMode m) {
     return (unsigned)m < sizeof k_mode_names / sizeof k_mode_names[0] ? k_mode_names[m] : "?";
@@ -23,13 +23,10 @@ int attn_prefix_mode_parse(const char *name, AttnPrefixMode *out) {
     return -1;
 }
 
-PrefixPath prefix_group_path(AttnPrefixMode mode, double copied_below, int32_t prompt_len, const int32_t *comp_lens,
-                             int k) {
-    if (mode == ATTN_PREFIX_SPLIT) return PREFIX_PATH_SPLIT;
-    if (mode == ATTN_PREFIX_COPIED) return PREFIX_PATH_COPIED;
-    const double p = prompt_len;
-    double comp = 0.0;
-    for (int i = 0; i < k; i++) comp += (double)comp_lens[i] * p + (double)comp_lens[i] * (comp_lens[i] + 1.0) / 2.0;
-    const double saved = (k - 1) * p * (p + 1.0) / 2.0;
-    return saved < copied_below * comp ? PREFIX_PATH_COPIED : PREFIX_PATH_SPLIT;
+const char *prefix_forward_name(PrefixForward f) { return f == PREFIX_FWD_MERGE ? "merge" : "gather"; }
+
+PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth) {
+    if (mode == ATTN_PREFIX_GATHER) return PREFIX_FWD_GATHER;
+    if (mode == ATTN_PREFIX_MERGE) return PREFIX_FWD_MERGE;
+    return max_depth <= 2 ? PREFIX_FWD_GATHER : PREFIX_FWD_MERGE;
 }

@@ -1,52 +1,43 @@
 /*
- * prefix_path.h: which way the cuDNN backend runs the backward of a prefix group's attention
- * (host C, no CUDA: the rule is tested on the CPU).
+ * prefix_path.h: how the cuDNN backend runs the attention of a prefix or tree layout (host C, no
+ * CUDA: the choice is tested on the CPU). A layout of more than one level is a forest of nodes,
+ * each node's subtree contiguous in slot order (strategies/layout.h).
  *
- * The forward of every group is the same two calls: the prompt causal against itself, and each
- * completion against a copy of [its prompt's K/V, its own K/V] (bottom-right causal). The
- * backward, per group, either
- *   split   by keys: the whole group against its prompt keys, then each completion against
- *           itself; the completion rows' two dQ parts are summed. No copies; but a second call
- *           and a dQ sum over every completion row.
- *   copied  the forward's two calls backward over the copied K/V; the prompt's K copies' dK/dV
- *           are summed back onto it. One call per completion, no dQ sum; but K prompt copies.
- * Both visit exactly the allowed (query, key) pairs, so they cost the same attention FLOPs; what
- * differs is the overhead, which the rule below weighs through the FLOP counts.
+ * Backward, always by depth (attention/cudnn_tree.c): for every depth d one ragged call where
+ * each node at depth d is the keys and its whole subtree the queries, top-left causal (the node's
+ * own rows causal against themselves, its descendants' rows see all of it). Given the final o and
+ * lse each call's backward is its exact share: dK/dV of every key come from the one call of its
+ * node's depth, and a query's dQ is the sum of its depth + 1 calls' (added in bf16). No copies.
+ * At two levels (a flat prefix group) these are the prompt-keys call and the completions' self
+ * call.
+ *
+ * Forward, one of two ways:
+ *   gather  the roots causal against themselves, and each non-root node against a copy of
+ *           [its ancestors' K/V, its own K/V] (bottom-right causal), gathered into kcat / vcat:
+ *           two calls, and every ancestor copied once per descendant node.
+ *   merge   the backward's depth calls, each merged into the running output through the softmax
+ *           statistics (kernels/attn_merge.cu): no copies, one merge per depth below the roots.
+ * Both visit exactly the allowed (query, key) pairs.
  */
 #ifndef PB_PREFIX_PATH_H
 #define PB_PREFIX_PATH_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 typedef enum AttnPrefixMode {
-    ATTN_PREFIX_AUTO,   // per group by prefix_group_path's cost rule (the default)
-    ATTN_PREFIX_SPLIT,  // every group split (for measurement)
-    ATTN_PREFIX_COPIED, // every group copied (for measurement)
+    ATTN_PREFIX_AUTO,   // by prefix_forward (the default)
+    ATTN_PREFIX_GATHER, // every layout's forward gathered (for measurement)
+    ATTN_PREFIX_MERGE,  // every layout's forward merged by depth (for measurement)
 } AttnPrefixMode;
 
-typedef enum PrefixPath { PREFIX_PATH_SPLIT, PREFIX_PATH_COPIED } PrefixPath;
+typedef enum PrefixForward { PREFIX_FWD_GATHER, PREFIX_FWD_MERGE } PrefixForward;
 
-const char *attn_prefix_mode_name(AttnPrefixMode m);            // "auto", "split", "copied"
+const char *attn_prefix_mode_name(AttnPrefixMode m);            // "auto", "gather", "merge"
 int attn_prefix_mode_parse(const char *name, AttnPrefixMode *out); // 0 or -1 (NULL: auto)
+const char *prefix_forward_name(PrefixForward f);               // "gather", "merge"
 
-/* Cost rule of ATTN_PREFIX_AUTO. Per layer and head, sharing the prompt saves the (K - 1)
- * repeats of its causal self-attention, saved = (K-1) p (p+1) / 2 pairs, out of the group's
- * completion pairs comp = sum_k (n_k p + n_k (n_k+1) / 2). The split backward's extra work (a
- * second call and a dQ sum over every completion row) grows with the completions; the copied
- * backward's (K prompt copies gathered and summed back) with the prompt. The rule: copied iff
- * saved < copied_below * comp.
- * PREFIX_COPIED_BELOW, the default copied_below, is 0 (never copied), as measured on the H200
- * (cuDNN 9.14, 3 prompts x 2 completions, results/runs/prefix_path_8adfa48.csv): even where the
- * copied backward should pay most (p/n = 1/128 and 1/64, saved / comp 1.2e-4 and 2.4e-4), it is
- * slower than split: 128x16384 attention backward 119.7 vs 63.4 ms (dev/attn_bench), whole step
- * 12819 vs 11281 ms; 128x8192 step 5365 vs 4955 ms. A first guess of 1e-3 (between the cells
- * where split was slower than padded and their neighbours) sent those cells to the slower path.
- * Tests pass a non-zero copied_below to exercise groups of both paths in one layout. */
-#define PREFIX_COPIED_BELOW 0.0
-
-// The path of one group of prompt length p and k completions of lengths comp_lens[0..k-1].
-PrefixPath prefix_group_path(AttnPrefixMode mode, double copied_below, int32_t prompt_len, const int32_t *comp_lens,
-                             int k);
+/* The forward of a layout of max_depth levels. Auto: gather at two levels (the flat prefix, as
+ * measured on the H200 with its forward: one copy of the prompt per completion is cheap), merge
+ * deeper (a tree's gathers copy every ancestor once per descendant node: dev/NOTES.md "Trees",
+ * system 16k x 1024: 349k tokens gathered). Not yet measured against each other. */
+PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth);
 
 #endif

@@ -4,8 +4,8 @@
  *   1. plain causal attention, 28/4 heads, d 128: 4k x 16 rows, 16k x 4 rows, 32k x 2 rows,
  *      as the padded layout (BSHD, no padding) and the packed layout (THD);
  *   2. the prefix cells 4096x4096, 16384x128 and 128x16384 (3 prompts x 2 completions): padded, packed,
- *      and prefix with each cuDNN prefix backward (AttnOptions.prefix: auto (the default),
- *      split, copied; attention/prefix_path.h).
+ *      and prefix with each cuDNN prefix forward (AttnOptions.prefix: gather (the default at two
+ *      levels), merge; attention/prefix_path.h; the backward is by depth in both).
  * FLOPs count only allowed (query, key) pairs (DESIGN.md section 3): 4 * D * Hq per pair forward,
  * 2.5x that backward. CUDA events, warm-up, median (and min) of >= 10 repetitions.
  * Usage: attn_bench [backend] [reps]
@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
         run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, reps);
     }
     // 2. prefix cells: 3 prompts x 2 completions
-    // 128x16384: a cell where auto takes the copied path (short prompt, long completions)
+    // 128x16384: short prompt, long completions (where prefix was slower than padded)
     const int cells[3][2] = {{4096, 4096}, {16384, 128}, {128, 16384}};
     for (int i = 0; i < 3; i++) {
         char cell[64];
@@ -178,9 +178,8 @@ int main(int argc, char **argv) {
             run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, reps);
             continue;
         }
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "auto", reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "split", reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "copied", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "gather", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "merge", reps);
     }
     return 0;
 }

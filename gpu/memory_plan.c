@@ -377,7 +377,7 @@ int gpu_plan_attn_figures(const char *backend, const ModelConfig *m, const Layou
                           GpuPlanInput *in) {
     const AttnShape sh = {m->n_head, m->n_kv_head, m->head_dim};
     for (int tight = 0; tight < 2; tight++) {
-        AttnMemoryAsk a = {ask->prefix, ask->copied_below, tight};
+        AttnMemoryAsk a = {ask->prefix, tight};
         if (attn_memory(backend, &sh, l, &a, &in->attn[tight])) return -1;
     }
     return 0;
