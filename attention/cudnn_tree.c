@@ -71,11 +71,12 @@ static PbStatus depth_calls_setup(AttnBackend *ab, const Layout *l, int build, c
             return PB_NO_MEMORY;
         }
         for (int i = 0, b = 0; i < l->n_nodes; i++) {
-            const LayoutNode *nd = &l->nodes[i];
-            if (nd->depth != d) continue;
-            sp.len_q[b] = nd->subtree_end - nd->start;
-            sp.len_kv[b] = nd->len;
-            sp.start_q[b] = sp.start_kv[b] = nd->start;
+            if (l->nodes[i].depth != d) continue;
+            const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
+            sp.len_q[b] = q.q_len;
+            sp.len_kv[b] = q.kv_len;
+            sp.start_q[b] = q.q_start;
+            sp.start_kv[b] = q.kv_start;
             b++;
         }
         PbStatus rc = plan_call_setup_parts(ab, &lp->calls.depth[d], &sp, lp->parts.part[ATTN_PARTED_DEPTH + d],

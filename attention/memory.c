@@ -64,8 +64,8 @@ static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k)
     k->prefix = 1;
     k->fwd = prefix_forward(ask->prefix, l->max_depth);
     for (int i = 0; i < l->n_nodes; i++) {
-        const LayoutNode *nd = &l->nodes[i];
-        seqs_add(&k->c[ATTN_PARTED_DEPTH + nd->depth], nd->start, nd->subtree_end - nd->start, nd->start, nd->len);
+        const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
+        seqs_add(&k->c[ATTN_PARTED_DEPTH + l->nodes[i].depth], q.q_start, q.q_len, q.kv_start, q.kv_len);
     }
     if (k->fwd == PREFIX_FWD_GATHER) {
         KvGather *g;

@@ -30,3 +30,14 @@ PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth) {
     if (mode == ATTN_PREFIX_MERGE) return PREFIX_FWD_MERGE;
     return max_depth <= 2 ? PREFIX_FWD_GATHER : PREFIX_FWD_MERGE;
 }
+
+double prefix_depth_pairs(const Layout *l, int d) {
+    double pairs = 0.0;
+    for (int i = 0; i < l->n_nodes; i++) {
+        if (l->nodes[i].depth != d) continue;
+        const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
+        const double own = q.kv_len, below = (double)q.q_len - own;
+        pairs += own * (own + 1.0) / 2.0 + below * own;
+    }
+    return pairs;
+}

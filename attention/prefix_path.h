@@ -22,6 +22,10 @@
 #ifndef PB_PREFIX_PATH_H
 #define PB_PREFIX_PATH_H
 
+#include <stdint.h>
+
+#include "../strategies/layout.h"
+
 typedef enum AttnPrefixMode {
     ATTN_PREFIX_AUTO,   // by prefix_forward (the default)
     ATTN_PREFIX_GATHER, // every layout's forward gathered (for measurement)
@@ -39,5 +43,18 @@ const char *prefix_forward_name(PrefixForward f);               // "gather", "me
  * deeper (a tree's gathers copy every ancestor once per descendant node: dev/NOTES.md "Trees",
  * system 16k x 1024: 349k tokens gathered). Not yet measured against each other. */
 PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth);
+
+/* One node's sequence in its depth's call: queries its subtree, keys its own slots (top-left
+ * causal). The one definition memory.c and cudnn_tree.c build the depth calls from. */
+typedef struct DepthSeq { int64_t q_start, kv_start; int32_t q_len, kv_len; } DepthSeq;
+static inline DepthSeq prefix_depth_seq(const LayoutNode *nd) {
+    return (DepthSeq){nd->start, nd->start, nd->subtree_end - nd->start, nd->len};
+}
+
+/* The (query, key) pairs the depth-d call visits, per layer and head: each node at depth d's
+ * causal triangle and its descendants' rows against all of its keys. Summed over the depths it is
+ * the layout's attn_pairs (tests/cpu/test_prefix_path.c): the calls visit exactly the allowed
+ * pairs, so the FLOP ideal holds them as it holds one causal call. */
+double prefix_depth_pairs(const Layout *l, int d);
 
 #endif

@@ -1,13 +1,77 @@
 /*
- * test_prefix_path.c: the cuDNN prefix / tree forward's choice (attention/prefix_path.h), host
- * only: mode names round-trip, bad names are refused, forced modes force at every depth, and
- * auto gathers at two levels (the measured flat prefix forward) and merges deeper.
+ * test_prefix_path.c: the cuDNN prefix / tree calls (attention/prefix_path.h), host only.
+ * The forward's choice: mode names round-trip, bad names are refused, forced modes force at every
+ * depth, auto gathers at two levels (the measured flat prefix forward) and merges deeper.
+ * The depth calls' structure, what cudnn_tree.c relies on, on random forests of depth 2..6 and
+ * flat groups in the prefix and tree layouts: in every call the sequences' query and key ranges
+ * are increasing and disjoint (THD ragged offsets); every real slot is a key of exactly one call
+ * and a query of depth 0's exactly once; each query of depth d's call sees keys in an ancestor's
+ * node or its own; and the calls' pairs sum to the layout's allowed pairs (the FLOP count).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../attention/prefix_path.h"
 #include "../test_util.h"
+#include "tiny.h"
+
+static void check_depth_calls(const Layout *l, const char *tag) {
+    int *as_key = calloc(l->n_slots, sizeof(int)), *as_root_query = calloc(l->n_slots, sizeof(int));
+    double pairs = 0.0;
+    for (int d = 0; d < l->max_depth; d++) {
+        int64_t q_end = -1, kv_end = -1;
+        int n = 0;
+        for (int i = 0; i < l->n_nodes; i++) {
+            if (l->nodes[i].depth != d) continue;
+            const DepthSeq s = prefix_depth_seq(&l->nodes[i]);
+            n++;
+            CHECK(s.q_len >= s.kv_len && s.kv_len >= 1 && s.q_start == s.kv_start, "%s: depth %d node %d lengths", tag,
+                  d, i);
+            CHECK(s.q_start >= q_end && s.kv_start >= kv_end, "%s: depth %d node %d not increasing / disjoint", tag, d,
+                  i);
+            q_end = s.q_start + s.q_len;
+            kv_end = s.kv_start + s.kv_len;
+            for (int64_t k = s.kv_start; k < kv_end; k++) as_key[k]++;
+            for (int64_t q = s.q_start; d == 0 && q < q_end; q++) as_root_query[q]++;
+            // a sample of the call's pairs against the mask: the node's own keys are q's ancestor
+            // or q's own node (q's first and last rows, every key)
+            const int64_t rows[2] = {s.q_start, s.q_start + s.q_len - 1};
+            for (int r = 0; r < 2; r++)
+                for (int64_t k = s.kv_start; k < kv_end; k++) {
+                    const int in_call = k <= rows[r]; // top-left causal: col <= row
+                    CHECK(in_call == layout_allows(l, (size_t)rows[r], (size_t)k), "%s: depth %d pair (%lld, %lld)",
+                          tag, d, (long long)rows[r], (long long)k);
+                }
+        }
+        CHECK(n > 0, "%s: depth %d has no node", tag, d);
+        pairs += prefix_depth_pairs(l, d);
+    }
+    for (size_t t = 0; t < l->n_slots; t++) {
+        const int real = l->node_of[t] >= 0;
+        CHECK(as_key[t] == real && as_root_query[t] == real, "%s: slot %zu a key %d times, a root query %d times", tag,
+              t, as_key[t], as_root_query[t]);
+    }
+    CHECK(pairs == (double)l->attn_pairs, "%s: depth calls' pairs %.0f, allowed %zu", tag, pairs, l->attn_pairs);
+    free(as_key);
+    free(as_root_query);
+}
+
+static int check_forest(const Forest *f, const char *what) {
+    int n = 0;
+    for (int s = STRATEGY_PREFIX; s <= STRATEGY_TREE; s++) {
+        Layout l;
+        char tag[96];
+        snprintf(tag, sizeof tag, "%s %s", what, strategy_name((Strategy)s));
+        CHECK(layout_build_forest(&l, (Strategy)s, f) == 0, "%s: layout", tag);
+        if (l.n_nodes > l.n_seqs) { // more than one level: the depth calls run
+            check_depth_calls(&l, tag);
+            n++;
+        }
+        layout_free(&l);
+    }
+    return n;
+}
 
 int main(void) {
     for (int m = ATTN_PREFIX_AUTO; m <= (int)ATTN_PREFIX_MERGE; m++) {
@@ -28,5 +92,29 @@ int main(void) {
     }
     CHECK(!strcmp(prefix_forward_name(PREFIX_FWD_GATHER), "gather") && !strcmp(prefix_forward_name(PREFIX_FWD_MERGE), "merge"),
           "forward names");
+
+    int layouts = 0;
+    for (int depth = 2; depth <= 6; depth++)
+        for (uint64_t seed = 1; seed <= 20; seed++) {
+            Forest f;
+            char what[64];
+            snprintf(what, sizeof what, "forest depth %d seed %llu", depth, (unsigned long long)seed);
+            CHECK(tiny_forest(&f, depth, 30, 100, seed * 31 + (uint64_t)depth) == 0, "%s: tiny_forest", what);
+            layouts += check_forest(&f, what);
+            forest_free(&f);
+        }
+    for (int k = 1; k <= 4; k++) { // flat groups, one of them without completions' length variety
+        const int32_t prompts[3] = {5, 1, 40}, comps[12] = {3, 9, 1, 30, 2, 2, 2, 2, 17, 1, 8, 64};
+        GroupBatch g;
+        Forest f;
+        char what[32];
+        snprintf(what, sizeof what, "groups K %d", k);
+        CHECK(groups_make(&g, 3, k, prompts, comps, 100, 9) == 0 && forest_from_groups(&f, &g) == 0, "%s", what);
+        layouts += check_forest(&f, what);
+        forest_free(&f);
+        groups_free(&g);
+    }
+    printf("test_prefix_path: depth calls of %d layouts\n", layouts);
+    CHECK(layouts >= 100, "only %d layouts of more than one level", layouts);
     return test_finish("test_prefix_path");
 }
