@@ -342,8 +342,8 @@ static void attn_cudnn_describe(AttnBackend *ab, char *out, size_t len) {
         snprintf(out, len, "%s", "");
         return;
     }
-    snprintf(out, len, "%s: %s forward, %d depths", attn_prefix_mode_name(ab->opt.prefix), prefix_forward_name(lp->fwd),
-             lp->n_depths);
+    snprintf(out, len, "%s: %s forward, %d depth calls", attn_prefix_mode_name(ab->opt.prefix),
+             prefix_forward_name(lp->fwd), lp->n_depths);
 }
 
 static void attn_cudnn_destroy(AttnBackend *ab) {

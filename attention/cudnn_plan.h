@@ -21,7 +21,7 @@
 typedef struct LayoutCalls {
     SdpaCall whole;                // padded, packed: forward and backward
     SdpaCall prompts, completions; // prefix / tree, gather forward: the roots, the gathers (kv_gather.h)
-    SdpaCall depth[PB_MAX_DEPTH];  // prefix / tree: per depth, its nodes' keys against their subtrees
+    SdpaCall depth[PB_MAX_DEPTH];  // prefix / tree: per depth, its chains' keys against their subtrees
 } LayoutCalls;
 
 enum { N_LAYOUT_CALLS = 3 + PB_MAX_DEPTH };
@@ -39,7 +39,7 @@ typedef struct LayoutPlan {
     size_t n_slots;
     int prefix;                  // a prefix or tree layout of more than one level (cudnn_tree.c)
     PrefixForward fwd;           // its forward (prefix_path.h)
-    int n_depths;                // its depth calls (the node tree's levels)
+    int n_depths;                // its depth calls (levels of the chain tree, prefix_path.h)
     LayoutCalls calls;
     SlotRun *pads;               // padding slots as contiguous runs (zeroed after every call)
     int n_pads;

@@ -3,13 +3,14 @@
  * comment on top places it in the backend). A layout of more than one level is a forest of nodes
  * in depth-first slot order, so a node's subtree is one slot range [start, subtree_end).
  *
- * Depth calls (backward always, forward when merged): depth[d] is one THD call over the nodes at
- * depth d, in slot order; node i is one sequence with queries [start, subtree_end), keys
- * [start, start + len) and top-left causal masking: its own rows see its keys causally, its
- * descendants' rows (row >= len > every key) see all of them, so no masked tile is visited. The
- * nodes of one depth have disjoint subtrees, so every call's query and key ranges are disjoint
- * and increasing (what THD ragged offsets need; gaps between them are allowed). Every real token
- * is a query of depth[0] (the roots' subtrees cover the layout) and a key of exactly one call.
+ * Depth calls (backward always, forward when merged): depth[d] is one THD call over the chains at
+ * depth d (prefix_path.h: a node and its only children), in slot order; a chain is one sequence
+ * with queries [start, subtree_end), keys its slots and top-left causal masking: its own rows see
+ * its keys causally, its descendants' rows (row >= every key) see all of them, so no masked tile
+ * is visited. The chains of one depth have disjoint subtrees, so every call's query and key
+ * ranges are disjoint and increasing (what THD ragged offsets need; gaps between them are
+ * allowed). Every real token is a query of depth[0] (the roots' subtrees cover the layout) and a
+ * key of exactly one call.
  *   forward (merge)  depth[0] writes o and lse of every real row; each deeper call, part by part,
  *                    writes its o and lse into o_part / lse_part, merged into o and lse at the
  *                    part's query runs (attn_merge: kernels/attn_merge.cu).
@@ -46,45 +47,46 @@ static void phase_collect(PhaseTimer *t) {
     t->n++;
 }
 
-// One depth call per level of the node tree, in parts (attention/memory.c chose them).
+// One depth call per level of the chain tree (prefix_path.h), in parts (attention/memory.c chose them).
 static PbStatus depth_calls_setup(AttnBackend *ab, const Layout *l, int build, char *err, size_t errlen) {
     LayoutPlan *lp = &ab->lp;
-    int count[PB_MAX_DEPTH] = {0};
-    if (l->max_depth < 2 || l->max_depth > PB_MAX_DEPTH) {
-        snprintf(err, errlen, "cudnn attention: a tree of %d levels (2..%d supported)", l->max_depth, PB_MAX_DEPTH);
+    DepthCalls dc;
+    if (prefix_depth_calls(l, &dc)) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return PB_NO_MEMORY;
+    }
+    if (dc.n_depths < 1 || dc.n_depths > PB_MAX_DEPTH) {
+        snprintf(err, errlen, "cudnn attention: %d depth calls (1..%d supported)", dc.n_depths, PB_MAX_DEPTH);
+        prefix_depth_calls_free(&dc);
         return PB_ERROR;
     }
-    for (int i = 0; i < l->n_nodes; i++) {
-        const int d = l->nodes[i].depth;
-        if (d < 0 || d >= l->max_depth) {
-            snprintf(err, errlen, "cudnn attention: node %d at depth %d of %d levels", i, d, l->max_depth);
-            return PB_ERROR;
-        }
-        count[d]++;
-    }
-    lp->n_depths = l->max_depth;
-    for (int d = 0; d < lp->n_depths; d++) {
+    lp->n_depths = dc.n_depths;
+    PbStatus rc = PB_OK;
+    for (int d = 0; !rc && d < lp->n_depths; d++) {
+        int count = 0;
+        for (int i = 0; i < dc.n_seqs; i++) count += dc.seqs[i].depth == d;
         CallSpec sp;
-        if (spec_alloc(&sp, count[d])) {
+        if (spec_alloc(&sp, count)) {
             spec_free(&sp);
             snprintf(err, errlen, "cudnn attention: out of host memory");
-            return PB_NO_MEMORY;
+            rc = PB_NO_MEMORY;
+            break;
         }
-        for (int i = 0, b = 0; i < l->n_nodes; i++) {
-            if (l->nodes[i].depth != d) continue;
-            const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
-            sp.len_q[b] = q.q_len;
-            sp.len_kv[b] = q.kv_len;
-            sp.start_q[b] = q.q_start;
-            sp.start_kv[b] = q.kv_start;
+        for (int i = 0, b = 0; i < dc.n_seqs; i++) {
+            const DepthSeq *q = &dc.seqs[i];
+            if (q->depth != d) continue;
+            sp.len_q[b] = q->q_len;
+            sp.len_kv[b] = q->kv_len;
+            sp.start_q[b] = q->q_start;
+            sp.start_kv[b] = q->kv_start;
             b++;
         }
-        PbStatus rc = plan_call_setup_parts(ab, &lp->calls.depth[d], &sp, lp->parts.part[ATTN_PARTED_DEPTH + d],
-                                            CAUSAL_TOP_LEFT, build, err, errlen);
+        rc = plan_call_setup_parts(ab, &lp->calls.depth[d], &sp, lp->parts.part[ATTN_PARTED_DEPTH + d],
+                                   CAUSAL_TOP_LEFT, build, err, errlen);
         spec_free(&sp);
-        if (rc) return rc;
     }
-    return PB_OK;
+    prefix_depth_calls_free(&dc);
+    return rc;
 }
 
 // Gather forward: the gathers (kv_gather.h), the roots' call and the gathers' call.

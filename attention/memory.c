@@ -48,7 +48,7 @@ static void calls_free(CudnnCalls *k) {
 }
 
 /* The calls of a packed layout (and of a prefix or tree layout of one level: whole, every
- * document), or of a prefix / tree layout (cudnn_tree.c, prefix_path.h): per depth d, every node
+ * document), or of a prefix / tree layout (cudnn_tree.c, prefix_path.h): per depth d, every chain
  * at depth d as keys against its subtree as queries; the gather forward's roots and gathers.
  * -1: out of host memory. */
 static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k) {
@@ -63,10 +63,13 @@ static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k)
     }
     k->prefix = 1;
     k->fwd = prefix_forward(ask->prefix, l->max_depth);
-    for (int i = 0; i < l->n_nodes; i++) {
-        const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
-        seqs_add(&k->c[ATTN_PARTED_DEPTH + l->nodes[i].depth], q.q_start, q.q_len, q.kv_start, q.kv_len);
+    DepthCalls dc;
+    if (prefix_depth_calls(l, &dc)) { calls_free(k); return -1; }
+    for (int i = 0; i < dc.n_seqs; i++) {
+        const DepthSeq *q = &dc.seqs[i];
+        seqs_add(&k->c[ATTN_PARTED_DEPTH + q->depth], q->q_start, q->q_len, q->kv_start, q->kv_len);
     }
+    prefix_depth_calls_free(&dc);
     if (k->fwd == PREFIX_FWD_GATHER) {
         KvGather *g;
         int n = kv_gathers_of_tree(l, &g, &k->cat_tokens);

@@ -1,6 +1,7 @@
 // prefix_path.c: the cuDNN prefix / tree forward's choice (see prefix_path.h).
 #include "prefix_path.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const k_mode_names[] = {"auto", "gather", "merge"};
@@ -31,13 +32,37 @@ PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth) {
     return max_depth <= 2 ? PREFIX_FWD_GATHER : PREFIX_FWD_MERGE;
 }
 
-double prefix_depth_pairs(const Layout *l, int d) {
-    double pairs = 0.0;
-    for (int i = 0; i < l->n_nodes; i++) {
-        if (l->nodes[i].depth != d) continue;
-        const DepthSeq q = prefix_depth_seq(&l->nodes[i]);
-        const double own = q.kv_len, below = (double)q.q_len - own;
-        pairs += own * (own + 1.0) / 2.0 + below * own;
+int prefix_depth_calls(const Layout *l, DepthCalls *out) {
+    memset(out, 0, sizeof *out);
+    const size_t n = (size_t)(l->n_nodes > 0 ? l->n_nodes : 1);
+    int32_t *kids = calloc(n, sizeof *kids), *chain_of = malloc(n * sizeof *chain_of);
+    out->seqs = malloc(n * sizeof *out->seqs);
+    if (!kids || !chain_of || !out->seqs) {
+        free(kids), free(chain_of);
+        prefix_depth_calls_free(out);
+        return -1;
     }
-    return pairs;
+    for (int i = 0; i < l->n_nodes; i++)
+        if (l->nodes[i].parent >= 0) kids[l->nodes[i].parent]++;
+    for (int i = 0; i < l->n_nodes; i++) { // slot order: a parent before its children
+        const LayoutNode *nd = &l->nodes[i];
+        if (nd->parent >= 0 && kids[nd->parent] == 1) { // its parent's only child: the parent's chain goes on
+            DepthSeq *c = &out->seqs[chain_of[nd->parent]];
+            c->kv_len = (int32_t)(nd->start + nd->len - c->kv_start);
+            chain_of[i] = chain_of[nd->parent];
+            continue;
+        }
+        const int32_t depth = nd->parent < 0 ? 0 : out->seqs[chain_of[nd->parent]].depth + 1;
+        out->seqs[out->n_seqs] = (DepthSeq){nd->start, nd->start, nd->subtree_end - nd->start, nd->len, depth};
+        chain_of[i] = out->n_seqs++;
+        if (depth + 1 > out->n_depths) out->n_depths = depth + 1;
+    }
+    free(kids);
+    free(chain_of);
+    return 0;
+}
+
+void prefix_depth_calls_free(DepthCalls *c) {
+    free(c->seqs);
+    memset(c, 0, sizeof *c);
 }

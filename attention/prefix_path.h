@@ -44,17 +44,33 @@ const char *prefix_forward_name(PrefixForward f);               // "gather", "me
  * system 16k x 1024: 349k tokens gathered). Not yet measured against each other. */
 PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth);
 
-/* One node's sequence in its depth's call: queries its subtree, keys its own slots (top-left
- * causal). The one definition memory.c and cudnn_tree.c build the depth calls from. */
-typedef struct DepthSeq { int64_t q_start, kv_start; int32_t q_len, kv_len; } DepthSeq;
-static inline DepthSeq prefix_depth_seq(const LayoutNode *nd) {
-    return (DepthSeq){nd->start, nd->start, nd->subtree_end - nd->start, nd->len};
-}
+/* The depth calls, from the layout's nodes. A chain is a node and, while the last one has exactly
+ * one child, that child: depth first, a single child's slots follow its parent's, so a chain's
+ * slots are one run. Each chain is one sequence of the call of its depth among the chains:
+ * queries its head's subtree, keys the chain's slots, top-left causal (a row of the chain sees
+ * the chain's earlier nodes, its ancestors, and its own node up to itself; a row below the chain
+ * sees all of it). So a group with one completion is one causal sequence, and a conversation's
+ * unbranched turns are one call, not one each. Chains of one node are the layout's nodes.
+ * memory.c and cudnn_tree.c build the calls from this one definition. */
+typedef struct DepthSeq {
+    int64_t q_start, kv_start; // slots (equal: a chain's rows start with its keys)
+    int32_t q_len, kv_len;
+    int32_t depth;             // chains above it
+} DepthSeq;
+typedef struct DepthCalls {
+    int n_seqs, n_depths;      // chains; levels of chains (the calls)
+    DepthSeq *seqs;            // [n_seqs] in slot order
+} DepthCalls;
+int prefix_depth_calls(const Layout *l, DepthCalls *out); // 0 or -1 (out of host memory)
+void prefix_depth_calls_free(DepthCalls *c);
 
-/* The (query, key) pairs the depth-d call visits, per layer and head: each node at depth d's
- * causal triangle and its descendants' rows against all of its keys. Summed over the depths it is
- * the layout's attn_pairs (tests/cpu/test_prefix_path.c): the calls visit exactly the allowed
- * pairs, so the FLOP ideal holds them as it holds one causal call. */
-double prefix_depth_pairs(const Layout *l, int d);
+/* The (query, key) pairs a chain's sequence visits per layer and head: its causal triangle and
+ * the rows below it against all of its keys. Summed over the chains it is the layout's
+ * attn_pairs (tests/cpu/test_prefix_path.c): the calls visit exactly the allowed pairs, so the
+ * FLOP ideal holds them as it holds one causal call. */
+static inline double depth_seq_pairs(const DepthSeq *s) {
+    const double own = s->kv_len, below = (double)s->q_len - own;
+    return own * (own + 1.0) / 2.0 + below * own;
+}
 
 #endif

@@ -213,6 +213,13 @@ static int run_modes(const AttnOps *ops, const Layout *l, const char *name, int 
     const struct { AttnPrefixMode mode; int tight; } runs_of[] = {
         {ATTN_PREFIX_AUTO, 1}, {other, 1}, {ATTN_PREFIX_GATHER, 0}, {ATTN_PREFIX_MERGE, 0},
     };
+    DepthCalls dc;
+    if (prefix_depth_calls(l, &dc)) {
+        printf("  %s: out of host memory\n", name);
+        return 1;
+    }
+    const int n_calls = dc.n_depths;
+    prefix_depth_calls_free(&dc);
     int fails = 0;
     for (size_t i = 0; i < sizeof runs_of / sizeof runs_of[0]; i++) {
         const AttnOptions opt = {.prefix = runs_of[i].mode};
@@ -220,8 +227,8 @@ static int run_modes(const AttnOps *ops, const Layout *l, const char *name, int 
         char label[48], want[64];
         snprintf(label, sizeof label, "%s, %s parts", attn_prefix_mode_name(runs_of[i].mode),
                  runs_of[i].tight ? "tight" : "few");
-        snprintf(want, sizeof want, "%s: %s forward, %d depths", attn_prefix_mode_name(runs_of[i].mode),
-                 prefix_forward_name(fwd), l->max_depth);
+        snprintf(want, sizeof want, "%s: %s forward, %d depth calls", attn_prefix_mode_name(runs_of[i].mode),
+                 prefix_forward_name(fwd), n_calls);
         fails += run_layout(ops, l, name, hq, hkv, &opt, runs_of[i].tight, label, want);
         (*runs)++;
     }
@@ -262,7 +269,8 @@ static int run_forest(const AttnOps *ops, const Forest *f, const char *what, int
  * calls (3 or 4 of them, several nodes each), its gathers (several key runs per query run). Then
  * a hand-made forest of depth 4: root 0 -> 1 -> 2 -> {3, 4} (chains of one child), root 5 -> 6 ->
  * 7 (a length-1 segment) -> 8, and a lone root 9; inner segments carry loss (the step's concern,
- * not attention's, but the same forest serves both). */
+ * not attention's, but the same forest serves both). Its chains make two depth calls of four
+ * levels: [0 1 2], [5 6 7 8] and [9] against their subtrees, then 3 and 4 causal. */
 static int run_forests(const AttnOps *ops, int *runs) {
     int fails = 0;
     static const int heads[][2] = {{4, 2}, {28, 4}};

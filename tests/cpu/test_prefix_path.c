@@ -2,11 +2,13 @@
  * test_prefix_path.c: the cuDNN prefix / tree calls (attention/prefix_path.h), host only.
  * The forward's choice: mode names round-trip, bad names are refused, forced modes force at every
  * depth, auto gathers at two levels (the measured flat prefix forward) and merges deeper.
- * The depth calls' structure, what cudnn_tree.c relies on, on random forests of depth 2..6 and
- * flat groups in the prefix and tree layouts: in every call the sequences' query and key ranges
- * are increasing and disjoint (THD ragged offsets); every real slot is a key of exactly one call
- * and a query of depth 0's exactly once; each query of depth d's call sees keys in an ancestor's
- * node or its own; and the calls' pairs sum to the layout's allowed pairs (the FLOP count).
+ * The depth calls' structure, what cudnn_tree.c relies on, on random forests of depth 2..6, a
+ * forest of one-child chains and flat groups in the prefix and tree layouts: in every call the
+ * sequences' query and key ranges are increasing and disjoint (THD ragged offsets); every real
+ * slot is a key of exactly one call and a query of depth 0's exactly once; the call's top-left
+ * causal pairs are the mask's (every key against the chain's rows and rows below it); chains are
+ * maximal (a chain of one-child nodes is one sequence); and the calls' pairs sum to the layout's
+ * allowed pairs (the FLOP count).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,35 +19,42 @@
 #include "tiny.h"
 
 static void check_depth_calls(const Layout *l, const char *tag) {
+    DepthCalls dc;
+    CHECK(prefix_depth_calls(l, &dc) == 0, "%s: depth calls", tag);
     int *as_key = calloc(l->n_slots, sizeof(int)), *as_root_query = calloc(l->n_slots, sizeof(int));
+    int32_t *kids = calloc((size_t)l->n_nodes, sizeof(int32_t));
+    for (int i = 0; i < l->n_nodes; i++)
+        if (l->nodes[i].parent >= 0) kids[l->nodes[i].parent]++;
     double pairs = 0.0;
-    for (int d = 0; d < l->max_depth; d++) {
+    for (int d = 0; d < dc.n_depths; d++) {
         int64_t q_end = -1, kv_end = -1;
         int n = 0;
-        for (int i = 0; i < l->n_nodes; i++) {
-            if (l->nodes[i].depth != d) continue;
-            const DepthSeq s = prefix_depth_seq(&l->nodes[i]);
+        for (int i = 0; i < dc.n_seqs; i++) {
+            const DepthSeq s = dc.seqs[i];
+            if (s.depth != d) continue;
             n++;
-            CHECK(s.q_len >= s.kv_len && s.kv_len >= 1 && s.q_start == s.kv_start, "%s: depth %d node %d lengths", tag,
+            CHECK(s.q_len >= s.kv_len && s.kv_len >= 1 && s.q_start == s.kv_start, "%s: depth %d chain %d lengths", tag,
                   d, i);
-            CHECK(s.q_start >= q_end && s.kv_start >= kv_end, "%s: depth %d node %d not increasing / disjoint", tag, d,
+            CHECK(s.q_start >= q_end && s.kv_start >= kv_end, "%s: depth %d chain %d not increasing / disjoint", tag, d,
                   i);
             q_end = s.q_start + s.q_len;
             kv_end = s.kv_start + s.kv_len;
             for (int64_t k = s.kv_start; k < kv_end; k++) as_key[k]++;
             for (int64_t q = s.q_start; d == 0 && q < q_end; q++) as_root_query[q]++;
-            // a sample of the call's pairs against the mask: the node's own keys are q's ancestor
-            // or q's own node (q's first and last rows, every key)
-            const int64_t rows[2] = {s.q_start, s.q_start + s.q_len - 1};
-            for (int r = 0; r < 2; r++)
-                for (int64_t k = s.kv_start; k < kv_end; k++) {
-                    const int in_call = k <= rows[r]; // top-left causal: col <= row
-                    CHECK(in_call == layout_allows(l, (size_t)rows[r], (size_t)k), "%s: depth %d pair (%lld, %lld)",
-                          tag, d, (long long)rows[r], (long long)k);
-                }
+            // the call's pairs against the mask: every key against the chain's rows and the
+            // first and last row below it (top-left causal: col <= row)
+            for (int64_t q = s.q_start; q < q_end; q++) {
+                if (q >= kv_end + 1 && q != q_end - 1) continue;
+                for (int64_t k = s.kv_start; k < kv_end; k++)
+                    CHECK((k <= q) == layout_allows(l, (size_t)q, (size_t)k), "%s: depth %d pair (%lld, %lld)", tag, d,
+                          (long long)q, (long long)k);
+            }
+            // a chain is maximal: its last node has not exactly one child
+            const int32_t last = l->node_of[kv_end - 1];
+            CHECK(kids[last] != 1, "%s: depth %d chain %d ends at a node with one child", tag, d, i);
+            pairs += depth_seq_pairs(&s);
         }
-        CHECK(n > 0, "%s: depth %d has no node", tag, d);
-        pairs += prefix_depth_pairs(l, d);
+        CHECK(n > 0, "%s: depth %d has no chain", tag, d);
     }
     for (size_t t = 0; t < l->n_slots; t++) {
         const int real = l->node_of[t] >= 0;
@@ -53,8 +62,22 @@ static void check_depth_calls(const Layout *l, const char *tag) {
               t, as_key[t], as_root_query[t]);
     }
     CHECK(pairs == (double)l->attn_pairs, "%s: depth calls' pairs %.0f, allowed %zu", tag, pairs, l->attn_pairs);
+    CHECK(dc.n_depths <= l->max_depth, "%s: %d depth calls for %d levels", tag, dc.n_depths, l->max_depth);
     free(as_key);
     free(as_root_query);
+    free(kids);
+    prefix_depth_calls_free(&dc);
+}
+
+// The chains' levels of a forest's tree layout.
+static int tree_depth_calls(const Forest *f) {
+    Layout l;
+    DepthCalls dc;
+    if (layout_build_forest(&l, STRATEGY_TREE, f)) return -1;
+    int n = prefix_depth_calls(&l, &dc) ? -1 : dc.n_depths;
+    prefix_depth_calls_free(&dc);
+    layout_free(&l);
+    return n;
 }
 
 static int check_forest(const Forest *f, const char *what) {
@@ -111,6 +134,28 @@ int main(void) {
         snprintf(what, sizeof what, "groups K %d", k);
         CHECK(groups_make(&g, 3, k, prompts, comps, 100, 9) == 0 && forest_from_groups(&f, &g) == 0, "%s", what);
         layouts += check_forest(&f, what);
+        forest_free(&f);
+        groups_free(&g);
+    }
+    // chains: 0 -> 1 -> 2 -> {3, 4} and 5 -> 6 -> 7 -> 8 (one child each), a lone root 9: two calls
+    // (the chains [0 1 2], [5 6 7 8] and [9]; then 3 and 4), not four
+    {
+        static const int32_t len[10] = {33, 17, 9, 40, 3, 5, 60, 1, 2, 7}, parent[10] = {-1, 0, 1, 2, 2, -1, 5, 6, 7, -1};
+        static const uint8_t loss[10] = {0, 1, 0, 1, 1, 0, 1, 1, 1, 0};
+        Forest f;
+        char err[160];
+        CHECK(forest_make(&f, 10, len, parent, loss, 100, 5, err, sizeof err) == 0, "chains forest: %s", err);
+        layouts += check_forest(&f, "chains forest");
+        CHECK(tree_depth_calls(&f) == 2, "chains forest: %d depth calls, want 2", tree_depth_calls(&f));
+        forest_free(&f);
+    }
+    // flat groups of one completion: one causal sequence each, one call
+    {
+        const int32_t prompts[2] = {7, 30}, comps[2] = {12, 1};
+        GroupBatch g;
+        Forest f;
+        CHECK(groups_make(&g, 2, 1, prompts, comps, 100, 3) == 0 && forest_from_groups(&f, &g) == 0, "K 1 groups");
+        CHECK(tree_depth_calls(&f) == 1, "K = 1: %d depth calls, want 1", tree_depth_calls(&f));
         forest_free(&f);
         groups_free(&g);
     }

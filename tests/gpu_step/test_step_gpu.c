@@ -123,8 +123,11 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
             gpu_step_backend.attention_plan(s, plan, sizeof plan);
             AttnPrefixMode mode = ATTN_PREFIX_AUTO;
             CHECK(attn_prefix_mode_parse(prefix_attention, &mode) == 0, "prefix attention %s", prefix_attention);
-            snprintf(want, sizeof want, "%s: %s forward, %d depths", prefix_attention,
-                     prefix_forward_name(prefix_forward(mode, l.max_depth)), l.max_depth);
+            DepthCalls dc = {0};
+            CHECK(prefix_depth_calls(&l, &dc) == 0, "prefix_depth_calls");
+            snprintf(want, sizeof want, "%s: %s forward, %d depth calls", prefix_attention,
+                     prefix_forward_name(prefix_forward(mode, l.max_depth)), dc.n_depths);
+            prefix_depth_calls_free(&dc);
             int want_plan = (st == STRATEGY_PREFIX || st == STRATEGY_TREE) && !strcmp(attention, "cudnn");
             CHECK(want_plan ? !strcmp(plan, want) : plan[0] == 0, "attention_plan '%s', want '%s'", plan,
                   want_plan ? want : "");

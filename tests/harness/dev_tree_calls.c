@@ -45,15 +45,17 @@ int main(int argc, char **argv) {
         char share[160] = "", keys[160] = "";
         size_t at = 0, at_k = 0;
         double merged = 0.0;
-        for (int d = 0; d < l.max_depth; d++) {
-            double rows = 0.0;
-            for (int n = 0; n < l.n_nodes; n++)
-                if (l.nodes[n].depth == d) rows += prefix_depth_seq(&l.nodes[n]).q_len;
+        DepthCalls dc;
+        if (prefix_depth_calls(&l, &dc)) { fprintf(stderr, "tree calls: out of memory\n"); return 1; }
+        for (int d = 0; d < dc.n_depths; d++) {
+            double rows = 0.0, p = 0.0;
+            for (int n = 0; n < dc.n_seqs; n++)
+                if (dc.seqs[n].depth == d) rows += dc.seqs[n].q_len, p += depth_seq_pairs(&dc.seqs[n]);
             if (d > 0) merged += rows;
-            const double p = prefix_depth_pairs(&l, d);
             at += (size_t)snprintf(share + at, sizeof share - at, "%s%.1f", d ? " / " : "", 100.0 * p / (double)l.attn_pairs);
             at_k += (size_t)snprintf(keys + at_k, sizeof keys - at_k, "%s%.0f", d ? " / " : "", p / rows);
         }
+        prefix_depth_calls_free(&dc);
         KvGather *g;
         size_t cat = 0;
         if (kv_gathers_of_tree(&l, &g, &cat) < 0) { fprintf(stderr, "tree calls: out of memory\n"); return 1; }

@@ -135,7 +135,7 @@ static void test_random(const char *root) {
     snprintf(row.attention, sizeof row.attention, "simple");
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_ATTENTION, "resume: other attention taken as done");
     snprintf(row.attention, sizeof row.attention, "cudnn");
-    snprintf(row.prefix_attention, sizeof row.prefix_attention, "gather: gather forward, 2 depths");
+    snprintf(row.prefix_attention, sizeof row.prefix_attention, "gather: gather forward, 2 depth calls");
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_PREFIX_ATTENTION, "resume: --prefix-attention gather taken as auto");
     other.prefix_attention = "gather";
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: gather row not taken for gather");
