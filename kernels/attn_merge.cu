@@ -5,7 +5,7 @@
  * in fp32, o rounded once to bf16. One warp per (row, head); (rows, H, D) token-major.
  * The cuDNN tree forward (attention/cudnn_tree.c) merges each depth's call into the running
  * output this way; its oracles are the CPU attention (tests/attention/test_attn_cudnn.c) and the
- * formula in fp64 (tests/kernels/test_kernels.c).
+ * formula in fp64 (tests/kernels/test_attn_merge.c).
  */
 #include <math.h>
 

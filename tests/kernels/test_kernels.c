@@ -237,40 +237,6 @@ static void test_elementwise(Rng *r, cudaStream_t s) {
     cudaFree(d_a), cudaFree(d_b), cudaFree(d_f);
 }
 
-/* ---- attn_merge ------------------------------------------------------------------------- */
-
-// Two partial attentions of rows x H x D merged through their statistics, against the formula in
-// fp64; every 7th (row, head) of the second side has no keys (lse -inf: the first side unchanged).
-static void test_attn_merge(Rng *r, size_t rows, int H, int D, cudaStream_t s) {
-    const size_t n = rows * (size_t)H * (size_t)D, nl = rows * (size_t)H;
-    float *oa = rand_bf16_values(r, n, 1.0f), *ob = rand_bf16_values(r, n, 1.0f), *ref = xmalloc(n * sizeof(float));
-    float *la = xmalloc(nl * sizeof(float)), *lb = xmalloc(nl * sizeof(float)), *rl = xmalloc(nl * sizeof(float));
-    for (size_t i = 0; i < nl; i++) {
-        la[i] = 4.0f * rng_normal(r);
-        lb[i] = i % 7 == 3 ? -INFINITY : 4.0f * rng_normal(r);
-        const double m = fmax(la[i], lb[i]), wa = exp(la[i] - m), wb = exp((double)lb[i] - m);
-        rl[i] = (float)(m + log(wa + wb));
-        for (int j = 0; j < D; j++) {
-            const size_t e = i * (size_t)D + (size_t)j;
-            ref[e] = (float)((wa * oa[e] + wb * ob[e]) / (wa + wb));
-        }
-    }
-    bf16_t *d_oa = dev_bf16_from(oa, n), *d_ob = dev_bf16_from(ob, n);
-    float *d_la = dmalloc(nl * sizeof(float)), *d_lb = dmalloc(nl * sizeof(float));
-    CK(cudaMemcpy(d_la, la, nl * sizeof(float), cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_lb, lb, nl * sizeof(float), cudaMemcpyHostToDevice));
-    attn_merge(d_oa, d_la, d_ob, d_lb, rows, H, D, s);
-    sync();
-    char name[96];
-    float *got = download_bf16(d_oa, n), *gl = download_f32(d_la, nl);
-    snprintf(name, sizeof name, "attn_merge o rows %zu H %d D %d", rows, H, D);
-    check(name, got, ref, n, TOL_BF16);
-    snprintf(name, sizeof name, "attn_merge lse rows %zu H %d D %d", rows, H, D);
-    check(name, gl, rl, nl, TOL_F32);
-    free(got), free(gl), free(oa), free(ob), free(ref), free(la), free(lb), free(rl);
-    cudaFree(d_oa), cudaFree(d_ob), cudaFree(d_la), cudaFree(d_lb);
-}
-
 /* ---- GEMMs ------------------------------------------------------------------------------- */
 
 static void test_gemm(Rng *r, Matmul *mm, int T, int K, int N, size_t off, cudaStream_t s) {
@@ -592,7 +558,6 @@ int main(int argc, char **argv) {
     if (wanted(only, "rope")) check_rope(&r, 777, 3, 128, 32767, NULL, s);
     if (wanted(only, "swiglu")) test_swiglu(&r, 1000003, 0, 0, s), test_swiglu(&r, 65536 + 5, 0, 1, s);
     if (wanted(only, "elementwise")) test_elementwise(&r, s);
-    if (wanted(only, "merge")) test_attn_merge(&r, 777, 28, 128, s);
     if (wanted(only, "gemm")) {
         test_gemm(&r, mm, 333, 256, 200, 0, s);
         test_gemm(&r, mm, 300, 3584, 512, 0, s);
@@ -612,7 +577,6 @@ int main(int argc, char **argv) {
         test_rmsnorm(&r, 33, 100, s);
         check_rope(&r, 301, 4, 40, 4000, NULL, s);
         test_swiglu(&r, 1000003, 1, 0, s);
-        test_attn_merge(&r, 301, 3, 36, s); // D % 8 != 0: one element at a time
         test_fused_ce(&r, mm, 200, 128, 997, 301, 64, 0, s);
     }
 
