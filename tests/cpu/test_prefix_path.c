@@ -8,15 +8,127 @@
  * slot is a key of exactly one call and a query of depth 0's exactly once; the call's top-left
  * causal pairs are the mask's (every key against the chain's rows and rows below it); chains are
  * maximal (a chain of one-child nodes is one sequence); and the calls' pairs sum to the layout's
- * allowed pairs (the FLOP count).
+ * allowed pairs (the FLOP count). And the method itself on the host (sim_depth_calls, below):
+ * merged forward and per-call backward shares against the CPU attention oracle.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../attention/prefix_path.h"
+#include "../../core/rng.h"
+#include "../../reference/cpu_ops.h"
 #include "../test_util.h"
 #include "tiny.h"
+
+/* The cuDNN tree method run on the host in fp64 (one head, D 8), as cudnn_tree.c orders it:
+ * forward, depth 0 writes o and lse, each deeper call's o and lse are merged in (attn_merge's
+ * formula); backward, every call's share given the merged o and lse (softmax sum rowsum(dO o), P
+ * from the merged lse), dq summed over the calls, dk / dv written by the one call of each key.
+ * Against the fp32 CPU oracle (cpu_attention_forward / backward) of the whole mask. */
+enum { SIM_D = 8 };
+
+static void sim_depth_calls(const Layout *l, const DepthCalls *dc, const float *q, const float *k, const float *v,
+                            const float *dout, double *o, double *lse, double *dq, double *dk, double *dv, int *k_writes) {
+    const double scale = 1.0 / sqrt((double)SIM_D);
+    const size_t T = l->n_slots;
+    double *od = malloc(SIM_D * sizeof(double));
+    for (int d = 0; d < dc->n_depths; d++)
+        for (int i = 0; i < dc->n_seqs; i++) {
+            const DepthSeq *c = &dc->seqs[i];
+            if (c->depth != d) continue;
+            for (int64_t r = c->q_start; r < c->q_start + c->q_len; r++) {
+                const int64_t k_end = r + 1 < c->kv_start + c->kv_len ? r + 1 : c->kv_start + c->kv_len; // col <= row
+                double m = -INFINITY, sum = 0.0;
+                for (int64_t j = c->kv_start; j < k_end; j++) {
+                    double sc = 0.0;
+                    for (int e = 0; e < SIM_D; e++) sc += (double)q[r * SIM_D + e] * k[j * SIM_D + e];
+                    m = fmax(m, sc * scale);
+                }
+                for (int e = 0; e < SIM_D; e++) od[e] = 0.0;
+                for (int64_t j = c->kv_start; j < k_end; j++) {
+                    double sc = 0.0;
+                    for (int e = 0; e < SIM_D; e++) sc += (double)q[r * SIM_D + e] * k[j * SIM_D + e];
+                    const double w = exp(sc * scale - m);
+                    sum += w;
+                    for (int e = 0; e < SIM_D; e++) od[e] += w * v[j * SIM_D + e];
+                }
+                const double l_d = m + log(sum);
+                if (d == 0) {
+                    lse[r] = l_d;
+                    for (int e = 0; e < SIM_D; e++) o[r * SIM_D + e] = od[e] / sum;
+                    continue;
+                }
+                const double mx = fmax(lse[r], l_d), wa = exp(lse[r] - mx), wb = exp(l_d - mx);
+                for (int e = 0; e < SIM_D; e++) o[r * SIM_D + e] = (wa * o[r * SIM_D + e] + wb * od[e] / sum) / (wa + wb);
+                lse[r] = mx + log(wa + wb);
+            }
+        }
+    for (size_t t = 0; t < T * SIM_D; t++) dq[t] = dk[t] = dv[t] = 0.0;
+    for (int d = 0; d < dc->n_depths; d++)
+        for (int i = 0; i < dc->n_seqs; i++) {
+            const DepthSeq *c = &dc->seqs[i];
+            if (c->depth != d) continue;
+            for (int64_t j = c->kv_start; j < c->kv_start + c->kv_len; j++) k_writes[j]++;
+            for (int64_t r = c->q_start; r < c->q_start + c->q_len; r++) {
+                const int64_t k_end = r + 1 < c->kv_start + c->kv_len ? r + 1 : c->kv_start + c->kv_len;
+                double rs = 0.0;
+                for (int e = 0; e < SIM_D; e++) rs += (double)dout[r * SIM_D + e] * o[r * SIM_D + e];
+                for (int64_t j = c->kv_start; j < k_end; j++) {
+                    double sc = 0.0, dp = 0.0;
+                    for (int e = 0; e < SIM_D; e++) sc += (double)q[r * SIM_D + e] * k[j * SIM_D + e];
+                    for (int e = 0; e < SIM_D; e++) dp += (double)dout[r * SIM_D + e] * v[j * SIM_D + e];
+                    const double p = exp(sc * scale - lse[r]), ds = p * (dp - rs) * scale;
+                    for (int e = 0; e < SIM_D; e++) {
+                        dv[j * SIM_D + e] += p * dout[r * SIM_D + e];
+                        dk[j * SIM_D + e] += ds * q[r * SIM_D + e];
+                        dq[r * SIM_D + e] += ds * k[j * SIM_D + e];
+                    }
+                }
+            }
+        }
+    free(od);
+}
+
+static double max_diff(const double *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs(a[i] - (double)b[i]);
+        m = e > m || e != e ? e : m;
+    }
+    return m;
+}
+
+// The simulated method against the oracle on one layout: o, lse, dq, dk, dv within 1e-5.
+static void check_simulated(const Layout *l, const char *tag, uint64_t seed) {
+    DepthCalls dc;
+    CHECK(prefix_depth_calls(l, &dc) == 0, "%s: depth calls", tag);
+    const size_t T = l->n_slots, n = T * SIM_D;
+    float *f = malloc(4 * n * sizeof(float)), *ref = malloc((4 * n + T) * sizeof(float));
+    double *sim = malloc((4 * n + T) * sizeof(double));
+    int *k_writes = calloc(T, sizeof(int));
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < 4 * n; i++) f[i] = rng_normal(&r);
+    const float *q = f, *k = f + n, *v = f + 2 * n, *dout = f + 3 * n;
+    float *ro = ref, *rdq = ref + n, *rdk = ref + 2 * n, *rdv = ref + 3 * n, *rlse = ref + 4 * n;
+    double *so = sim, *sdq = sim + n, *sdk = sim + 2 * n, *sdv = sim + 3 * n, *slse = sim + 4 * n;
+    cpu_attention_forward(ro, rlse, q, k, v, l, 1, 1, SIM_D);
+    cpu_attention_backward(rdq, rdk, rdv, dout, q, k, v, ro, rlse, l, 1, 1, SIM_D);
+    sim_depth_calls(l, &dc, q, k, v, dout, so, slse, sdq, sdk, sdv, k_writes);
+    double worst = 0.0;
+    const double *got[5] = {so, sdq, sdk, sdv, slse};
+    const float *want[5] = {ro, rdq, rdk, rdv, rlse};
+    for (int t = 0; t < 5; t++) {
+        const double e = max_diff(got[t], want[t], t == 4 ? T : n);
+        worst = e > worst || e != e ? e : worst;
+    }
+    CHECK(worst <= 1e-5, "%s: simulated depth calls vs the oracle: max diff %.3g", tag, worst);
+    for (size_t t = 0; t < T; t++) CHECK(k_writes[t] == 1, "%s: key %zu written by %d calls", tag, t, k_writes[t]);
+    free(f), free(ref), free(sim), free(k_writes);
+    prefix_depth_calls_free(&dc);
+}
 
 static void check_depth_calls(const Layout *l, const char *tag) {
     DepthCalls dc;
@@ -89,6 +201,7 @@ static int check_forest(const Forest *f, const char *what) {
         CHECK(layout_build_forest(&l, (Strategy)s, f) == 0, "%s: layout", tag);
         if (l.n_nodes > l.n_seqs) { // more than one level: the depth calls run
             check_depth_calls(&l, tag);
+            check_simulated(&l, tag, 1000 + (uint64_t)n + (uint64_t)l.n_slots);
             n++;
         }
         layout_free(&l);
