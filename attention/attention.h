@@ -50,6 +50,8 @@ typedef struct AttnMask {
 typedef struct AttnOptions {
     AttnPrefixMode prefix; // cudnn: the prefix / tree forward, gathered or merged (prefix_path.h); default auto
     int phases;            // cudnn, development: time the prefix backward's phases, print at destroy
+    int padded_part_rows;  // cudnn, tests: the padded backward in parts of at most this many rows
+                           // (AttnMemoryAsk); 0: as the mask's tight_parts choose
 } AttnOptions;
 
 typedef struct AttnBackend AttnBackend; // opaque

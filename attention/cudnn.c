@@ -4,7 +4,9 @@
  * is each layout's plan of calls and the buffers between them, with the prefix and tree layouts'
  * part in cudnn_tree.c (the state both share: cudnn_plan.h).
  *
- *   padded  one call, B = n_rows, S = row_len, BSHD strides, per-row lengths (padding mask).
+ *   padded  one call, B = n_rows, S = row_len, BSHD strides, per-row lengths (padding mask);
+ *           with its backward in parts (attn_memory.h: tight), the forward stays that call and
+ *           the backward is `padded_bwd`, a plan over a part's rows run once per part.
  *   packed  one call, THD ragged offsets over the documents (no attention across documents).
  *   prefix, tree  (more than one level; prefix_path.h) backward by depth: per depth one THD call,
  *           each node's keys against its subtree's queries (top-left causal), dQ summed over the
@@ -35,9 +37,10 @@
 // Every call of a plan, for what is done to each alike (workspace size, free).
 static void layout_calls_each(LayoutCalls *c, SdpaCall *each[N_LAYOUT_CALLS]) {
     each[0] = &c->whole;
-    each[1] = &c->prompts;
-    each[2] = &c->completions;
-    for (int d = 0; d < PB_MAX_DEPTH; d++) each[3 + d] = &c->depth[d];
+    each[1] = &c->padded_bwd;
+    each[2] = &c->prompts;
+    each[3] = &c->completions;
+    for (int d = 0; d < PB_MAX_DEPTH; d++) each[4 + d] = &c->depth[d];
 }
 
 // ---- prepare: calls, plans and buffers for one layout ----------------------------------------
@@ -84,13 +87,19 @@ static PbStatus setup_padded(AttnBackend *ab, const Layout *l, char *err, size_t
     CallSpec sp;
     PbStatus rc = spec_alloc(&sp, l->n_rows) ? PB_NO_MEMORY : PB_OK;
     // one batch entry per row; rows are sequences in slot order
+    for (int r = 0; !rc && r < l->n_rows; r++) sp.start_q[r] = sp.start_kv[r] = (int64_t)r * l->row_len;
     for (int i = 0; !rc && i < l->n_seqs; i++) {
         int r = l->seqs[i].start / l->row_len;
         sp.len_q[r] = sp.len_kv[r] = l->seqs[i].len;
     }
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
+    const int part = ab->lp.parts.part[ATTN_PARTED_WHOLE];
+    const int parted = part < l->n_rows;
     if (!rc) rc = plan_call_setup(ab, &ab->lp.calls.whole, &sp, 0, CAUSAL_TOP_LEFT, l->row_len,
-                                  SDPA_BUILD_FWD | SDPA_BUILD_BWD, err, errlen);
+                                  SDPA_BUILD_FWD | (parted ? 0 : SDPA_BUILD_BWD), err, errlen);
+    if (!rc && parted)
+        rc = sdpa_call_setup_row_parts(&ab->lp.calls.padded_bwd, &ab->shape, ab->handle, &sp, part, l->row_len,
+                                       SDPA_BUILD_BWD, &ab->lp.device_bytes, err, errlen);
     spec_free(&sp);
     return rc;
 }
@@ -113,26 +122,31 @@ static PbStatus setup_packed(AttnBackend *ab, const Layout *l, char *err, size_t
 
 static void attn_cudnn_release(AttnBackend *ab);
 
-// The workspace's share of each scratch: cuDNN's figure, at least what the host plans for it.
-static size_t workspace_reserved(const AttnBackend *ab, const Layout *l, int64_t ws) {
-    const size_t floor = attn_cudnn_workspace_floor(&ab->shape, l);
+// The workspace's share of a pass's scratch: cuDNN's figure for that pass's plans, at least what
+// the host plans for it (over the slots that pass's padded call covers).
+static size_t workspace_reserved(const AttnBackend *ab, const Layout *l, int pass, int64_t ws) {
+    const size_t slots = pass == ATTN_BWD && l->strategy == STRATEGY_PADDED
+                             ? (size_t)ab->lp.parts.span[ATTN_PARTED_WHOLE].q : l->n_slots;
+    const size_t floor = attn_cudnn_workspace_floor(&ab->shape, l->strategy, slots);
     size_t w = (size_t)ws > floor ? (size_t)ws : floor;
     return (w + 255) / 256 * 256;
 }
 
 /* Every transient buffer's place, per pass, as attention/memory.c adds them up: the workspace
- * first in both; the backward's sums and dQ accumulator over the largest part's rows (padded: all
- * slots), GQA's per-head dK/dV over its keys (ragged calls only), the deeper depth calls' dq;
- * the forward's kcat/vcat (gathered) or the deeper depth calls' o and lse (merged). */
-static void scratch_layout(AttnBackend *ab, const Layout *l, int64_t ws) {
+ * first in both; the backward's sums and dQ accumulator over the largest part's rows (padded
+ * whole: all slots), GQA's per-head dK/dV over its keys (ragged calls only), the deeper depth
+ * calls' dq; the forward's kcat/vcat (gathered) or the deeper depth calls' o and lse (merged).
+ * ws: each pass's largest plan workspace. */
+static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]) {
     LayoutPlan *lp = &ab->lp;
     const size_t hq = (size_t)ab->shape.n_head, hkv = (size_t)ab->shape.n_kv_head, d = (size_t)ab->shape.head_dim;
     for (int p = 0; p < 2; p++) {
         for (int i = 0; i < SCR_COUNT; i++) lp->scr_off[p][i] = SIZE_MAX;
         lp->scratch_bytes[p] = 0;
-        plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ab, l, ws));
+        plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ab, l, p, ws[p]));
     }
-    size_t rows = l->strategy == STRATEGY_PADDED ? lp->n_slots : 0, keys = 0, deeper = 0;
+    size_t rows = l->strategy == STRATEGY_PADDED && !lp->calls.padded_bwd.n_parts ? lp->n_slots : 0, keys = 0,
+           deeper = 0;
     SdpaCall *calls[N_LAYOUT_CALLS];
     layout_calls_each(&lp->calls, calls);
     for (int i = 0; i < N_LAYOUT_CALLS; i++) {
@@ -164,21 +178,23 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, int64_t ws) {
 // What prepare holds and lends must be what the host computed (attention/memory.c): the step
 // plans its memory from that figure before any GPU work, and `bench plan` prints it. Only the
 // workspace may exceed the host's reserve; a mismatch elsewhere is a bug in one of the two.
-static PbStatus check_host_figures(AttnBackend *ab, const Layout *l, int64_t ws, char *err, size_t errlen) {
+static PbStatus check_host_figures(AttnBackend *ab, const Layout *l, const int64_t ws[2], char *err, size_t errlen) {
     const LayoutPlan *lp = &ab->lp;
     AttnMemory host;
-    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight};
+    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight, ab->opt.padded_part_rows};
     if (attn_memory("cudnn", &ab->shape, l, &ask, &host)) {
         snprintf(err, errlen, "cudnn attention: out of host memory");
         return PB_NO_MEMORY;
     }
-    const size_t extra = workspace_reserved(ab, l, ws) - host.workspace;
-    if (lp->device_bytes == host.held && lp->scratch_bytes[ATTN_FWD] == host.scratch[ATTN_FWD] + extra &&
-        lp->scratch_bytes[ATTN_BWD] == host.scratch[ATTN_BWD] + extra)
+    size_t extra[2];
+    for (int p = 0; p < 2; p++) extra[p] = workspace_reserved(ab, l, p, ws[p]) - host.workspace[p];
+    if (lp->device_bytes == host.held && lp->scratch_bytes[ATTN_FWD] == host.scratch[ATTN_FWD] + extra[ATTN_FWD] &&
+        lp->scratch_bytes[ATTN_BWD] == host.scratch[ATTN_BWD] + extra[ATTN_BWD])
         return PB_OK;
     snprintf(err, errlen, "cudnn attention: holds %zu and lends %zu / %zu bytes, attention/memory.c says %zu and "
-             "%zu / %zu (workspace %zu over the reserve)", lp->device_bytes, lp->scratch_bytes[ATTN_FWD],
-             lp->scratch_bytes[ATTN_BWD], host.held, host.scratch[ATTN_FWD], host.scratch[ATTN_BWD], extra);
+             "%zu / %zu (workspace %zu / %zu over the reserve)", lp->device_bytes, lp->scratch_bytes[ATTN_FWD],
+             lp->scratch_bytes[ATTN_BWD], host.held, host.scratch[ATTN_FWD], host.scratch[ATTN_BWD], extra[ATTN_FWD],
+             extra[ATTN_BWD]);
     return PB_ERROR;
 }
 
@@ -195,7 +211,7 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     lp->strategy = l->strategy;
     lp->n_slots = l->n_slots;
     lp->tight = mask->tight_parts;
-    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight};
+    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight, ab->opt.padded_part_rows};
     PbStatus rc = find_pad_runs(lp, l) || attn_cudnn_parts(&ab->shape, l, &ask, &lp->parts) ? PB_NO_MEMORY : PB_OK;
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     else if (l->strategy == STRATEGY_PADDED) rc = setup_padded(ab, l, err, errlen);
@@ -208,10 +224,10 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     }
     SdpaCall *calls[N_LAYOUT_CALLS];
     layout_calls_each(&lp->calls, calls);
-    int64_t ws = 0;
+    int64_t ws[2] = {0, 0}; // a pass runs only its own plans (the backward's recompute is a forward pass)
     for (int i = 0; i < N_LAYOUT_CALLS; i++) {
-        if (calls[i]->fwd_ws > ws) ws = calls[i]->fwd_ws;
-        if (calls[i]->bwd_ws > ws) ws = calls[i]->bwd_ws;
+        if (calls[i]->fwd_ws > ws[ATTN_FWD]) ws[ATTN_FWD] = calls[i]->fwd_ws;
+        if (calls[i]->bwd_ws > ws[ATTN_BWD]) ws[ATTN_BWD] = calls[i]->bwd_ws;
     }
     scratch_layout(ab, l, ws);
     rc = check_host_figures(ab, l, ws, err, errlen);
@@ -223,7 +239,7 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     mem->held = lp->device_bytes;
     mem->scratch[ATTN_FWD] = lp->scratch_bytes[ATTN_FWD];
     mem->scratch[ATTN_BWD] = lp->scratch_bytes[ATTN_BWD];
-    mem->workspace = workspace_reserved(ab, l, ws);
+    for (int p = 0; p < 2; p++) mem->workspace[p] = workspace_reserved(ab, l, p, ws[p]);
     return PB_OK;
 }
 
@@ -284,7 +300,8 @@ static PbStatus attn_cudnn_backward(AttnBackend *ab, const void *q, const void *
     if (rc != PB_OK) return rc;
     const LayoutPlan *lp = &ab->lp;
     if (lp->prefix) rc = cudnn_tree_backward(ab, q, k, v, o, dout, lse, dq, dk, dv, stream, err, errlen);
-    else rc = sdpa_backward(ab->handle, &ab->shape, &lp->calls.whole, &lp->scr, q, k, v, o, dout, lse, dq, dk, dv,
+    else rc = sdpa_backward(ab->handle, &ab->shape, lp->calls.padded_bwd.n_parts ? &lp->calls.padded_bwd : &lp->calls.whole,
+                            &lp->scr, q, k, v, o, dout, lse, dq, dk, dv,
                             NULL, stream, err, errlen);
     if (rc != PB_OK) return rc;
     zero_pads(lp, dq, (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2, stream);

@@ -4,12 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
+int graph_status_is_alloc(cudnnStatus_t s) {
+    return s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED || s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+}
+
 int graph_check(Graph *g, cudnnStatus_t s, const char *what) {
     if (s == CUDNN_STATUS_SUCCESS || g->failed) return s == CUDNN_STATUS_SUCCESS;
     char msg[256] = {0};
     cudnnGetLastErrorString(msg, sizeof msg);
     snprintf(g->err, g->errlen, "cudnn: %s: %s %s", what, cudnnGetErrorString(s), msg);
     g->failed = 1;
+    g->out_of_memory = graph_status_is_alloc(s);
     return 0;
 }
 
@@ -156,6 +161,7 @@ cudnnBackendDescriptor_t graph_plan(Graph *g, cudnnHandle_t handle, int64_t *wor
     if (g->failed) return NULL;
     const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
     char first_err[512] = {0};
+    int alloc_failed = 0; // engine configs whose plan did not finalize for lack of memory
     for (int mi = 0; mi < 2; mi++) {
         cudnnBackendDescriptor_t heur = graph_new(g, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, "heuristics");
         graph_set(g, heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &opg, "heur graph");
@@ -189,6 +195,7 @@ cudnnBackendDescriptor_t graph_plan(Graph *g, cudnnHandle_t handle, int64_t *wor
                     return plan;
                 }
             }
+            alloc_failed += graph_status_is_alloc(s);
             if (!first_err[0]) {
                 char msg[256] = {0};
                 cudnnGetLastErrorString(msg, sizeof msg);
@@ -197,7 +204,10 @@ cudnnBackendDescriptor_t graph_plan(Graph *g, cudnnHandle_t handle, int64_t *wor
             cudnnBackendDestroyDescriptor(plan);
         }
     }
-    snprintf(g->err, g->errlen, "cudnn: no execution plan finalizes (%s)", first_err[0] ? first_err : "no engine configs");
+    // out of memory when any config failed so: with more memory that one would have finalized
+    g->out_of_memory = alloc_failed > 0;
+    snprintf(g->err, g->errlen, "cudnn: no execution plan finalizes%s (%s)", g->out_of_memory ? " for lack of memory" : "",
+             first_err[0] ? first_err : "no engine configs");
     g->failed = 1;
     return NULL;
 }

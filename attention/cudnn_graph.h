@@ -28,7 +28,11 @@ typedef struct Graph {
     char *err;
     size_t errlen;
     int failed;
+    int out_of_memory; // a failure (the first one, or every engine config's plan) was an allocation
 } Graph;
+
+// 1 for the statuses cuDNN returns when it cannot allocate (device or host memory).
+int graph_status_is_alloc(cudnnStatus_t s);
 
 typedef cudnnBackendDescriptor_t Tensor;
 
@@ -59,7 +63,8 @@ void graph_reshape(Graph *g, Tensor x, Tensor y);
 
 /* Operation graph -> heuristics (mode A, then fallback) -> the first engine config whose plan
  * finalizes; *workspace: its workspace bytes. The plan is not owned by g but needs g's
- * descriptors alive while it is used. NULL with g->err set. */
+ * descriptors alive while it is used. NULL with g->err set (and g->out_of_memory where a failure
+ * was an allocation: the plan needs more memory than is free). */
 cudnnBackendDescriptor_t graph_plan(Graph *g, cudnnHandle_t handle, int64_t *workspace);
 
 // ---- execution ---------------------------------------------------------------------------

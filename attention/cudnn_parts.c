@@ -3,7 +3,8 @@
  * runs as one plan over `part` consecutive sequences, executed once per part with every tensor
  * pointer moved to the part's first query / key token and the part's own lengths and offsets
  * (relative to those tokens). Why: the backward's buffers (fp32 dQ accumulator, softmax sums,
- * per-query-head dK/dV) then cover one part, not every slot (attention/attn_memory.h).
+ * per-query-head dK/dV) then cover one part, not every slot (attention/attn_memory.h). A BSHD
+ * call (the padded layout's backward) is cut the same way into parts of consecutive rows.
  */
 #define PB_WANT_CUDNN
 #include <stdio.h>
@@ -14,9 +15,12 @@
 #include "../kernels/kernels.h"
 #include "cudnn_sdpa.h"
 
-PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
-                               CausalKind causal, int build, size_t *device_bytes, char *err, size_t errlen) {
+// row_len 0: a ragged (THD) call; > 0: BSHD rows of row_len slots.
+static PbStatus setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                            int64_t row_len, CausalKind causal, int build, size_t *device_bytes, char *err,
+                            size_t errlen) {
     memset(c, 0, sizeof *c);
+    const int ragged = row_len == 0;
     if (part < 1 || sp->b < 1 || sp->b % part) {
         snprintf(err, errlen, "cudnn attention: %d sequences in parts of %d", (int)sp->b, part);
         return PB_ERROR;
@@ -45,11 +49,12 @@ PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t h
             sub.start_kv[j] = sp->start_kv[i0 + j] - pt->base_kv;
         }
         if (p == 0) {
-            rc = sdpa_call_setup(c, sh, handle, &sub, 1, causal, sub.max_q, build, device_bytes, err, errlen);
+            rc = sdpa_call_setup(c, sh, handle, &sub, ragged, causal, ragged ? sub.max_q : row_len, build, device_bytes,
+                                 err, errlen);
             pt->len_q = c->len_q, pt->len_kv = c->len_kv, pt->off_q = c->off_q, pt->off_kv = c->off_kv,
             pt->off_s = c->off_s;
         } else {
-            rc = sdpa_upload_seqs(sh, &sub, 1, &pt->len_q, &pt->len_kv, &pt->off_q, &pt->off_kv, &pt->off_s,
+            rc = sdpa_upload_seqs(sh, &sub, ragged, &pt->len_q, &pt->len_kv, &pt->off_q, &pt->off_kv, &pt->off_s,
                                   device_bytes, err, errlen);
         }
         c->parts = parts; // from here sdpa_call_free frees them
@@ -61,8 +66,9 @@ PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t h
             else if (len) runs[n_runs++] = (SdpaRun){start, len};
         }
         pt->n_runs = n_runs - pt->run0;
-        size_t q = (size_t)(sp->start_q[last] + sp->len_q[last] - pt->base_q);
-        size_t kv = (size_t)(sp->start_kv[last] + sp->len_kv[last] - pt->base_kv);
+        // BSHD: the part's buffers are dense over its rows, padding included
+        size_t q = ragged ? (size_t)(sp->start_q[last] + sp->len_q[last] - pt->base_q) : (size_t)(part * row_len);
+        size_t kv = ragged ? (size_t)(sp->start_kv[last] + sp->len_kv[last] - pt->base_kv) : (size_t)(part * row_len);
         if (q > max_rows) max_rows = q;
         if (kv > max_keys) max_keys = kv;
     }
@@ -72,6 +78,23 @@ PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t h
     if (!c->parts) free(parts);
     spec_free(&sub);
     return rc;
+}
+
+PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                               CausalKind causal, int build, size_t *device_bytes, char *err, size_t errlen) {
+    return setup_parts(c, sh, handle, sp, part, 0, causal, build, device_bytes, err, errlen);
+}
+
+PbStatus sdpa_call_setup_row_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                                   int64_t row_len, int build, size_t *device_bytes, char *err, size_t errlen) {
+    // backward only: a BSHD forward plan drops the padding mask when part 0's rows are full
+    // (SdpaCall.full), which another part's need not be
+    if (row_len <= 0 || build != SDPA_BUILD_BWD) {
+        memset(c, 0, sizeof *c);
+        snprintf(err, errlen, "cudnn attention: rows in parts need a row length and a backward-only plan");
+        return PB_ERROR;
+    }
+    return setup_parts(c, sh, handle, sp, part, row_len, CAUSAL_TOP_LEFT, build, device_bytes, err, errlen);
 }
 
 PbStatus sdpa_forward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall *c, const SdpaScratch *scr, const void *q,

@@ -20,11 +20,12 @@
 /* The calls of one layout (cudnn.c's comment on top says which run when). */
 typedef struct LayoutCalls {
     SdpaCall whole;                // padded, packed: forward and backward
+    SdpaCall padded_bwd;           // padded in parts: the backward (whole: forward only)
     SdpaCall prompts, completions; // prefix / tree, gather forward: the roots, the gathers (kv_gather.h)
     SdpaCall depth[PB_MAX_DEPTH];  // prefix / tree: per depth, its chains' keys against their subtrees
 } LayoutCalls;
 
-enum { N_LAYOUT_CALLS = 3 + PB_MAX_DEPTH };
+enum { N_LAYOUT_CALLS = 4 + PB_MAX_DEPTH };
 _Static_assert(sizeof(LayoutCalls) == N_LAYOUT_CALLS * sizeof(SdpaCall), "layout_calls_each lists every call");
 
 // The buffers that live only inside one forward/backward call, carved from the lent scratch.

@@ -98,9 +98,14 @@ static void call_common_tensors(Graph *g, const SdpaCall *c, int with_lengths, C
     }
 }
 
+/* call_build_forward / call_build_backward: 0; -1 (no plan; err set); -2 (out of host or device
+ * memory, cuDNN's or ours; err set). */
 static int call_build_forward(const AttnShape *sh, cudnnHandle_t handle, SdpaCall *c, char *err, size_t errlen) {
     Graph *gp = calloc(1, sizeof *gp);
-    if (!gp) return -1;
+    if (!gp) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return -2;
+    }
     c->fwd_graph = gp;
     Graph g = {.next_uid = UID_VIRTUAL, .err = err, .errlen = errlen};
     const int64_t b = c->b, sq = c->sq, skv = c->skv, hq = sh->n_head, hkv = sh->n_kv_head, d = sh->head_dim;
@@ -138,7 +143,7 @@ static int call_build_forward(const AttnShape *sh, cudnnHandle_t handle, SdpaCal
 
     c->fwd = graph_plan(&g, handle, &c->fwd_ws);
     *gp = g;
-    return c->fwd ? 0 : -1;
+    return c->fwd ? 0 : g.out_of_memory ? -2 : -1;
 }
 
 // dX = A^T B for X = K or V (A: [b, hq, skv, sq] bf16, B: [b, hq, sq, d]). With GQA the product
@@ -161,7 +166,10 @@ static void graph_kv_grad(Graph *g, const SdpaCall *c, const CallTensors *t, con
 
 static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCall *c, char *err, size_t errlen) {
     Graph *gp = calloc(1, sizeof *gp);
-    if (!gp) return -1;
+    if (!gp) {
+        snprintf(err, errlen, "cudnn attention: out of host memory");
+        return -2;
+    }
     c->bwd_graph = gp;
     Graph g = {.next_uid = UID_VIRTUAL, .err = err, .errlen = errlen};
     const int64_t b = c->b, sq = c->sq, skv = c->skv, hq = sh->n_head, hkv = sh->n_kv_head, d = sh->head_dim;
@@ -240,7 +248,7 @@ static int call_build_backward(const AttnShape *sh, cudnnHandle_t handle, SdpaCa
 
     c->bwd = graph_plan(&g, handle, &c->bwd_ws);
     *gp = g;
-    return c->bwd ? 0 : -1;
+    return c->bwd ? 0 : g.out_of_memory ? -2 : -1;
 }
 
 // ---- execution --------------------------------------------------------------------------------
@@ -379,9 +387,13 @@ PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle,
     PbStatus rc = sdpa_upload_seqs(sh, sp, ragged, &c->len_q, &c->len_kv, &c->off_q, &c->off_kv, &c->off_s, device_bytes,
                                    err, errlen);
     if (rc) return rc;
-    if ((build & SDPA_BUILD_FWD) && call_build_forward(sh, handle, c, err, errlen)) return PB_ERROR;
-    if ((build & SDPA_BUILD_BWD) && call_build_backward(sh, handle, c, err, errlen)) return PB_ERROR;
-    return PB_OK;
+    int built = build & SDPA_BUILD_FWD ? call_build_forward(sh, handle, c, err, errlen) : 0;
+    if (!built && (build & SDPA_BUILD_BWD)) built = call_build_backward(sh, handle, c, err, errlen);
+    if (built == -2) {
+        cudaGetLastError(); // a failed allocation inside cuDNN leaves its error for the next check
+        return PB_NO_MEMORY;
+    }
+    return built ? PB_ERROR : PB_OK;
 }
 
 void sdpa_call_free(SdpaCall *c) {

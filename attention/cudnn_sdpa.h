@@ -67,7 +67,8 @@ enum { SDPA_BUILD_FWD = 1, SDPA_BUILD_BWD = 2 };
 
 /* Uploads sp's lengths (and offsets) and builds the plans asked for. batch_tokens: BSHD row
  * length (ragged: the longest sequence, only used for strides). *device_bytes grows by what is
- * allocated. PB_OK, PB_ERROR (no plan; host memory), PB_NO_MEMORY (device memory); err set. */
+ * allocated. PB_OK, PB_ERROR (no plan), PB_NO_MEMORY (host or device memory: ours, or a plan that
+ * cuDNN could not finalize for lack of it); err set. */
 PbStatus sdpa_call_setup(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int ragged,
                     CausalKind causal, int64_t batch_tokens, int build, size_t *device_bytes, char *err,
                     size_t errlen);
@@ -78,6 +79,12 @@ void sdpa_call_free(SdpaCall *c); // and zeroes it
  * uploaded. The backward's per-call buffers then cover max_rows / max_keys tokens, not all slots. */
 PbStatus sdpa_call_setup_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
                                CausalKind causal, int build, size_t *device_bytes, char *err, size_t errlen);
+
+/* A BSHD call over sp's rows (row_len slots each, in slot order) in parts of `part` consecutive
+ * rows: one plan (b = part), each part's lengths uploaded, base_q = base_kv = its first row's
+ * slot. Its buffers cover part * row_len slots (max_rows, max_keys). The padded backward's parts. */
+PbStatus sdpa_call_setup_row_parts(SdpaCall *c, const AttnShape *sh, cudnnHandle_t handle, const CallSpec *sp, int part,
+                                   int64_t row_len, int build, size_t *device_bytes, char *err, size_t errlen);
 
 // sp's lengths (and, ragged, offsets from its starts) on the device, counted in *device_bytes.
 PbStatus sdpa_upload_seqs(const AttnShape *sh, const CallSpec *sp, int ragged, int32_t **len_q, int32_t **len_kv,

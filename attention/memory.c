@@ -125,6 +125,13 @@ static size_t parted_need(const AttnShape *sh, const AttnPartSpan *span) {
     return need;
 }
 
+// What tight parts' backward buffers may need: an unsplit call's sums and dQ accumulator over all
+// slots, without GQA's per-head dK/dV or a workspace (bytes, aligned).
+static size_t tight_budget(const AttnShape *sh, const Layout *l) {
+    const size_t qd = (size_t)sh->n_head * (size_t)sh->head_dim, T = l->n_slots;
+    return align256(T * (size_t)sh->n_head * sizeof(float)) + align256(T * qd * sizeof(float));
+}
+
 /* Parts: as many sequences as fit in ATTN_CUDNN_PART_TOKENS tokens (a divisor of the count);
  * then, while the backward's buffers would need more than an unsplit call without GQA (sums and
  * dQ accumulator over all slots: what the padded layout needs for at least as many slots),
@@ -143,8 +150,7 @@ static void choose_parts(const AttnShape *sh, const Layout *l, const CudnnCalls 
             if (c->n % p == 0 && (int64_t)p * max_len <= ATTN_CUDNN_PART_TOKENS) out->part[i] = p;
         span[i] = part_spans(c, out->part[i]);
     }
-    const size_t qd = (size_t)sh->n_head * (size_t)sh->head_dim, T = l->n_slots;
-    const size_t budget = align256(T * (size_t)sh->n_head * sizeof(float)) + align256(T * qd * sizeof(float));
+    const size_t budget = tight_budget(sh, l);
     while (tight && parted_need(sh, span) > budget) {
         int worst = -1;
         for (int i = 0; i < ATTN_PARTED_COUNT; i++)
@@ -156,9 +162,27 @@ static void choose_parts(const AttnShape *sh, const Layout *l, const CudnnCalls 
     for (int i = 0; i < ATTN_PARTED_COUNT; i++) out->span[i] = span[i];
 }
 
+/* The padded layout's rows per backward part (attn_memory.h), a divisor of the rows: every row
+ * (few); the tight level's divisor; at most the forced count. */
+static int padded_part_rows(const Layout *l, const AttnMemoryAsk *ask) {
+    const int forced = ask->padded_part_rows;
+    int level = 0;
+    for (int p = forced > 0 && forced < l->n_rows ? forced : l->n_rows; p > 1; p--) {
+        if (l->n_rows % p) continue;
+        if (forced > 0 || level++ == ask->tight) return p;
+    }
+    return 1;
+}
+
 int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnParts *out) {
     memset(out, 0, sizeof *out);
-    if (l->strategy == STRATEGY_PADDED) return 0;
+    if (l->strategy == STRATEGY_PADDED) {
+        const int part = padded_part_rows(l, ask);
+        const int64_t slots = (int64_t)part * l->row_len; // BSHD: a part's buffers cover its rows whole
+        out->part[ATTN_PARTED_WHOLE] = part;
+        out->span[ATTN_PARTED_WHOLE] = (AttnPartSpan){slots, slots};
+        return 0;
+    }
     CudnnCalls k;
     if (cudnn_calls(l, ask, &k)) return -1;
     choose_parts(sh, l, &k, ask->tight, out);
@@ -166,25 +190,40 @@ int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *
     return 0;
 }
 
-size_t attn_cudnn_workspace_floor(const AttnShape *sh, const Layout *l) {
+size_t attn_cudnn_workspace_floor(const AttnShape *sh, Strategy s, size_t slots) {
     size_t ws = ATTN_CUDNN_WORKSPACE_RESERVE;
-    if (l->strategy == STRATEGY_PADDED) { // the BSHD engine's workspace as measured (attn_memory.h)
-        const size_t padded_ws = l->n_slots * (size_t)sh->n_head * (size_t)sh->head_dim * sizeof(float);
+    if (s == STRATEGY_PADDED) { // the BSHD engine's workspace as measured (attn_memory.h)
+        const size_t padded_ws = slots * (size_t)sh->n_head * (size_t)sh->head_dim * sizeof(float);
         if (padded_ws > ws) ws = padded_ws;
     }
     return align256(ws);
 }
 
+/* The padded layout: the forward one BSHD call over every row; the backward the same call
+ * (few) or a second plan over `part` rows run once per part (its own lengths per part); per-head
+ * dK/dV are virtual (the engine's workspace). */
+static void padded_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
+    const size_t hq = (size_t)sh->n_head, d = (size_t)sh->head_dim;
+    AttnParts parts;
+    attn_cudnn_parts(sh, l, ask, &parts); // padded: no host allocation, cannot fail
+    const int part = parts.part[ATTN_PARTED_WHOLE], n_parts = l->n_rows / part;
+    const size_t rows = (size_t)parts.span[ATTN_PARTED_WHOLE].q;
+    out->held = call_held((size_t)l->n_rows, 0) + (n_parts > 1 ? (size_t)n_parts * call_held((size_t)part, 0) : 0);
+    out->workspace[ATTN_FWD] = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots);
+    out->workspace[ATTN_BWD] = attn_cudnn_workspace_floor(sh, l->strategy, rows);
+    out->scratch[ATTN_FWD] = out->workspace[ATTN_FWD];
+    out->scratch[ATTN_BWD] = out->workspace[ATTN_BWD] + align256(rows * hq * sizeof(float)) + align256(rows * hq * d * sizeof(float));
+}
+
 static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
     const size_t hq = (size_t)sh->n_head, hkv = (size_t)sh->n_kv_head, d = (size_t)sh->head_dim;
-    const size_t ws = attn_cudnn_workspace_floor(sh, l);
-    out->workspace = ws;
-    out->scratch[ATTN_FWD] = ws;
-    if (l->strategy == STRATEGY_PADDED) { // one BSHD call, per-head dK/dV virtual
-        out->held = call_held((size_t)l->n_rows, 0);
-        out->scratch[ATTN_BWD] = ws + align256(l->n_slots * hq * sizeof(float)) + align256(l->n_slots * hq * d * sizeof(float));
+    if (l->strategy == STRATEGY_PADDED) {
+        padded_memory(sh, l, ask, out);
         return 0;
     }
+    const size_t ws = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots);
+    out->workspace[ATTN_FWD] = out->workspace[ATTN_BWD] = ws;
+    out->scratch[ATTN_FWD] = ws;
     CudnnCalls k;
     if (cudnn_calls(l, ask, &k)) return -1;
     AttnParts parts;
@@ -213,7 +252,7 @@ int attn_memory(const char *backend, const AttnShape *sh, const Layout *l, const
         out->held = l->n_slots * (size_t)sh->n_head * sizeof(float) + l->n_slots * sizeof(int32_t);
         return 0;
     }
-    const AttnMemoryAsk defaults = {ATTN_PREFIX_AUTO, 0};
+    const AttnMemoryAsk defaults = {ATTN_PREFIX_AUTO, 0, 0};
     if (!strcmp(backend, "cudnn")) return cudnn_memory(sh, l, ask ? ask : &defaults, out);
     return -1;
 }

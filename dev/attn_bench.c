@@ -7,7 +7,10 @@
  *      and prefix with each cuDNN prefix forward (AttnOptions.prefix: gather (the default at two
  *      levels), merge; attention/prefix_path.h; the backward is by depth in both);
  *   3. the `system` sweep's shape at 16k x 1024 and 4k x 256 (a system prompt, 4 prompts of 256,
- *      4 completions each): padded, prefix, and tree with both forwards.
+ *      4 completions each): padded, prefix, and tree with both forwards;
+ *   4. the padded backward in parts of rows (AttnOptions.padded_part_rows; the step's plan picks
+ *      them where they lower its peak, attention/attn_memory.h) at issue 10's padded cells: whole,
+ *      then each part size the plan may take, so the cost of the extra calls is measured.
  * FLOPs count only allowed (query, key) pairs (DESIGN.md section 3): 4 * D * Hq per pair forward,
  * 2.5x that backward. CUDA events, warm-up, median (and min) of >= 10 repetitions.
  * Usage: attn_bench [backend] [reps]
@@ -113,8 +116,9 @@ static void report(const char *cell, const char *how, const Layout *l, const Tim
            (fwd_flop + bwd_flop) / t->both * 1e-9, (double)bytes / (1 << 20));
 }
 
+// part_rows > 0: the padded backward in parts of that many rows
 static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, int c, Strategy s, const char *method,
-                     int reps) {
+                     int part_rows, int reps) {
     int32_t pl[PB_MAX_COMPLETIONS], cl[PB_MAX_COMPLETIONS * 4];
     if (b > PB_MAX_COMPLETIONS || b * k > PB_MAX_COMPLETIONS * 4) return;
     for (int i = 0; i < b; i++) pl[i] = p;
@@ -125,7 +129,7 @@ static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, 
         printf("  %s: layout build failed\n", cell);
         return;
     }
-    AttnOptions opt = {0};
+    AttnOptions opt = {.padded_part_rows = part_rows};
     if (method && attn_prefix_mode_parse(method, &opt.prefix)) {
         printf("  %s: unknown prefix attention %s\n", cell, method);
         layout_free(&l);
@@ -134,6 +138,7 @@ static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, 
     }
     char how[32];
     snprintf(how, sizeof how, "%s%s%s", strategy_name(s), method ? " " : "", method ? method : "");
+    if (part_rows > 0) snprintf(how, sizeof how, "%s /%d", strategy_name(s), b * k / part_rows);
     Timing t;
     size_t bytes = 0;
     if (bench_layout(ops, &l, &opt, reps, &t, &bytes) == 0) report(cell, how, &l, &t, bytes);
@@ -195,8 +200,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++) {
         char cell[64];
         snprintf(cell, sizeof cell, "causal %dk x %d", plain[i][0] / 1024, plain[i][1]);
-        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PADDED, NULL, reps);
-        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, reps);
+        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PADDED, NULL, 0, reps);
+        run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, 0, reps);
     }
     // 2. prefix cells: 3 prompts x 2 completions
     // 128x16384: short prompt, long completions (where prefix was slower than padded)
@@ -204,14 +209,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++) {
         char cell[64];
         snprintf(cell, sizeof cell, "%dx%d 3x2", cells[i][0], cells[i][1]);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PADDED, NULL, reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PACKED, NULL, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PADDED, NULL, 0, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PACKED, NULL, 0, reps);
         if (strcmp(name, "cudnn") != 0) {
-            run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, reps);
+            run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, 0, reps);
             continue;
         }
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "gather", reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "merge", reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "gather", 0, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "merge", 0, reps);
     }
     // 3. trees: the system sweep's largest cell and a mid one
     const int sys_cells[2][2] = {{16384, 1024}, {4096, 256}};
@@ -224,6 +229,17 @@ int main(int argc, char **argv) {
         }
         run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_TREE, "gather", reps);
         run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_TREE, "merge", reps);
+    }
+    if (strcmp(name, "cudnn") != 0) return 0;
+    // 4. padded backward in parts: prompt, completion, prompts, completions; "padded /n": n parts
+    const int padded[4][4] = {{4096, 512, 1, 16}, {16384, 16384, 3, 2}, {16384, 128, 3, 2}, {4096, 4096, 3, 2}};
+    for (int i = 0; i < 4; i++) {
+        const int *c = padded[i], rows = c[2] * c[3];
+        char cell[64];
+        snprintf(cell, sizeof cell, "%dx%d %dx%d", c[0], c[1], c[2], c[3]);
+        run_cell(ops, cell, c[2], c[3], c[0], c[1], STRATEGY_PADDED, NULL, 0, reps);
+        for (int part = rows / 2; part >= 1; part--)
+            if (rows % part == 0) run_cell(ops, cell, c[2], c[3], c[0], c[1], STRATEGY_PADDED, NULL, part, reps);
     }
     return 0;
 }

@@ -333,6 +333,10 @@ static int plan_once(const GpuPlanInput *in, int mlp_rows, int ce_rows, int tigh
     return 0;
 }
 
+static int same_attn(const AttnMemory *a, const AttnMemory *b) {
+    return a->held == b->held && a->scratch[ATTN_FWD] == b->scratch[ATTN_FWD] && a->scratch[ATTN_BWD] == b->scratch[ATTN_BWD];
+}
+
 int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *attn_tight, char *err, size_t errlen) {
     const Layout *l = in->l;
     size_t best = 0;
@@ -356,8 +360,9 @@ int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *at
     }
     GpuPlanInput d = *in;
     d.mode = GPU_PLAN_DEFAULT;
-    for (int tight = 0; tight < 2; tight++) {
+    for (int tight = 0; tight < ATTN_TIGHT_LEVELS; tight++) {
         if (in->attn_tight >= 0 && tight != in->attn_tight) continue;
+        if (in->attn_tight < 0 && tight > 0 && same_attn(&in->attn[tight], &in->attn[tight - 1])) continue; // same plan
         for (int i = 0; i < n_mlp; i++)
             for (int j = 0; j < n_ce; j++) {
                 GpuMemPlan p; // the live peak is what the placement reaches (tested), and is cheap
@@ -376,8 +381,8 @@ int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *at
 int gpu_plan_attn_figures(const char *backend, const ModelConfig *m, const Layout *l, const AttnMemoryAsk *ask,
                           GpuPlanInput *in) {
     const AttnShape sh = {m->n_head, m->n_kv_head, m->head_dim};
-    for (int tight = 0; tight < 2; tight++) {
-        AttnMemoryAsk a = {ask->prefix, tight};
+    for (int tight = 0; tight < ATTN_TIGHT_LEVELS; tight++) {
+        AttnMemoryAsk a = {ask->prefix, tight, ask->padded_part_rows};
         if (attn_memory(backend, &sh, l, &a, &in->attn[tight])) return -1;
     }
     return 0;
@@ -433,10 +438,12 @@ static int by_bytes_desc(const void *a, const void *b) {
 void gpu_memory_plan_print(const GpuMemPlan *p, int n_largest, FILE *f) {
     char tick[96];
     gpu_plan_tick_name(p, p->peak_tick, tick, sizeof tick);
+    char parts[32] = "few";
+    if (p->attn_tight) snprintf(parts, sizeof parts, "tight (level %d)", p->attn_tight);
     fprintf(f, "  peak %.3f GB (%s), arena %.3f GB + outside %.3f GB; live at the peak %.3f GB; "
             "MLP chunk %d rows, CE chunk %d rows, attention parts %s\n", (double)p->peak / 1e9,
             p->mode == GPU_PLAN_ACCUMULATE ? "gradients held" : "no gradients held", (double)p->arena / 1e9,
-            (double)p->outside / 1e9, (double)p->live_peak / 1e9, p->mlp_rows, p->ce_rows, p->attn_tight ? "tight" : "few");
+            (double)p->outside / 1e9, (double)p->live_peak / 1e9, p->mlp_rows, p->ce_rows, parts);
     fprintf(f, "  peak at: %s\n", tick);
     const GpuPlanLine **live = malloc((size_t)p->n_lines * sizeof *live);
     if (!live) return;

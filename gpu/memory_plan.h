@@ -129,7 +129,7 @@ typedef struct GpuMemPlan {
     size_t mlp_line;     // bytes of one of the MLP chunk's three lines
     size_t n_uniq_max;   // U
     AttnMemory attn;     // the attention backend's figures the plan used
-    int attn_tight;      // with its backward's parts cut to the budget (AttnMask.tight_parts)
+    int attn_tight;      // how tight its backward's parts are (AttnMask.tight_parts; 0: few)
     GpuPlanMode mode;
     int L;
     // line index by (kind, layer, pass) and (param, layer): -1 where absent
@@ -139,18 +139,18 @@ typedef struct GpuMemPlan {
 typedef struct GpuPlanInput {
     const ModelConfig *m;
     const Layout *l;
-    AttnMemory attn[2];          // [tight]: attn_memory() on the host (gpu_plan_attn_figures), or
+    AttnMemory attn[ATTN_TIGHT_LEVELS]; // [tight]: attn_memory() on the host (gpu_plan_attn_figures), or
                                  // what the backend's prepare reported
     GpuPlanMode mode;
     const GpuRecompute *recompute; // NULL: keep nothing but the checkpoints
     int mlp_rows, ce_rows;       // 0: chosen by gpu_memory_plan (gpu_plan_chunks)
     int mlp_cap;                 // > 0: the MLP chunks' only cap (StepOptions.mlp_chunk)
-    int attn_tight;              // 0 / 1 fixed; -1: chosen with the chunks
+    int attn_tight;              // 0 .. ATTN_TIGHT_LEVELS - 1 fixed; -1: chosen with the chunks
 } GpuPlanInput;
 
-// in->attn[0 / 1]: the backend's host figures with its parts as few as possible / cut to the
-// budget (attention/attn_memory.h). 0, or -1 (unknown backend, out of host memory).
-// ask: the backend's prefix choices (its tight field is ignored: both are computed).
+// in->attn[0 .. ATTN_TIGHT_LEVELS - 1]: the backend's host figures with its parts as few as
+// possible, then tight at each level (attention/attn_memory.h). 0, or -1 (unknown backend, out of
+// host memory). ask: the backend's prefix choices (its tight field is ignored: all are computed).
 int gpu_plan_attn_figures(const char *backend, const ModelConfig *m, const Layout *l, const AttnMemoryAsk *ask,
                           GpuPlanInput *in);
 
@@ -160,9 +160,10 @@ void gpu_memory_plan_free(GpuMemPlan *p);
 
 // Chunk sizes that fit the cell, balanced (the fewest equal chunks under a cap): the MLP's
 // chunks under GPU_MLP_CHUNK_MAX, half or a quarter of it tokens (GPU_MLP_CHUNKS_GROWTH), the fused CE's under
-// GPU_CE_CHUNK_MAX, half or a quarter of it loss rows; and the attention's parts, few or tight;
-// of these, the choice with the lowest default-mode peak, ties to the larger chunks and the
-// fewer parts (smaller chunks cost GEMM efficiency, more parts cost calls).
+// GPU_CE_CHUNK_MAX, half or a quarter of it loss rows; and the attention's parts, few or tight at
+// a level (a level whose figures equal the one below is skipped); of these, the choice with the
+// lowest default-mode peak, ties to the fewer parts and the larger chunks (more parts cost calls,
+// smaller chunks cost GEMM efficiency).
 int gpu_plan_chunks(const GpuPlanInput *in, int *mlp_rows, int *ce_rows, int *attn_tight, char *err, size_t errlen);
 
 // Floats of GB_NORM_GRAD_ACC: ln1 (L, C), ln2 (L, C), lnf (C), then q_norm (L, D) and k_norm (L, D)

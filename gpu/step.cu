@@ -162,7 +162,7 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     cudaCheck(cudaEventCreate(&s->ev_stop));
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
-    const AttnMemoryAsk ask = {attn_opt.prefix, 0};
+    const AttnMemoryAsk ask = {attn_opt.prefix, 0, 0};
     s->attn_ask = ask;
     s->attn = ops->create(&shape, &attn_opt, err, errlen);
     if (!s->attn) { *keep = NULL; gpu_destroy_step(s); return NULL; }
@@ -320,11 +320,12 @@ PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) 
         if (same_attn_memory(&s->attn_mem, host)) return PB_OK;
         if (attempt == 0)
             fprintf(stderr, "gpu: attention needs %zu / %zu scratch bytes, the host planned %zu / %zu (workspace "
-                    "%zu over its reserve): planning again\n", s->attn_mem.scratch[ATTN_FWD],
+                    "%zu / %zu over its reserve): planning again\n", s->attn_mem.scratch[ATTN_FWD],
                     s->attn_mem.scratch[ATTN_BWD], host->scratch[ATTN_FWD], host->scratch[ATTN_BWD],
-                    s->attn_mem.workspace - host->workspace);
+                    s->attn_mem.workspace[ATTN_FWD] - host->workspace[ATTN_FWD],
+                    s->attn_mem.workspace[ATTN_BWD] - host->workspace[ATTN_BWD]);
         // the same chunks and parts, the backend's figures
-        in.attn[0] = in.attn[1] = s->attn_mem;
+        for (int t = 0; t < ATTN_TIGHT_LEVELS; t++) in.attn[t] = s->attn_mem;
         in.attn_tight = s->plan.attn_tight;
         in.mlp_rows = s->plan.mlp_rows;
         in.ce_rows = s->plan.ce_rows;

@@ -25,7 +25,8 @@ while [ $# -gt 0 ]; do
 done
 rm -f "$out" # bench plan appends; one header
 rc=0
-run() { "$bench" plan --device gpu --min-reps "$reps" --min-time 0 --out "$out" "$@" || rc=$?; }
+# the three strategies (tree is prefix at two levels)
+run() { "$bench" plan --device gpu --strategy padded,packed,prefix --min-reps "$reps" --min-time 0 --out "$out" "$@" || rc=$?; }
 run --cells 512x512,2048x512,4096x4096,16384x128,16384x16384 --prompts 3 --completions 2
 run --cells 2048x1024 --prompts 2 --completions 8
 run --cells 4096x512 --prompts 1 --completions 16

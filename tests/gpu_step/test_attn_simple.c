@@ -74,7 +74,7 @@ static void run_layout(const Layout *lp, int Hq, int Hkv, int D, uint64_t seed, 
     char err[256] = "";
     AttnShape shape = {Hq, Hkv, D};
     AttnBackend *b = attn_simple_ops.create(&shape, NULL, err, sizeof err);
-    AttnMemory mem = {1, {1, 1}, 1};
+    AttnMemory mem = {1, {1, 1}, {1, 1}};
     int ok = b && attn_simple_ops.prepare(b, &mask, &mem, err, sizeof err) == 0 &&
              attn_simple_ops.forward(b, d_q, d_k, d_v, d_o, d_lse, 0, err, sizeof err) == 0 &&
              attn_simple_ops.backward(b, d_q, d_k, d_v, d_o, d_do, d_lse, d_dq, d_dk, d_dv, 0, err, sizeof err) == 0;
