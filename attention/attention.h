@@ -48,9 +48,8 @@ typedef struct AttnMask {
 /* What a backend is asked to do beyond the mask; a backend ignores what does not apply to it.
  * Passed to create(); NULL means all defaults (zero). */
 typedef struct AttnOptions {
-    AttnPrefixMode prefix; // cudnn: each prefix group's backward path (prefix_path.h); default auto
+    AttnPrefixMode prefix; // cudnn: the prefix / tree forward, gathered or merged (prefix_path.h); default auto
     int phases;            // cudnn, development: time the prefix backward's phases, print at destroy
-    double copied_below;   // cudnn auto rule's threshold (prefix_path.h); default 0, PREFIX_COPIED_BELOW (tests set it)
     int padded_part_rows;  // cudnn, tests: the padded backward in parts of at most this many rows
                            // (AttnMemoryAsk); 0: as the mask's tight_parts choose
 } AttnOptions;

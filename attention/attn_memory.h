@@ -48,26 +48,26 @@ typedef struct AttnMemory {
     size_t workspace[2]; // the cuDNN workspace share of each pass's scratch (0 for simple)
 } AttnMemory;
 
-/* The cuDNN backend's choices the figures depend on: its per-group prefix backward
- * (AttnOptions.prefix, .copied_below: prefix_path.h), how tight its parts are (AttnMask.tight_parts,
- * below) and, for tests, the padded backward's rows per part forced (AttnOptions.padded_part_rows). */
+/* The cuDNN backend's choices the figures depend on: its prefix / tree forward
+ * (AttnOptions.prefix: prefix_path.h), how tight its parts are (AttnMask.tight_parts, below) and,
+ * for tests, the padded backward's rows per part forced (AttnOptions.padded_part_rows). */
 #define ATTN_TIGHT_LEVELS 4 // tight: 0 (few parts) .. ATTN_TIGHT_LEVELS - 1
 typedef struct AttnMemoryAsk {
     AttnPrefixMode prefix;
-    double copied_below;
     int tight;            // 0: few parts; 1 .. ATTN_TIGHT_LEVELS - 1: tight, at that level (below)
     int padded_part_rows; // > 0: the padded backward in parts of at most this many rows (the
                           // largest divisor of the row count not above it); 0: by `tight`
 } AttnMemoryAsk;
 
-// ask NULL: the defaults (auto, PREFIX_COPIED_BELOW, not tight). 0, or -1 for an unknown
+// ask NULL: the defaults (auto, not tight). 0, or -1 for an unknown
 // backend name or out of host memory.
 int attn_memory(const char *backend, const AttnShape *shape, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out);
 
-/* The cuDNN backend runs its ragged calls that have a backward (packed: whole; prefix: the
- * copied and the split groups' calls) in parts of consecutive sequences: one plan, executed once
+/* The cuDNN backend runs its ragged calls that have a backward (packed: whole; prefix and tree:
+ * the depth calls, prefix_path.h) in parts of consecutive sequences: one plan, executed once
  * per part with its pointers moved to the part's first token, so that the buffers a backward call
- * needs (fp32 dQ accumulator, softmax sums, per-head dK/dV, split_self's dq) cover one part's
+ * needs (fp32 dQ accumulator, softmax sums, per-head dK/dV, the deeper depths' dq and, merged
+ * forward, o and lse) cover one part's
  * tokens, not all slots. A part holds as many sequences as fit in ATTN_CUDNN_PART_TOKENS tokens
  * (at least one; a divisor of the count, so one plan serves every part); `tight` parts are
  * fewer sequences each, as long as the backward's buffers would need more than the padded
@@ -84,8 +84,8 @@ int attn_memory(const char *backend, const AttnShape *shape, const Layout *l, co
  * part[ATTN_PARTED_WHOLE] (rows per part) and span (the part's slots). */
 #define ATTN_CUDNN_PART_TOKENS 16384
 
-enum { ATTN_PARTED_WHOLE, ATTN_PARTED_COPIED_PROMPTS, ATTN_PARTED_COPIED_COMPLETIONS, ATTN_PARTED_SPLIT_PROMPT_KEYS,
-       ATTN_PARTED_SPLIT_SELF, ATTN_PARTED_COUNT };
+// The calls in parts: whole, then one per depth of the node tree (depth d: ATTN_PARTED_DEPTH + d).
+enum { ATTN_PARTED_WHOLE, ATTN_PARTED_DEPTH, ATTN_PARTED_COUNT = ATTN_PARTED_DEPTH + PB_MAX_DEPTH };
 
 /* One part's extent in tokens, from its first query / key to its last: what its buffers cover. */
 typedef struct AttnPartSpan { int64_t q, kv; } AttnPartSpan;

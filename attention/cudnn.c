@@ -1,39 +1,22 @@
 /*
  * cudnn.c: the "cudnn" attention backend: cuDNN fused flash attention from plain C (DESIGN.md
  * section 6). The graphs and their execution are in cudnn_sdpa.c (on cudnn_graph.c); this file
- * is each layout's plan of calls and the buffers between them, with the prefix layout's part in
- * cudnn_prefix.c (the state both share: cudnn_plan.h).
+ * is each layout's plan of calls and the buffers between them, with the prefix and tree layouts'
+ * part in cudnn_tree.c (the state both share: cudnn_plan.h).
  *
  *   padded  one call, B = n_rows, S = row_len, BSHD strides, per-row lengths (padding mask);
  *           with its backward in parts (attn_memory.h: tight), the forward stays that call and
  *           the backward is `padded_bwd`, a plan over a part's rows run once per part.
  *   packed  one call, THD ragged offsets over the documents (no attention across documents).
- *   prefix  forward: call `prompts` over the prompts (THD, causal) and call `completions` over
- *           the completions (THD) against [their prompt's K/V, their own K/V], bottom-right
- *           causal, from copies gathered into kcat/vcat (cudaMemcpyAsync). Backward per group,
- *           split or copied (prefix_path.h: the cost rule, or forced by AttnOptions.prefix):
- *             split   `split_prompt_keys`: every split group's rows against its prompt keys
- *                     (top-left causal: prompt rows causal, completion rows see the whole
- *                     prompt); `split_self`: each completion against itself. With the final o and
- *                     lse each key subset's share of the gradient is exact; dK/dV of every key
- *                     come from one call; the completion rows' dQ is the sum of both (split_self
- *                     writes dq_self, added after). No copies, no masked tile visited.
- *             copied  `copied_prompts` and `copied_completions`: the forward's two calls over
- *                     the copied groups, backward over re-gathered copies; the completion part
- *                     of dkcat/dvcat is copied back and the K prompt copies are added onto the
- *                     prompt's dK/dV (add_inplace, kernels/elementwise.cu: fp32 add, bf16
- *                     result, so K roundings; a cuBLASLt GEMV did the fp32 sum at once but took
- *                     0.8 ms each).
+ *   prefix, tree  (more than one level; prefix_path.h) backward by depth: per depth one THD call,
+ *           each node's keys against its subtree's queries (top-left causal), dQ summed over the
+ *           depths; forward gathered (the roots causal; every other node against a copy of its
+ *           ancestors' and its own K/V, bottom-right causal) or merged (the same depth calls,
+ *           merged through the softmax statistics). cudnn_tree.c says how.
  * The calls with a backward other than padded's run in parts of consecutive sequences
  * (cudnn_parts.c; attention/memory.c chooses the parts), so that the backward's buffers cover one
  * part. Every figure prepare() allocates or asks to be lent is first computed on the host
  * (attention/memory.c, attn_memory); prepare checks it got exactly that (check_host_figures).
- *   tree    (more than two levels) the prefix plan with every node that has a parent in a
- *           completion's place: its K/V gather is its ancestors' runs then its own
- *           (kv_gather.h), so one bottom-right causal call covers every non-root node and one
- *           top-left call the roots; the backward is the copied one for every group (split
- *           needs one shared run), the gathers' dK/dV brought back in slot order. At two levels
- *           a tree is the prefix layout and runs as above.
  * Plans are built in prepare() and reused. Statistics: cuDNN's stats are max + log(sum exp(s -
  * max)) of the scaled scores, i.e. the contract's lse; written token-major (n_slots, Hq)
  * directly. Padding slots get o = 0, lse = 0 (cuDNN leaves them untouched) and dq = dk = dv = 0
@@ -53,10 +36,11 @@
 
 // Every call of a plan, for what is done to each alike (workspace size, free).
 static void layout_calls_each(LayoutCalls *c, SdpaCall *each[N_LAYOUT_CALLS]) {
-    SdpaCall *const all[N_LAYOUT_CALLS] = {&c->whole,          &c->padded_bwd,           &c->prompts,
-                                           &c->completions,    &c->copied_prompts,       &c->copied_completions,
-                                           &c->split_prompt_keys, &c->split_self};
-    memcpy(each, all, sizeof all);
+    each[0] = &c->whole;
+    each[1] = &c->padded_bwd;
+    each[2] = &c->prompts;
+    each[3] = &c->completions;
+    for (int d = 0; d < PB_MAX_DEPTH; d++) each[4 + d] = &c->depth[d];
 }
 
 // ---- prepare: calls, plans and buffers for one layout ----------------------------------------
@@ -150,9 +134,9 @@ static size_t workspace_reserved(const AttnBackend *ab, const Layout *l, int pas
 
 /* Every transient buffer's place, per pass, as attention/memory.c adds them up: the workspace
  * first in both; the backward's sums and dQ accumulator over the largest part's rows (padded
- * whole: all slots), GQA's per-head dK/dV over its keys (ragged calls only), split_self's dq;
- * prefix: kcat/vcat (forward; backward with copied groups) and dkcat/dvcat. ws: each pass's
- * largest plan workspace. */
+ * whole: all slots), GQA's per-head dK/dV over its keys (ragged calls only), the deeper depth
+ * calls' dq; the forward's kcat/vcat (gathered) or the deeper depth calls' o and lse (merged).
+ * ws: each pass's largest plan workspace. */
 static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]) {
     LayoutPlan *lp = &ab->lp;
     const size_t hq = (size_t)ab->shape.n_head, hkv = (size_t)ab->shape.n_kv_head, d = (size_t)ab->shape.head_dim;
@@ -161,7 +145,8 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]
         lp->scratch_bytes[p] = 0;
         plan_scratch_take(lp, p, SCR_WORKSPACE, workspace_reserved(ab, l, p, ws[p]));
     }
-    size_t rows = l->strategy == STRATEGY_PADDED && !lp->calls.padded_bwd.n_parts ? lp->n_slots : 0, keys = 0;
+    size_t rows = l->strategy == STRATEGY_PADDED && !lp->calls.padded_bwd.n_parts ? lp->n_slots : 0, keys = 0,
+           deeper = 0;
     SdpaCall *calls[N_LAYOUT_CALLS];
     layout_calls_each(&lp->calls, calls);
     for (int i = 0; i < N_LAYOUT_CALLS; i++) {
@@ -169,6 +154,8 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]
         if (calls[i]->max_rows > rows) rows = calls[i]->max_rows;
         if (calls[i]->max_keys > keys) keys = calls[i]->max_keys;
     }
+    for (int i = 1; i < lp->n_depths; i++)
+        if (lp->calls.depth[i].max_rows > deeper) deeper = lp->calls.depth[i].max_rows;
     plan_scratch_take(lp, ATTN_BWD, SCR_SUM, rows * hq * sizeof(float));
     plan_scratch_take(lp, ATTN_BWD, SCR_DQ_ACC, rows * hq * d * sizeof(float));
     if (hq != hkv && l->strategy != STRATEGY_PADDED) {
@@ -177,18 +164,14 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]
         plan_scratch_take(lp, ATTN_BWD, SCR_DK_FULL, keys * hq * d * 2);
         plan_scratch_take(lp, ATTN_BWD, SCR_DV_FULL, keys * hq * d * 2);
     }
-    if (lp->calls.split_self.n_parts)
-        plan_scratch_take(lp, ATTN_BWD, SCR_DQ_SELF, lp->calls.split_self.max_rows * hq * d * 2);
-    const size_t kv = lp->cat_tokens * hkv * d * 2;
-    if (lp->prefix) { // the forward gathers every group's K/V copies
+    if (deeper) plan_scratch_take(lp, ATTN_BWD, SCR_DQ_PART, deeper * hq * d * 2);
+    if (lp->prefix && lp->fwd == PREFIX_FWD_GATHER) { // the forward gathers every node's K/V copies
+        const size_t kv = lp->cat_tokens * hkv * d * 2;
         plan_scratch_take(lp, ATTN_FWD, SCR_KCAT, kv);
         plan_scratch_take(lp, ATTN_FWD, SCR_VCAT, kv);
-    }
-    if (lp->n_copied) { // the copied groups' backward gathers theirs again
-        plan_scratch_take(lp, ATTN_BWD, SCR_KCAT, kv);
-        plan_scratch_take(lp, ATTN_BWD, SCR_VCAT, kv);
-        plan_scratch_take(lp, ATTN_BWD, SCR_DKCAT, kv);
-        plan_scratch_take(lp, ATTN_BWD, SCR_DVCAT, kv);
+    } else if (lp->prefix) { // the merged forward's deeper calls, one part at a time
+        plan_scratch_take(lp, ATTN_FWD, SCR_O_PART, deeper * hq * d * 2);
+        plan_scratch_take(lp, ATTN_FWD, SCR_LSE_PART, deeper * hq * sizeof(float));
     }
 }
 
@@ -198,7 +181,7 @@ static void scratch_layout(AttnBackend *ab, const Layout *l, const int64_t ws[2]
 static PbStatus check_host_figures(AttnBackend *ab, const Layout *l, const int64_t ws[2], char *err, size_t errlen) {
     const LayoutPlan *lp = &ab->lp;
     AttnMemory host;
-    const AttnMemoryAsk ask = {ab->opt.prefix, ab->opt.copied_below, lp->tight, ab->opt.padded_part_rows};
+    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight, ab->opt.padded_part_rows};
     if (attn_memory("cudnn", &ab->shape, l, &ask, &host)) {
         snprintf(err, errlen, "cudnn attention: out of host memory");
         return PB_NO_MEMORY;
@@ -228,12 +211,12 @@ static PbStatus attn_cudnn_prepare(AttnBackend *ab, const AttnMask *mask, AttnMe
     lp->strategy = l->strategy;
     lp->n_slots = l->n_slots;
     lp->tight = mask->tight_parts;
-    const AttnMemoryAsk ask = {ab->opt.prefix, ab->opt.copied_below, lp->tight, ab->opt.padded_part_rows};
+    const AttnMemoryAsk ask = {ab->opt.prefix, lp->tight, ab->opt.padded_part_rows};
     PbStatus rc = find_pad_runs(lp, l) || attn_cudnn_parts(&ab->shape, l, &ask, &lp->parts) ? PB_NO_MEMORY : PB_OK;
     if (rc) snprintf(err, errlen, "cudnn attention: out of host memory");
     else if (l->strategy == STRATEGY_PADDED) rc = setup_padded(ab, l, err, errlen);
     else if (l->strategy == STRATEGY_PACKED || l->n_nodes == l->n_seqs) rc = setup_packed(ab, l, err, errlen);
-    else rc = cudnn_prefix_setup(ab, l, err, errlen);
+    else rc = cudnn_tree_setup(ab, l, err, errlen);
     if (rc != PB_OK && !err[0]) snprintf(err, errlen, "cudnn attention: out of host memory");
     if (rc) {
         attn_cudnn_release(ab);
@@ -276,8 +259,8 @@ static void scratch_point(AttnBackend *ab, int pass) {
     void **const p[SCR_COUNT] = {
         [SCR_WORKSPACE] = &lp->scr.workspace, [SCR_SUM] = (void **)&lp->scr.sum,
         [SCR_DQ_ACC] = (void **)&lp->scr.dq_acc, [SCR_DK_FULL] = &lp->scr.dk_full, [SCR_DV_FULL] = &lp->scr.dv_full,
-        [SCR_DQ_SELF] = &lp->dq_self, [SCR_KCAT] = &lp->kcat, [SCR_VCAT] = &lp->vcat, [SCR_DKCAT] = &lp->dkcat,
-        [SCR_DVCAT] = &lp->dvcat,
+        [SCR_DQ_PART] = &lp->dq_part, [SCR_O_PART] = &lp->o_part, [SCR_LSE_PART] = (void **)&lp->lse_part,
+        [SCR_KCAT] = &lp->kcat, [SCR_VCAT] = &lp->vcat,
     };
     for (int i = 0; i < SCR_COUNT; i++) *p[i] = base && lp->scr_off[pass][i] != SIZE_MAX ? base + lp->scr_off[pass][i] : NULL;
 }
@@ -302,15 +285,8 @@ static PbStatus attn_cudnn_forward(AttnBackend *ab, const void *q, const void *k
     if (rc != PB_OK) return rc;
     const LayoutPlan *lp = &ab->lp;
     const SdpaScratch *scr = &lp->scr;
-    if (lp->prefix) {
-        cudnn_prefix_gather(ab, 0, k, v, stream);
-        rc = sdpa_forward(ab->handle, &ab->shape, &lp->calls.prompts, scr, q, k, v, o, lse, stream, err, errlen);
-        if (rc == PB_OK)
-            rc = sdpa_forward(ab->handle, &ab->shape, &lp->calls.completions, scr, q, lp->kcat, lp->vcat, o, lse,
-                              stream, err, errlen);
-    } else {
-        rc = sdpa_forward(ab->handle, &ab->shape, &lp->calls.whole, scr, q, k, v, o, lse, stream, err, errlen);
-    }
+    if (lp->prefix) rc = cudnn_tree_forward(ab, q, k, v, o, lse, stream, err, errlen);
+    else rc = sdpa_forward(ab->handle, &ab->shape, &lp->calls.whole, scr, q, k, v, o, lse, stream, err, errlen);
     if (rc != PB_OK) return rc;
     zero_pads(lp, o, (size_t)(ab->shape.n_head * ab->shape.head_dim) * 2, stream);
     zero_pads(lp, lse, (size_t)ab->shape.n_head * sizeof(float), stream);
@@ -323,7 +299,7 @@ static PbStatus attn_cudnn_backward(AttnBackend *ab, const void *q, const void *
     PbStatus rc = check_ready(ab, ATTN_BWD, err, errlen);
     if (rc != PB_OK) return rc;
     const LayoutPlan *lp = &ab->lp;
-    if (lp->prefix) rc = cudnn_prefix_backward(ab, q, k, v, o, dout, lse, dq, dk, dv, stream, err, errlen);
+    if (lp->prefix) rc = cudnn_tree_backward(ab, q, k, v, o, dout, lse, dq, dk, dv, stream, err, errlen);
     else rc = sdpa_backward(ab->handle, &ab->shape, lp->calls.padded_bwd.n_parts ? &lp->calls.padded_bwd : &lp->calls.whole,
                             &lp->scr, q, k, v, o, dout, lse, dq, dk, dv,
                             NULL, stream, err, errlen);
@@ -367,7 +343,6 @@ static void attn_cudnn_release(AttnBackend *ab) {
     SdpaCall *calls[N_LAYOUT_CALLS];
     layout_calls_each(&lp->calls, calls);
     for (int i = 0; i < N_LAYOUT_CALLS; i++) sdpa_call_free(calls[i]);
-    free(lp->group_path);
     // the scratch buffers (kcat / vcat among them) are the caller's
     free(lp->gathers);
     free(lp->pads);
@@ -384,7 +359,8 @@ static void attn_cudnn_describe(AttnBackend *ab, char *out, size_t len) {
         snprintf(out, len, "%s", "");
         return;
     }
-    snprintf(out, len, "%s: split %d, copied %d", attn_prefix_mode_name(ab->opt.prefix), lp->n_split, lp->n_copied);
+    snprintf(out, len, "%s: %s forward, %d depth calls", attn_prefix_mode_name(ab->opt.prefix),
+             prefix_forward_name(lp->fwd), lp->n_depths);
 }
 
 static void attn_cudnn_destroy(AttnBackend *ab) {
@@ -392,9 +368,8 @@ static void attn_cudnn_destroy(AttnBackend *ab) {
     attn_cudnn_release(ab);
     const PhaseTimer *t = &ab->phases;
     if (t->on && t->n)
-        fprintf(stderr, "cudnn prefix backward phases (%s), mean of %d (ms): gather %.3f, copied calls %.3f, "
-                "split calls %.3f, sums %.3f\n", attn_prefix_mode_name(ab->opt.prefix), t->n, t->ms[0] / t->n,
-                t->ms[1] / t->n, t->ms[2] / t->n, t->ms[3] / t->n);
+        fprintf(stderr, "cudnn prefix backward phases (%s), mean of %d (ms): root call %.3f, deeper calls and dq "
+                "sums %.3f\n", attn_prefix_mode_name(ab->opt.prefix), t->n, t->ms[0] / t->n, t->ms[1] / t->n);
     for (int i = 0; t->on && i <= PHASE_COUNT; i++) cudaEventDestroy(t->ev[i]);
     cudnnDestroy(ab->handle);
     free(ab);

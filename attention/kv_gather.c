@@ -29,7 +29,6 @@ int kv_gathers_of_tree(const Layout *l, KvGather **out, size_t *cat_tokens) {
             gt->anc_len += (size_t)an->len;
         }
         gt->own = (SlotRun){(size_t)nd->start, (size_t)nd->len};
-        gt->path = PREFIX_PATH_COPIED;
         gt->dst = at; // packed one after the other: a deep node's long gather costs only itself
         at += gt->anc_len + gt->own.len;
     }

@@ -1,6 +1,6 @@
 /*
- * kv_gather.h: which keys each query run of a prefix or tree layout attends to, as copies the
- * cuDNN backend gathers into one buffer (host C, no CUDA: tested on the CPU).
+ * kv_gather.h: which keys each query run of a prefix or tree layout attends to, as the
+ * cuDNN backend's gather forward copies into one buffer (host C, no CUDA: tested on the CPU).
  *
  * A gather is one node of the layout's mask tree that has a parent (a prefix completion; any
  * non-root segment of a tree): its queries are its own slots, and its keys are its ancestors'
@@ -14,7 +14,6 @@
 #include <stddef.h>
 
 #include "../strategies/layout.h"
-#include "prefix_path.h"
 
 typedef struct SlotRun { size_t start, len; } SlotRun;
 
@@ -24,7 +23,6 @@ typedef struct KvGather {
     size_t anc_len;            // sum of anc[].len
     SlotRun own;               // the node's slots: its queries, and its last keys
     size_t dst;                // where [anc..., own] starts in the gathered buffer (tokens)
-    PrefixPath path;           // its group's backward (a tree's: always copied)
 } KvGather;
 
 /* Every node with a parent, in slot order, their gathers packed one after the other (dst);

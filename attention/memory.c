@@ -1,6 +1,6 @@
 // memory.c: the attention backends' device memory for a layout, on the host (attn_memory.h).
-// Mirrors the prepare() of attention/simple.cu and of the cuDNN backend (cudnn.c, cudnn_prefix.c:
-// the same calls, sequences, paths and parts); both check their allocations against it.
+// Mirrors the prepare() of attention/simple.cu and of the cuDNN backend (cudnn.c, cudnn_tree.c:
+// the same calls, sequences, forward and parts); both check their allocations against it.
 #include "attn_memory.h"
 #include "kv_gather.h"
 
@@ -18,15 +18,15 @@ static size_t call_held(size_t b, int ragged) {
 
 /* ---- the cuDNN backend's calls for a layout -------------------------------------------------- */
 
-// One call's sequences: query and key starts (slots; kcat's for the copied completions) and lengths.
+// One call's sequences: query and key starts (slots) and lengths.
 typedef struct CallSeqs { int n; int64_t *sq, *skv; int32_t *lq, *lkv; } CallSeqs;
 
 typedef struct CudnnCalls {
     CallSeqs c[ATTN_PARTED_COUNT]; // the calls run in parts
-    int n_fwd_seqs[2];             // prefix forward: prompts (every group), completions (every one)
-    size_t cat_tokens;             // prefix: kcat/vcat tokens
-    int n_copied;                  // prefix: groups on the copied path
-    int prefix;
+    int prefix;                    // a layout of more than one level (prefix, tree)
+    PrefixForward fwd;             // its forward (prefix_path.h)
+    int n_fwd_seqs[2];             // gather forward: roots, gathers (kv_gather.h)
+    size_t cat_tokens;             // gather forward: kcat/vcat tokens
 } CudnnCalls;
 
 static int seqs_alloc(CallSeqs *c, int n) {
@@ -47,83 +47,37 @@ static void calls_free(CudnnCalls *k) {
     memset(k, 0, sizeof *k);
 }
 
-/* A tree of more than two levels (cudnn_prefix.c tree_gathers_setup): every group copied but a
- * lone root (split_prompt_keys over itself); every node with a parent a copied completion against
- * its gather (kv_gather.h). -1: out of host memory. */
-static int tree_calls(const Layout *l, CudnnCalls *k) {
-    KvGather *g;
-    size_t cat;
-    int n = kv_gathers_of_tree(l, &g, &cat);
-    if (n < 0) { calls_free(k); return -1; }
-    k->n_fwd_seqs[0] = l->n_seqs;
-    k->n_fwd_seqs[1] = n;
-    k->cat_tokens = cat;
-    for (int gi = 0; gi < l->n_seqs; gi++) {
-        const LayoutSeq *sq = &l->seqs[gi];
-        if (sq->len == sq->shared_len) {
-            seqs_add(&k->c[ATTN_PARTED_SPLIT_PROMPT_KEYS], sq->start, sq->len, sq->start, sq->shared_len);
-            continue;
-        }
-        k->n_copied++;
-        seqs_add(&k->c[ATTN_PARTED_COPIED_PROMPTS], sq->start, sq->shared_len, sq->start, sq->shared_len);
-    }
-    for (int i = 0; i < n; i++)
-        seqs_add(&k->c[ATTN_PARTED_COPIED_COMPLETIONS], (int64_t)g[i].own.start, (int32_t)g[i].own.len,
-                 (int64_t)g[i].dst, (int32_t)(g[i].anc_len + g[i].own.len));
-    free(g);
-    return 0;
-}
-
-/* The calls of a packed layout (and a prefix one without completions: whole, every document),
- * or of a prefix layout (cudnn_prefix.c): each group's path by prefix_group_path; kcat holds
- * one slot of prompt + longest completion per completion of every group; copied_prompts /
- * copied_completions over the copied groups (completions against their kcat slot),
- * split_prompt_keys over the split groups (a group without completions among them), split_self
- * over the split groups' completions. -1: out of host memory. */
+/* The calls of a packed layout (and of a prefix or tree layout of one level: whole, every
+ * document), or of a prefix / tree layout (cudnn_tree.c, prefix_path.h): per depth d, every chain
+ * at depth d as keys against its subtree as queries; the gather forward's roots and gathers.
+ * -1: out of host memory. */
 static int cudnn_calls(const Layout *l, const AttnMemoryAsk *ask, CudnnCalls *k) {
     memset(k, 0, sizeof *k);
     int rc = 0;
-    for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_nodes); // >= seqs, segs, gathers
-    int32_t *lens = malloc((size_t)(l->n_segs > 0 ? l->n_segs : 1) * sizeof *lens);
-    if (rc || !lens) { free(lens); calls_free(k); return -1; }
-    if (l->strategy < STRATEGY_PREFIX || l->n_nodes == l->n_seqs) { // padded, packed; a tree at two levels is prefix
+    for (int i = 0; i < ATTN_PARTED_COUNT; i++) rc |= seqs_alloc(&k->c[i], l->n_nodes); // >= seqs, nodes per depth
+    if (rc) { calls_free(k); return -1; }
+    if (l->strategy < STRATEGY_PREFIX || l->n_nodes == l->n_seqs) { // padded, packed; one level
         for (int i = 0; i < l->n_seqs; i++)
             seqs_add(&k->c[ATTN_PARTED_WHOLE], l->seqs[i].start, l->seqs[i].len, l->seqs[i].start, l->seqs[i].len);
-        free(lens);
         return 0;
     }
     k->prefix = 1;
-    if (!layout_bounds_exact(l)) { free(lens); return tree_calls(l, k); }
-    k->n_fwd_seqs[0] = l->n_seqs;
-    k->n_fwd_seqs[1] = l->n_segs;
-    size_t cat = 0;
-    int si = 0;
-    for (int gi = 0; gi < l->n_seqs; gi++) {
-        const LayoutSeq *sq = &l->seqs[gi];
-        int first = si, max_len = 0;
-        while (si < l->n_segs && l->segs[si].seq == gi) {
-            lens[si - first] = l->segs[si].len;
-            if (l->segs[si].len > max_len) max_len = l->segs[si].len;
-            si++;
-        }
-        PrefixPath path = si == first ? PREFIX_PATH_SPLIT
-                                       : prefix_group_path(ask->prefix, ask->copied_below, sq->shared_len, lens, si - first);
-        const size_t slot = (size_t)sq->shared_len + (size_t)max_len;
-        if (path == PREFIX_PATH_COPIED) {
-            k->n_copied++;
-            seqs_add(&k->c[ATTN_PARTED_COPIED_PROMPTS], sq->start, sq->shared_len, sq->start, sq->shared_len);
-            for (int j = first; j < si; j++)
-                seqs_add(&k->c[ATTN_PARTED_COPIED_COMPLETIONS], l->segs[j].start, l->segs[j].len,
-                         (int64_t)(cat + (size_t)(j - first) * slot), sq->shared_len + l->segs[j].len);
-        } else {
-            seqs_add(&k->c[ATTN_PARTED_SPLIT_PROMPT_KEYS], sq->start, sq->len, sq->start, sq->shared_len);
-            for (int j = first; j < si; j++)
-                seqs_add(&k->c[ATTN_PARTED_SPLIT_SELF], l->segs[j].start, l->segs[j].len, l->segs[j].start, l->segs[j].len);
-        }
-        cat += (size_t)(si - first) * slot;
+    k->fwd = prefix_forward(ask->prefix, l->max_depth);
+    DepthCalls dc;
+    if (prefix_depth_calls(l, &dc)) { calls_free(k); return -1; }
+    for (int i = 0; i < dc.n_seqs; i++) {
+        const DepthSeq *q = &dc.seqs[i];
+        seqs_add(&k->c[ATTN_PARTED_DEPTH + q->depth], q->q_start, q->q_len, q->kv_start, q->kv_len);
     }
-    k->cat_tokens = cat;
-    free(lens);
+    prefix_depth_calls_free(&dc);
+    if (k->fwd == PREFIX_FWD_GATHER) {
+        KvGather *g;
+        int n = kv_gathers_of_tree(l, &g, &k->cat_tokens);
+        free(g);
+        if (n < 0) { calls_free(k); return -1; }
+        k->n_fwd_seqs[0] = l->n_seqs;
+        k->n_fwd_seqs[1] = n;
+    }
     return 0;
 }
 
@@ -146,8 +100,17 @@ static int smaller_part(int n, int part) {
     return 1;
 }
 
+// The largest query span of the calls below the roots (depth >= 1): what their dq (backward)
+// and o and lse (merged forward) cover before they are added onto the first call's.
+static size_t deeper_rows(const AttnPartSpan *span) {
+    size_t rows = 0;
+    for (int i = ATTN_PARTED_DEPTH + 1; i < ATTN_PARTED_COUNT; i++)
+        if ((size_t)span[i].q > rows) rows = (size_t)span[i].q;
+    return rows;
+}
+
 // The backward's per-call buffers for these spans: softmax sums, fp32 dQ accumulator, GQA's
-// per-head dK/dV (ragged calls), split_self's dq (bytes, aligned).
+// per-head dK/dV (ragged calls), the deeper calls' dq (bytes, aligned).
 static size_t parted_need(const AttnShape *sh, const AttnPartSpan *span) {
     const size_t hq = (size_t)sh->n_head, qd = hq * (size_t)sh->head_dim;
     size_t rows = 0, keys = 0;
@@ -157,7 +120,8 @@ static size_t parted_need(const AttnShape *sh, const AttnPartSpan *span) {
     }
     size_t need = align256(rows * hq * sizeof(float)) + align256(rows * qd * sizeof(float));
     if (sh->n_head != sh->n_kv_head) need += 2 * align256(keys * qd * 2);
-    if (span[ATTN_PARTED_SPLIT_SELF].q) need += align256((size_t)span[ATTN_PARTED_SPLIT_SELF].q * qd * 2);
+    const size_t deeper = deeper_rows(span);
+    if (deeper) need += align256(deeper * qd * 2);
     return need;
 }
 
@@ -252,7 +216,7 @@ static void padded_memory(const AttnShape *sh, const Layout *l, const AttnMemory
 }
 
 static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *ask, AttnMemory *out) {
-    const size_t hkv = (size_t)sh->n_kv_head, d = (size_t)sh->head_dim;
+    const size_t hq = (size_t)sh->n_head, hkv = (size_t)sh->n_kv_head, d = (size_t)sh->head_dim;
     if (l->strategy == STRATEGY_PADDED) {
         padded_memory(sh, l, ask, out);
         return 0;
@@ -267,15 +231,15 @@ static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAs
     size_t held = 0;
     for (int i = 0; i < ATTN_PARTED_COUNT; i++)
         if (parts.part[i]) held += (size_t)(k.c[i].n / parts.part[i]) * call_held((size_t)parts.part[i], 1);
-    size_t bwd = ws + parted_need(sh, parts.span);
-    if (k.prefix) {
+    if (k.prefix && k.fwd == PREFIX_FWD_GATHER) { // the roots' call and the gathers' call, kcat / vcat
         held += call_held((size_t)k.n_fwd_seqs[0], 1) + call_held((size_t)k.n_fwd_seqs[1], 1);
-        const size_t kv = align256(k.cat_tokens * hkv * d * 2);
-        out->scratch[ATTN_FWD] += 2 * kv;            // kcat, vcat: the forward gathers every group's copies
-        if (k.n_copied) bwd += 4 * kv;               // kcat, vcat again (the copied groups'), dkcat, dvcat
+        out->scratch[ATTN_FWD] += 2 * align256(k.cat_tokens * hkv * d * 2);
+    } else if (k.prefix) { // merged: each deeper call's o and lse, per part, before the merge
+        const size_t rows = deeper_rows(parts.span);
+        out->scratch[ATTN_FWD] += align256(rows * hq * d * 2) + align256(rows * hq * sizeof(float));
     }
     out->held = held;
-    out->scratch[ATTN_BWD] = bwd;
+    out->scratch[ATTN_BWD] = ws + parted_need(sh, parts.span);
     calls_free(&k);
     return 0;
 }
@@ -288,7 +252,7 @@ int attn_memory(const char *backend, const AttnShape *sh, const Layout *l, const
         out->held = l->n_slots * (size_t)sh->n_head * sizeof(float) + l->n_slots * sizeof(int32_t);
         return 0;
     }
-    const AttnMemoryAsk defaults = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0};
+    const AttnMemoryAsk defaults = {ATTN_PREFIX_AUTO, 0, 0};
     if (!strcmp(backend, "cudnn")) return cudnn_memory(sh, l, ask ? ask : &defaults, out);
     return -1;
 }

@@ -1,52 +1,76 @@
 /*
- * prefix_path.h: which way the cuDNN backend runs the backward of a prefix group's attention
- * (host C, no CUDA: the rule is tested on the CPU).
+ * prefix_path.h: how the cuDNN backend runs the attention of a prefix or tree layout (host C, no
+ * CUDA: the choice is tested on the CPU). A layout of more than one level is a forest of nodes,
+ * each node's subtree contiguous in slot order (strategies/layout.h).
  *
- * The forward of every group is the same two calls: the prompt causal against itself, and each
- * completion against a copy of [its prompt's K/V, its own K/V] (bottom-right causal). The
- * backward, per group, either
- *   split   by keys: the whole group against its prompt keys, then each completion against
- *           itself; the completion rows' two dQ parts are summed. No copies; but a second call
- *           and a dQ sum over every completion row.
- *   copied  the forward's two calls backward over the copied K/V; the prompt's K copies' dK/dV
- *           are summed back onto it. One call per completion, no dQ sum; but K prompt copies.
- * Both visit exactly the allowed (query, key) pairs, so they cost the same attention FLOPs; what
- * differs is the overhead, which the rule below weighs through the FLOP counts.
+ * Backward, always by depth (attention/cudnn_tree.c): for every depth d one ragged call where
+ * each node at depth d is the keys and its whole subtree the queries, top-left causal (the node's
+ * own rows causal against themselves, its descendants' rows see all of it). Given the final o and
+ * lse each call's backward is its exact share: dK/dV of every key come from the one call of its
+ * node's depth, and a query's dQ is the sum of its depth + 1 calls' (added in bf16). No copies.
+ * At two levels (a flat prefix group) these are the prompt-keys call and the completions' self
+ * call.
+ *
+ * Forward, one of two ways:
+ *   gather  the roots causal against themselves, and each non-root node against a copy of
+ *           [its ancestors' K/V, its own K/V] (bottom-right causal), gathered into kcat / vcat:
+ *           two calls, and every ancestor copied once per descendant node.
+ *   merge   the backward's depth calls, each merged into the running output through the softmax
+ *           statistics (kernels/attn_merge.cu): no copies, one merge per depth below the roots.
+ * Both visit exactly the allowed (query, key) pairs.
  */
 #ifndef PB_PREFIX_PATH_H
 #define PB_PREFIX_PATH_H
 
-#include <stddef.h>
 #include <stdint.h>
 
+#include "../strategies/layout.h"
+
 typedef enum AttnPrefixMode {
-    ATTN_PREFIX_AUTO,   // per group by prefix_group_path's cost rule (the default)
-    ATTN_PREFIX_SPLIT,  // every group split (for measurement)
-    ATTN_PREFIX_COPIED, // every group copied (for measurement)
+    ATTN_PREFIX_AUTO,   // by prefix_forward (the default)
+    ATTN_PREFIX_GATHER, // every layout's forward gathered (for measurement)
+    ATTN_PREFIX_MERGE,  // every layout's forward merged by depth (for measurement)
 } AttnPrefixMode;
 
-typedef enum PrefixPath { PREFIX_PATH_SPLIT, PREFIX_PATH_COPIED } PrefixPath;
+typedef enum PrefixForward { PREFIX_FWD_GATHER, PREFIX_FWD_MERGE } PrefixForward;
 
-const char *attn_prefix_mode_name(AttnPrefixMode m);            // "auto", "split", "copied"
+const char *attn_prefix_mode_name(AttnPrefixMode m);            // "auto", "gather", "merge"
 int attn_prefix_mode_parse(const char *name, AttnPrefixMode *out); // 0 or -1 (NULL: auto)
+const char *prefix_forward_name(PrefixForward f);               // "gather", "merge"
 
-/* Cost rule of ATTN_PREFIX_AUTO. Per layer and head, sharing the prompt saves the (K - 1)
- * repeats of its causal self-attention, saved = (K-1) p (p+1) / 2 pairs, out of the group's
- * completion pairs comp = sum_k (n_k p + n_k (n_k+1) / 2). The split backward's extra work (a
- * second call and a dQ sum over every completion row) grows with the completions; the copied
- * backward's (K prompt copies gathered and summed back) with the prompt. The rule: copied iff
- * saved < copied_below * comp.
- * PREFIX_COPIED_BELOW, the default copied_below, is 0 (never copied), as measured on the H200
- * (cuDNN 9.14, 3 prompts x 2 completions, results/runs/prefix_path_8adfa48.csv): even where the
- * copied backward should pay most (p/n = 1/128 and 1/64, saved / comp 1.2e-4 and 2.4e-4), it is
- * slower than split: 128x16384 attention backward 119.7 vs 63.4 ms (dev/attn_bench), whole step
- * 12819 vs 11281 ms; 128x8192 step 5365 vs 4955 ms. A first guess of 1e-3 (between the cells
- * where split was slower than padded and their neighbours) sent those cells to the slower path.
- * Tests pass a non-zero copied_below to exercise groups of both paths in one layout. */
-#define PREFIX_COPIED_BELOW 0.0
+/* The forward of a layout of max_depth levels. Auto: gather at two levels (the flat prefix, as
+ * measured on the H200 with its forward: one copy of the prompt per completion is cheap), merge
+ * deeper (a tree's gathers copy every ancestor once per descendant node: dev/NOTES.md "Trees",
+ * system 16k x 1024: 349k tokens gathered). Not yet measured against each other. */
+PrefixForward prefix_forward(AttnPrefixMode mode, int max_depth);
 
-// The path of one group of prompt length p and k completions of lengths comp_lens[0..k-1].
-PrefixPath prefix_group_path(AttnPrefixMode mode, double copied_below, int32_t prompt_len, const int32_t *comp_lens,
-                             int k);
+/* The depth calls, from the layout's nodes. A chain is a node and, while the last one has exactly
+ * one child, that child: depth first, a single child's slots follow its parent's, so a chain's
+ * slots are one run. Each chain is one sequence of the call of its depth among the chains:
+ * queries its head's subtree, keys the chain's slots, top-left causal (a row of the chain sees
+ * the chain's earlier nodes, its ancestors, and its own node up to itself; a row below the chain
+ * sees all of it). So a group with one completion is one causal sequence, and a conversation's
+ * unbranched turns are one call, not one each. Chains of one node are the layout's nodes.
+ * memory.c and cudnn_tree.c build the calls from this one definition. */
+typedef struct DepthSeq {
+    int64_t q_start, kv_start; // slots (equal: a chain's rows start with its keys)
+    int32_t q_len, kv_len;
+    int32_t depth;             // chains above it
+} DepthSeq;
+typedef struct DepthCalls {
+    int n_seqs, n_depths;      // chains; levels of chains (the calls)
+    DepthSeq *seqs;            // [n_seqs] in slot order
+} DepthCalls;
+int prefix_depth_calls(const Layout *l, DepthCalls *out); // 0 or -1 (out of host memory)
+void prefix_depth_calls_free(DepthCalls *c);
+
+/* The (query, key) pairs a chain's sequence visits per layer and head: its causal triangle and
+ * the rows below it against all of its keys. Summed over the chains it is the layout's
+ * attn_pairs (tests/cpu/test_prefix_path.c): the calls visit exactly the allowed pairs, so the
+ * FLOP ideal holds them as it holds one causal call. */
+static inline double depth_seq_pairs(const DepthSeq *s) {
+    const double own = s->kv_len, below = (double)s->q_len - own;
+    return own * (own + 1.0) / 2.0 + below * own;
+}
 
 #endif

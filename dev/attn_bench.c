@@ -4,9 +4,11 @@
  *   1. plain causal attention, 28/4 heads, d 128: 4k x 16 rows, 16k x 4 rows, 32k x 2 rows,
  *      as the padded layout (BSHD, no padding) and the packed layout (THD);
  *   2. the prefix cells 4096x4096, 16384x128 and 128x16384 (3 prompts x 2 completions): padded, packed,
- *      and prefix with each cuDNN prefix backward (AttnOptions.prefix: auto (the default),
- *      split, copied; attention/prefix_path.h);
- *   3. the padded backward in parts of rows (AttnOptions.padded_part_rows; the step's plan picks
+ *      and prefix with each cuDNN prefix forward (AttnOptions.prefix: gather (the default at two
+ *      levels), merge; attention/prefix_path.h; the backward is by depth in both);
+ *   3. the `system` sweep's shape at 16k x 1024 and 4k x 256 (a system prompt, 4 prompts of 256,
+ *      4 completions each): padded, prefix, and tree with both forwards;
+ *   4. the padded backward in parts of rows (AttnOptions.padded_part_rows; the step's plan picks
  *      them where they lower its peak, attention/attn_memory.h) at issue 10's padded cells: whole,
  *      then each part size the plan may take, so the cost of the extra calls is measured.
  * FLOPs count only allowed (query, key) pairs (DESIGN.md section 3): 4 * D * Hq per pair forward,
@@ -145,6 +147,36 @@ static void run_cell(const AttnOps *ops, const char *cell, int b, int k, int p, 
     groups_free(&g);
 }
 
+// A system-prompt tree: one root of `sys` tokens, 4 children of 256, each with 4 leaves of `leaf`.
+static void run_system_cell(const AttnOps *ops, int sys, int leaf, Strategy s, const char *method, int reps) {
+    int32_t len[21], parent[21];
+    uint8_t loss[21];
+    len[0] = sys, parent[0] = -1, loss[0] = 0;
+    for (int i = 0; i < 4; i++) {
+        const int p = 1 + i * 5;
+        len[p] = 256, parent[p] = 0, loss[p] = 0;
+        for (int j = 1; j <= 4; j++) len[p + j] = leaf, parent[p + j] = p, loss[p + j] = 1;
+    }
+    char cell[64], err[160];
+    snprintf(cell, sizeof cell, "system %dk x %d", sys / 1024, leaf);
+    Forest f;
+    Layout l;
+    if (forest_make(&f, 21, len, parent, loss, 1000, 1, err, sizeof err) || layout_build_forest(&l, s, &f)) {
+        printf("  %s: forest or layout failed\n", cell);
+        return;
+    }
+    AttnOptions opt = {0};
+    if (method && attn_prefix_mode_parse(method, &opt.prefix)) opt.prefix = ATTN_PREFIX_AUTO;
+    char how[32];
+    snprintf(how, sizeof how, "%s%s%s", strategy_name(s), method ? " " : "", method ? method : "");
+    Timing t;
+    size_t bytes = 0;
+    if (bench_layout(ops, &l, &opt, reps, &t, &bytes) == 0) report(cell, how, &l, &t, bytes);
+    fflush(stdout);
+    layout_free(&l);
+    forest_free(&f);
+}
+
 int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "cudnn";
     int reps = argc > 2 ? atoi(argv[2]) : 20;
@@ -172,7 +204,7 @@ int main(int argc, char **argv) {
         run_cell(ops, cell, plain[i][1], 1, plain[i][0] / 2, plain[i][0] / 2, STRATEGY_PACKED, NULL, 0, reps);
     }
     // 2. prefix cells: 3 prompts x 2 completions
-    // 128x16384: a cell where auto takes the copied path (short prompt, long completions)
+    // 128x16384: short prompt, long completions (where prefix was slower than padded)
     const int cells[3][2] = {{4096, 4096}, {16384, 128}, {128, 16384}};
     for (int i = 0; i < 3; i++) {
         char cell[64];
@@ -183,12 +215,23 @@ int main(int argc, char **argv) {
             run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, NULL, 0, reps);
             continue;
         }
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "auto", 0, reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "split", 0, reps);
-        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "copied", 0, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "gather", 0, reps);
+        run_cell(ops, cell, 3, 2, cells[i][0], cells[i][1], STRATEGY_PREFIX, "merge", 0, reps);
+    }
+    // 3. trees: the system sweep's largest cell and a mid one
+    const int sys_cells[2][2] = {{16384, 1024}, {4096, 256}};
+    for (int i = 0; i < 2; i++) {
+        run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_PADDED, NULL, reps);
+        run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_PREFIX, NULL, reps);
+        if (strcmp(name, "cudnn") != 0) {
+            run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_TREE, NULL, reps);
+            continue;
+        }
+        run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_TREE, "gather", reps);
+        run_system_cell(ops, sys_cells[i][0], sys_cells[i][1], STRATEGY_TREE, "merge", reps);
     }
     if (strcmp(name, "cudnn") != 0) return 0;
-    // 3. padded backward in parts: prompt, completion, prompts, completions; "padded /n": n parts
+    // 4. padded backward in parts: prompt, completion, prompts, completions; "padded /n": n parts
     const int padded[4][4] = {{4096, 512, 1, 16}, {16384, 16384, 3, 2}, {16384, 128, 3, 2}, {4096, 4096, 3, 2}};
     for (int i = 0; i < 4; i++) {
         const int *c = padded[i], rows = c[2] * c[3];

@@ -382,7 +382,7 @@ int gpu_plan_attn_figures(const char *backend, const ModelConfig *m, const Layou
                           GpuPlanInput *in) {
     const AttnShape sh = {m->n_head, m->n_kv_head, m->head_dim};
     for (int tight = 0; tight < ATTN_TIGHT_LEVELS; tight++) {
-        AttnMemoryAsk a = {ask->prefix, ask->copied_below, tight, ask->padded_part_rows};
+        AttnMemoryAsk a = {ask->prefix, tight, ask->padded_part_rows};
         if (attn_memory(backend, &sh, l, &a, &in->attn[tight])) return -1;
     }
     return 0;

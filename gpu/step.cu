@@ -142,7 +142,7 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     if (!ops) { snprintf(err, errlen, "gpu: unknown or unbuilt attention backend '%s'", attn_name); return NULL; }
     AttnOptions attn_opt = {};
     if (attn_prefix_mode_parse(o ? o->prefix_attention : NULL, &attn_opt.prefix)) {
-        snprintf(err, errlen, "gpu: unknown prefix attention '%s' (auto, split, copied)", o->prefix_attention);
+        snprintf(err, errlen, "gpu: unknown prefix attention '%s' (auto, gather, merge)", o->prefix_attention);
         return NULL;
     }
     attn_opt.phases = o ? o->attention_phases : 0;
@@ -162,7 +162,7 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     cudaCheck(cudaEventCreate(&s->ev_stop));
 
     AttnShape shape = {m->n_head, m->n_kv_head, m->head_dim};
-    const AttnMemoryAsk ask = {attn_opt.prefix, attn_opt.copied_below, 0, 0};
+    const AttnMemoryAsk ask = {attn_opt.prefix, 0, 0};
     s->attn_ask = ask;
     s->attn = ops->create(&shape, &attn_opt, err, errlen);
     if (!s->attn) { *keep = NULL; gpu_destroy_step(s); return NULL; }

@@ -32,8 +32,8 @@ void cli_usage(FILE *fp) {
           "  --out FILE.csv        results (default out/<sweep>-<device>.csv)\n"
           "  --device cpu|gpu      default: gpu where usable, else cpu\n"
           "  --attention cudnn|simple   GPU attention backend (default cudnn)\n"
-          "  --prefix-attention auto|split|copied   cudnn prefix backward per group: by the cost\n"
-          "                        rule (default), or all split / all copied (for measurement)\n"
+          "  --prefix-attention auto|gather|merge   cudnn prefix / tree forward: gathered K/V copies\n"
+          "                        or per-depth calls merged (default auto: gather at 2 levels)\n"
           "  --attention-phases    print the cudnn prefix backward's phase times (development)\n"
           "  --resume              skip cells already in --out (same seed, device, attention and\n"
           "                        prefix attention, strategies), append the rest\n"
@@ -136,8 +136,8 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (parse_int(v, 64, 1 << 20, &n)) return bad(err, errlen, flag, v, "tokens, 64..1048576");
         o->mlp_chunk = (int)n;
     } else if (!strcmp(flag, "--prefix-attention")) {
-        if (strcmp(v, "auto") && strcmp(v, "split") && strcmp(v, "copied"))
-            return bad(err, errlen, flag, v, "auto|split|copied");
+        if (strcmp(v, "auto") && strcmp(v, "gather") && strcmp(v, "merge"))
+            return bad(err, errlen, flag, v, "auto|gather|merge");
         o->prefix_attention = v;
     } else if (!strcmp(flag, "--gemm-select")) {
         if (strcmp(v, "heuristic") && strcmp(v, "timed")) return bad(err, errlen, flag, v, "heuristic|timed");

@@ -23,7 +23,7 @@ typedef struct CliOptions {
     const char *out;        // CSV path
     const char *device;     // "cpu" | "gpu" | NULL (gpu where usable)
     const char *attention;  // "cudnn" | "simple" | NULL
-    const char *prefix_attention; // "auto" | "split" | "copied" | NULL (auto)
+    const char *prefix_attention; // "auto" | "gather" | "merge" | NULL (auto)
     int attention_phases;   // --attention-phases given
     int resume;
     int matmul_verbose;     // --matmul-verbose

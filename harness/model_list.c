@@ -32,7 +32,7 @@ static void print_model(const char *path, FILE *out) {
     if (groups_make(&g, B, K, pl, cl, m.vocab, 1) == 0) {
         if (layout_build(&l, STRATEGY_PADDED, &g) == 0) {
             GpuPlanInput in = {.m = &m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
-            const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}; // the step's defaults
+            const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, 0, 0}; // the step's defaults
             GpuMemPlan p;
             if (gpu_plan_attn_figures("cudnn", &m, &l, &ask, &in) == 0 && gpu_memory_plan(&in, &p, err, sizeof err) == 0) {
                 snprintf(step, sizeof step, "%7.1f GB  %s", (double)p.peak / 1e9, p.peak <= GPU_H200_USABLE_BYTES ? "yes" : "no");

@@ -35,7 +35,7 @@ static int host_plans(const ModelConfig *m, const Layout *l, const char *attenti
                       GpuMemPlan p[2]) {
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .mlp_cap = mlp_cap, .attn_tight = -1};
     char err[256];
-    const AttnMemoryAsk ask = {mode, PREFIX_COPIED_BELOW, 0, 0}; // the step's AttnOptions
+    const AttnMemoryAsk ask = {mode, 0, 0}; // the step's AttnOptions
     if (gpu_plan_attn_figures(attention, m, l, &ask, &in)) {
         fprintf(stderr, "bench plan: unknown attention backend '%s'\n", attention);
         return -1;

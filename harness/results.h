@@ -53,7 +53,7 @@ typedef struct ResultRow {
     double loss_max_rel_diff;
     char gemm_select[16];            // GPU: how cuBLASLt algorithms were chosen (heuristic | timed); "" on the CPU
     char attention[16], device[8], gpu[128], versions[256], git_commit[64];
-    char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: split 3, copied 0"
+    char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: gather forward, 2 depth calls"
     double noise_target;             // the stopping rule's IQR / median target (measure.h)
     char measure_rule[128];          // the whole rule, measure_rule_text
     char *command;                   // malloc'd, any length (NULL = empty); control bytes escaped

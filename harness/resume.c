@@ -8,9 +8,9 @@ static ResumeReason row_differs(const ResultRow *r, const ResumeKey *k) {
     if (r->seed != (int64_t)k->seed) return RESUME_SEED;
     if (strcmp(r->device, k->device)) return RESUME_DEVICE;
     if (strcmp(r->attention, k->attention)) return RESUME_ATTENTION;
-    // the row's prefix_attention is "MODE: split N, copied M" where the prefix layout ran
+    // the row's prefix_attention is "MODE: F forward, N depth calls" where the prefix layout ran
     size_t mode_len = strcspn(r->prefix_attention, ":");
-    if ((k->strategies & (1u << STRATEGY_PREFIX)) && r->prefix_attention[0] &&
+    if ((k->strategies & (1u << STRATEGY_PREFIX | 1u << STRATEGY_TREE)) && r->prefix_attention[0] &&
         (mode_len != strlen(k->prefix_attention) || strncmp(r->prefix_attention, k->prefix_attention, mode_len)))
         return RESUME_PREFIX_ATTENTION;
     if (strcmp(r->gemm_select, k->gemm_select ? k->gemm_select : "")) return RESUME_GEMM_SELECT;

@@ -2,7 +2,7 @@
  * resume.h: which cells --resume skips. A row of the output file holds a cell's measurement
  * when it is the same cell (model, lengths, K, B, exact lengths: results_same_cell) and was
  * measured the same way: the same seed, device and attention backend, the same prefix
- * attention mode (auto|split|copied, where the row records one), and every strategy this run
+ * attention mode (auto|gather|merge, where the row records one), and every strategy this run
  * asks for was run there (status ok or oom; "skipped", "error" or missing run again).
  * A cell whose rows differ runs again, and the reasons are counted for one summary line each.
  */
@@ -33,7 +33,7 @@ typedef struct ResumeKey {
     uint64_t seed;
     const char *device;
     const char *attention; // "" on the CPU
-    const char *prefix_attention; // the mode asked for: auto | split | copied
+    const char *prefix_attention; // the mode asked for: auto | gather | merge
     const char *gemm_select;      // GPU: heuristic | timed; NULL or "" on the CPU
 } ResumeKey;
 

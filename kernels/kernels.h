@@ -75,6 +75,12 @@ void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std,
 void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s);
 // p[rows[i]] (C wide) = 0 for i < n_rows (e.g. gradient rows of padding slots).
 
+// defines: attn_merge (kernels/attn_merge.cu). Two attentions of the same rows over disjoint keys,
+// o / o_b (rows, H, D) bf16 with their statistics lse / lse_b (rows, H) fp32, merged in place:
+// lse <- logsumexp(lse, lse_b), o <- exp(lse_old - lse) o + exp(lse_b - lse) o_b.
+void attn_merge(bf16_t *o, float *lse, const bf16_t *o_b, const float *lse_b, size_t rows, int H, int D,
+                cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,14 +1,17 @@
 /*
  * test_attn_cudnn.c: the cuDNN attention backend against the fp32 CPU oracle
  * (cpu_attention_forward/backward) for every layout, forward and backward, on random bf16
- * inputs: GQA and MHA, uneven and even lengths, K = 1, 2, 4. The cuDNN prefix layout runs with
- * every backward path: all groups split, all copied, and auto (the cost rule); the "mixed" cases
- * have one group the rule sends each way, and the test checks that auto really mixed them
- * (describe: "split 1, copied 1"). Outputs are poisoned (NaN) before each call, and the lent
- * scratch too, so an element the backend forgets to write fails; padding slots must be exactly
- * 0 in o, dq, dk, dv. The cuDNN padded layout runs with its backward whole (one BSHD call) and in
- * parts of one row (AttnOptions.padded_part_rows; the host's parts are checked to be more than
- * one), each against the oracle. When the "simple" backend is built it is checked the same way.
+ * inputs: GQA and MHA, uneven and even lengths, K = 1, 2, 4, forests of depth 3 and 4 (random
+ * ones, and a hand-made one with chains of one-child nodes, a length-1 segment and a lone root).
+ * The cuDNN prefix and tree layouts run with both forwards (gather, merge; prefix_path.h) and the
+ * default (auto, whose describe() text is checked), each with the backward's parts cut tight (one
+ * sequence per part mostly: several parts per depth call) and as the step runs them (several
+ * sequences per part, with gaps between them). Outputs are poisoned (NaN) before each call, and
+ * the lent scratch too, so an element the backend forgets to write fails; padding slots must be
+ * exactly 0 in o, dq, dk, dv. The cuDNN padded layout runs with its backward whole (one BSHD
+ * call) and in parts of one row (AttnOptions.padded_part_rows; the host's parts are checked to be
+ * more than one), each against the oracle. When the "simple" backend is built it is checked the
+ * same way.
  */
 #include <limits.h>
 #include <math.h>
@@ -32,21 +35,17 @@ typedef struct Case {
     int hq, hkv, b, k;
     int32_t prompt[4];
     int32_t comp[8];
-    const char *auto_plan; // cudnn prefix, auto: the describe() text it must give (NULL: not checked)
 } Case;
 
 static const Case k_cases[] = {
-    {"gqa 4/2, K=1", 4, 2, 2, 1, {37, 50}, {20, 9}, NULL},
-    {"gqa 4/2, K=1, even", 4, 2, 2, 1, {40, 40}, {24, 24}, NULL}, // padded without padding
-    {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}, NULL},
-    {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}, NULL},
-    {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}, NULL},
-    // auto runs these with the rule's threshold at 1e-3 (the default, 0, sends every group to split):
-    // group 0: prompt 3 against completions of 300 and 290 (saved / comp 6.7e-5: copied);
-    // group 1: prompt 100 against 20 and 9 (saved / comp 1.6: split); see prefix_path.h. The 28/4 case
-    // has a split group before a copied one (prompt 2 against 260 and 131: 6.9e-5)
-    {"mixed gqa 4/2, K=2", 4, 2, 2, 2, {3, 100}, {300, 290, 20, 9}, "auto: split 1, copied 1"},
-    {"mixed gqa 28/4, K=2", 28, 4, 2, 2, {100, 2}, {20, 9, 260, 131}, "auto: split 1, copied 1"},
+    {"gqa 4/2, K=1", 4, 2, 2, 1, {37, 50}, {20, 9}},
+    {"gqa 4/2, K=1, even", 4, 2, 2, 1, {40, 40}, {24, 24}}, // padded without padding
+    {"gqa 4/2, K=2", 4, 2, 2, 2, {64, 17}, {33, 5, 70, 1}},
+    {"mha 2/2, K=4", 2, 2, 1, 4, {100}, {10, 64, 3, 129}},
+    {"gqa 28/4, K=2", 28, 4, 1, 2, {40}, {30, 25}},
+    // short prompts against long completions and the other way round, in one layout
+    {"lopsided gqa 4/2, K=2", 4, 2, 2, 2, {3, 100}, {300, 290, 20, 9}},
+    {"lopsided gqa 28/4, K=2", 28, 4, 2, 2, {100, 2}, {20, 9, 260, 131}},
 };
 
 typedef struct Buffers { float *q, *k, *v, *dout, *o, *lse, *dq, *dk, *dv; } Buffers;
@@ -123,7 +122,7 @@ static int poison(void *scratch, const AttnMemory *mem) {
 
 // One layout against the CPU oracle, forward and backward.
 static int run_layout(const AttnOps *ops, const Layout *lp, const char *name, int hq, int hkv, const AttnOptions *opt,
-                      const char *label, const char *want_plan) {
+                      int tight, const char *label, const char *want_plan) {
     const int D = 128;
     const Layout l = *lp;
     const Strategy s = l.strategy;
@@ -144,7 +143,7 @@ static int run_layout(const AttnOps *ops, const Layout *lp, const char *name, in
     // device
     int32_t *kv_lo = dev_copy(l.kv_lo, T * 4), *shared_end = dev_copy(l.shared_end, T * 4),
             *seg_lo = dev_copy(l.seg_lo, T * 4);
-    AttnMask mask = {&l, kv_lo, shared_end, seg_lo, 1}; // tight parts: the backward in the most parts
+    AttnMask mask = {&l, kv_lo, shared_end, seg_lo, tight}; // tight: the backward in the most parts
     void *dq_in = dev_copy(hq16, nq * 2), *dk_in = dev_copy(hk16, nkv * 2), *dv_in = dev_copy(hv16, nkv * 2),
          *ddo = dev_copy(hdo16, nq * 2);
     void *d_o, *d_dq, *d_dk, *d_dv;
@@ -205,15 +204,50 @@ static int run_layout(const AttnOps *ops, const Layout *lp, const char *name, in
     return fails ? 1 : 0;
 }
 
-static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOptions *opt, const char *label,
-                    const char *want_plan) {
+/* The cudnn prefix / tree runs of one layout: auto and the other forward with tight parts (the
+ * most parts), then gather and merge with the step's parts (several sequences per part); auto's
+ * describe() text is checked in each. Other backends and layouts: one run, tight. */
+static int run_modes(const AttnOps *ops, const Layout *l, const char *name, int hq, int hkv, int *runs) {
+    const int more_levels = l->strategy >= STRATEGY_PREFIX && l->n_nodes > l->n_seqs;
+    if (strcmp(ops->name, "cudnn") != 0 || !more_levels) {
+        (*runs)++;
+        return run_layout(ops, l, name, hq, hkv, NULL, 1, "", NULL);
+    }
+    const AttnPrefixMode other = prefix_forward(ATTN_PREFIX_AUTO, l->max_depth) == PREFIX_FWD_GATHER ? ATTN_PREFIX_MERGE
+                                                                                                   : ATTN_PREFIX_GATHER;
+    const struct { AttnPrefixMode mode; int tight; } runs_of[] = {
+        {ATTN_PREFIX_AUTO, 1}, {other, 1}, {ATTN_PREFIX_GATHER, 0}, {ATTN_PREFIX_MERGE, 0},
+    };
+    DepthCalls dc;
+    if (prefix_depth_calls(l, &dc)) {
+        printf("  %s: out of host memory\n", name);
+        return 1;
+    }
+    const int n_calls = dc.n_depths;
+    prefix_depth_calls_free(&dc);
+    int fails = 0;
+    for (size_t i = 0; i < sizeof runs_of / sizeof runs_of[0]; i++) {
+        const AttnOptions opt = {.prefix = runs_of[i].mode};
+        const PrefixForward fwd = prefix_forward(runs_of[i].mode, l->max_depth);
+        char label[48], want[64];
+        snprintf(label, sizeof label, "%s, %s parts", attn_prefix_mode_name(runs_of[i].mode),
+                 runs_of[i].tight ? "tight" : "few");
+        snprintf(want, sizeof want, "%s: %s forward, %d depth calls", attn_prefix_mode_name(runs_of[i].mode),
+                 prefix_forward_name(fwd), n_calls);
+        fails += run_layout(ops, l, name, hq, hkv, &opt, runs_of[i].tight, label, want);
+        (*runs)++;
+    }
+    return fails;
+}
+
+static int run_case(const AttnOps *ops, const Case *c, Strategy s, int *runs) {
     GroupBatch g;
     Layout l;
     if (groups_make(&g, c->b, c->k, c->prompt, c->comp, 1000, 7) || layout_build(&l, s, &g)) {
         printf("  %s: layout build failed\n", c->name);
         return 1;
     }
-    int fails = run_layout(ops, &l, c->name, c->hq, c->hkv, opt, label, want_plan);
+    int fails = run_modes(ops, &l, c->name, c->hq, c->hkv, runs);
     layout_free(&l);
     groups_free(&g);
     return fails;
@@ -221,7 +255,7 @@ static int run_case(const AttnOps *ops, const Case *c, Strategy s, const AttnOpt
 
 /* The cuDNN padded layout with its backward whole and in parts of one row (more than one part:
  * checked on the host figures the backend's prepare holds itself to). */
-static int run_padded_parts(const AttnOps *ops, const Case *c) {
+static int run_padded_parts(const AttnOps *ops, const Case *c, int *runs) {
     GroupBatch g;
     Layout l;
     if (groups_make(&g, c->b, c->k, c->prompt, c->comp, 1000, 7) || layout_build(&l, STRATEGY_PADDED, &g)) {
@@ -234,8 +268,9 @@ static int run_padded_parts(const AttnOps *ops, const Case *c) {
         const AttnOptions opt = {.padded_part_rows = rows[i]};
         const AttnShape sh = {c->hq, c->hkv, 128};
         AttnParts parts;
-        const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, 0.0, 1, rows[i]};
+        const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, 1, rows[i]};
         const int want = i ? 1 : l.n_rows;
+        (*runs)++;
         if (attn_cudnn_parts(&sh, &l, &ask, &parts) || parts.part[ATTN_PARTED_WHOLE] != want || (i && l.n_rows < 2)) {
             printf("  %s: padded backward in parts of %d rows of %d, want %d\n", c->name,
                    parts.part[ATTN_PARTED_WHOLE], l.n_rows, want);
@@ -244,16 +279,36 @@ static int run_padded_parts(const AttnOps *ops, const Case *c) {
         }
         char label[64];
         snprintf(label, sizeof label, "backward in %d part(s) of %d row(s)", l.n_rows / want, want);
-        fails += run_layout(ops, &l, c->name, c->hq, c->hkv, &opt, label, NULL);
+        fails += run_layout(ops, &l, c->name, c->hq, c->hkv, &opt, 1, label, NULL);
     }
     layout_free(&l);
     groups_free(&g);
     return fails;
 }
 
-/* Forests of depth 3 and 4 (tests/cpu/tiny.h) in every layout: for cudnn the tree layout gathers
- * each non-root node's ancestors (several key runs per query run) and takes the copied backward
- * everywhere but at lone roots. */
+static int run_forest(const AttnOps *ops, const Forest *f, const char *what, int hq, int hkv, int *runs) {
+    int fails = 0;
+    for (int s = 0; s < STRATEGY_COUNT; s++) {
+        Layout l;
+        char name[96];
+        snprintf(name, sizeof name, "%s, %d/%d heads, %d segments", what, hq, hkv, f->n_segs);
+        if (layout_build_forest(&l, (Strategy)s, f)) {
+            printf("  %s: layout build failed\n", name);
+            fails++;
+            continue;
+        }
+        fails += run_modes(ops, &l, name, hq, hkv, runs);
+        layout_free(&l);
+    }
+    return fails;
+}
+
+/* Forests of depth 3 and 4 (tests/cpu/tiny.h) in every layout: for cudnn the tree layout's depth
+ * calls (3 or 4 of them, several nodes each), its gathers (several key runs per query run). Then
+ * a hand-made forest of depth 4: root 0 -> 1 -> 2 -> {3, 4} (chains of one child), root 5 -> 6 ->
+ * 7 (a length-1 segment) -> 8, and a lone root 9; inner segments carry loss (the step's concern,
+ * not attention's, but the same forest serves both). Its chains make two depth calls of four
+ * levels: [0 1 2], [5 6 7 8] and [9] against their subtrees, then 3 and 4 causal. */
 static int run_forests(const AttnOps *ops, int *runs) {
     int fails = 0;
     static const int heads[][2] = {{4, 2}, {28, 4}};
@@ -264,22 +319,21 @@ static int run_forests(const AttnOps *ops, int *runs) {
                 printf("  tiny_forest failed\n");
                 return fails + 1;
             }
-            for (int s = 0; s < STRATEGY_COUNT; s++) {
-                Layout l;
-                char name[64];
-                snprintf(name, sizeof name, "forest depth %d, %d/%d heads, %d segments", depth, heads[h][0], heads[h][1],
-                         f.n_segs);
-                if (layout_build_forest(&l, (Strategy)s, &f)) {
-                    printf("  %s: layout build failed\n", name);
-                    fails++;
-                    continue;
-                }
-                fails += run_layout(ops, &l, name, heads[h][0], heads[h][1], NULL, "", NULL);
-                (*runs)++;
-                layout_free(&l);
-            }
+            char what[32];
+            snprintf(what, sizeof what, "forest depth %d", depth);
+            fails += run_forest(ops, &f, what, heads[h][0], heads[h][1], runs);
             forest_free(&f);
         }
+    static const int32_t len[10] = {33, 17, 9, 40, 3, 5, 60, 1, 2, 7}, parent[10] = {-1, 0, 1, 2, 2, -1, 5, 6, 7, -1};
+    static const uint8_t loss[10] = {0, 1, 0, 1, 1, 0, 1, 1, 1, 0};
+    Forest f;
+    char err[160];
+    if (forest_make(&f, 10, len, parent, loss, 1000, 77, err, sizeof err)) {
+        printf("  chains forest: %s\n", err);
+        return fails + 1;
+    }
+    fails += run_forest(ops, &f, "chains forest", 28, 4, runs);
+    forest_free(&f);
     return fails;
 }
 
@@ -294,33 +348,13 @@ int main(int argc, char **argv) {
     }
     printf("attn_cudnn: backend %s, cuDNN %zu\n", name, cudnnGetVersion());
     int fails = 0, runs = 0;
-    for (size_t ci = 0; ci < sizeof k_cases / sizeof k_cases[0]; ci++) {
-        for (int s = 0; s < STRATEGY_COUNT; s++) {
-            if (s == STRATEGY_PADDED && !strcmp(name, "cudnn")) {
-                fails += run_padded_parts(ops, &k_cases[ci]);
-                runs += 2;
-                continue;
-            }
-            if (s != STRATEGY_PREFIX || strcmp(name, "cudnn") != 0) {
-                fails += run_case(ops, &k_cases[ci], (Strategy)s, NULL, "", NULL);
-                runs++;
-                continue;
-            }
-            const Case *c = &k_cases[ci];
-            static const AttnPrefixMode modes[] = {ATTN_PREFIX_SPLIT, ATTN_PREFIX_COPIED, ATTN_PREFIX_AUTO};
-            for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-                AttnOptions opt = {.prefix = modes[m], .copied_below = 1e-3};
-                char label[32], want[64];
-                snprintf(label, sizeof label, "prefix %s", attn_prefix_mode_name(modes[m]));
-                // forced modes send all B groups one way; auto must match the case's expectation
-                if (modes[m] == ATTN_PREFIX_SPLIT) snprintf(want, sizeof want, "split: split %d, copied 0", c->b);
-                else if (modes[m] == ATTN_PREFIX_COPIED) snprintf(want, sizeof want, "copied: split 0, copied %d", c->b);
-                else snprintf(want, sizeof want, "%s", c->auto_plan ? c->auto_plan : "");
-                fails += run_case(ops, c, (Strategy)s, &opt, label, want[0] ? want : NULL);
-                runs++;
-            }
+    // flat groups: padded, packed, prefix (the tree layout of a flat group is the prefix layout:
+    // the forests below run it)
+    for (size_t ci = 0; ci < sizeof k_cases / sizeof k_cases[0]; ci++)
+        for (int s = 0; s < STRATEGY_TREE; s++) {
+            if (s == STRATEGY_PADDED && !strcmp(name, "cudnn")) fails += run_padded_parts(ops, &k_cases[ci], &runs);
+            else fails += run_case(ops, &k_cases[ci], (Strategy)s, &runs);
         }
-    }
     fails += run_forests(ops, &runs);
     printf("attn_%s: %d of %d runs failed\n", name, fails, runs);
     return fails ? 1 : 0;

@@ -26,7 +26,6 @@ static void check_layout(const Layout *l, const char *tag) {
         while (l->nodes[node].parent < 0) node++;
         const KvGather *gt = &g[i];
         CHECK(gt->own.start == (size_t)l->nodes[node].start && gt->own.len == (size_t)l->nodes[node].len, "%s: gather %d own", tag, i);
-        CHECK(gt->path == PREFIX_PATH_COPIED, "%s: gather %d path", tag, i);
         size_t m = 0, sum = 0;
         for (int r = 0; r < gt->n_anc; r++) {
             CHECK(gt->anc[r].len > 0 && (r == 0 || gt->anc[r - 1].start + gt->anc[r - 1].len < gt->anc[r].start),

@@ -71,7 +71,7 @@ typedef struct PlanFig { double peak, accum; } PlanFig;
 static PlanFig check_plan(const ModelConfig *m, const Layout *l, const char *what) {
     PlanFig fig = {0, 0};
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
-    CHECK(gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}, &in) == 0, "%s: attn_memory", what);
+    CHECK(gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, 0, 0}, &in) == 0, "%s: attn_memory", what);
     GpuMemPlan p[2];
     char err[256];
     for (int mode = 0; mode < 2; mode++) {
@@ -144,7 +144,7 @@ static void test_recompute_policy(const ModelConfig *m, const Layout *l) {
                             (1ull << GB_RSTD1) | (1ull << GB_LN2) | (1ull << GB_RSTD2);
     }
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .mlp_rows = 4096, .ce_rows = 2048, .attn_tight = 0};
-    gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}, &in);
+    gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, 0, 0}, &in);
     GpuMemPlan base, p;
     char err[256];
     CHECK(gpu_memory_plan(&in, &base, err, sizeof err) == 0, "recompute: %s", err);
@@ -186,7 +186,7 @@ static void test_padded_parts(const ModelConfig *m) {
     for (int t = 0; t < ATTN_TIGHT_LEVELS + 2; t++) {
         const int forced = t < ATTN_TIGHT_LEVELS ? 0 : t == ATTN_TIGHT_LEVELS ? 3 : 1; // 3: not a divisor -> 2
         const int rows = forced ? (forced == 3 ? 2 : 1) : want[t];
-        const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, forced ? 1 : t, forced};
+        const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, forced ? 1 : t, forced};
         AttnParts parts;
         AttnMemory mem;
         CHECK(attn_cudnn_parts(&sh, &l, &ask, &parts) == 0 && attn_memory("cudnn", &sh, &l, &ask, &mem) == 0, "figures");

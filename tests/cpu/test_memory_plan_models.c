@@ -43,7 +43,7 @@ static void check_model(const char *name, size_t params, int qk_norm, int tied) 
     const size_t Hq = (size_t)m.n_head, Hkv = (size_t)m.n_kv_head, qk = qk_norm ? 1 : 0;
     const int L = m.layers;
     GpuPlanInput in = {.m = &m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
-    const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}; // the step's defaults
+    const AttnMemoryAsk ask = {ATTN_PREFIX_AUTO, 0, 0}; // the step's defaults
     GpuMemPlan p;
     if (gpu_plan_attn_figures("cudnn", &m, &l, &ask, &in) || gpu_memory_plan(&in, &p, err, sizeof err)) {
         CHECK(0, "%s: plan: %s", name, err);

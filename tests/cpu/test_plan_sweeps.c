@@ -19,7 +19,7 @@
 static int plan_peaks(const ModelConfig *m, const Layout *l, size_t peak[2]) {
     GpuPlanInput in = {.m = m, .l = l, .attn_tight = -1};
     char err[256];
-    if (gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0, 0}, &in)) return -1;
+    if (gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, 0, 0}, &in)) return -1;
     for (int mode = 0; mode < 2; mode++) {
         GpuMemPlan p;
         in.mode = mode ? GPU_PLAN_ACCUMULATE : GPU_PLAN_DEFAULT;

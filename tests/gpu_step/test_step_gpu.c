@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../attention/prefix_path.h"
 #include "../../step/step.h"
 #include "../../reference/cpu_step.h"
 #include "../gpu_test.h"
@@ -116,13 +117,20 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
         int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
         CHECK(rc == PB_OK, "prepare: %s", err);
         if (rc == PB_OK) {
-            // what reaches the CSV's prefix_attention column: cudnn's prefix plan (prefix and
-            // tree, whose deeper levels always take the copied backward), else ""
+            // what reaches the CSV's prefix_attention column: cudnn's prefix / tree plan (its
+            // forward by the mode and the levels, prefix_path.h), else ""
             char plan[64] = "?", want[64];
             gpu_step_backend.attention_plan(s, plan, sizeof plan);
-            snprintf(want, sizeof want, "%s: split ", prefix_attention);
+            AttnPrefixMode mode = ATTN_PREFIX_AUTO;
+            CHECK(attn_prefix_mode_parse(prefix_attention, &mode) == 0, "prefix attention %s", prefix_attention);
+            DepthCalls dc = {0};
+            CHECK(prefix_depth_calls(&l, &dc) == 0, "prefix_depth_calls");
+            snprintf(want, sizeof want, "%s: %s forward, %d depth calls", prefix_attention,
+                     prefix_forward_name(prefix_forward(mode, l.max_depth)), dc.n_depths);
+            prefix_depth_calls_free(&dc);
             int want_plan = (st == STRATEGY_PREFIX || st == STRATEGY_TREE) && !strcmp(attention, "cudnn");
-            CHECK(want_plan ? !strncmp(plan, want, strlen(want)) : plan[0] == 0, "attention_plan '%s'", plan);
+            CHECK(want_plan ? !strcmp(plan, want) : plan[0] == 0, "attention_plan '%s', want '%s'", plan,
+                  want_plan ? want : "");
             CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
             CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
             CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
@@ -156,7 +164,7 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
     for (int st = 0; st < STRATEGY_COUNT; st++) free(gpu_g[st]);
 }
 
-// prefix_attention: the cudnn prefix backward ("auto", "split", "copied").
+// prefix_attention: the cudnn prefix / tree forward ("auto", "gather", "merge").
 static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
     printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
            "scaling %g), attention %s, prefix %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
@@ -219,8 +227,9 @@ int main(int argc, char **argv) {
     model_set_arch(&d128_qwen3, "qwen3");
     d128_qwen3.hidden = 256;
     run_config(&tiny, attention, "auto");
-    // the lengths here send every group split; the copied backward through the whole step too
-    if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
+    // auto gathers the flat batches and merges the depth-3 forest: each the other way too
+    if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "merge");
+    if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "gather");
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
     if (!quick) {

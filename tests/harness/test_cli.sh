@@ -71,7 +71,7 @@ expect 0 "" --help
 grep -q -- "--shard i/n" "$tmp/out" || { echo "FAIL: --help lacks --shard"; fails=$((fails + 1)); }
 grep -q -- "--matmul-verbose" "$tmp/out" && grep -q -- "--profile" "$tmp/out" && grep -q -- "--gemm-select" "$tmp/out" && grep -q "3 a CUDA/cuBLAS/cuDNN error" "$tmp/out" ||
     { echo "FAIL: --help lacks --matmul-verbose, --profile, --gemm-select or exit code 3"; fails=$((fails + 1)); }
-grep -q -- "--prefix-attention auto|split|copied" "$tmp/out" && grep -q -- "--attention-phases" "$tmp/out" ||
+grep -q -- "--prefix-attention auto|gather|merge" "$tmp/out" && grep -q -- "--attention-phases" "$tmp/out" ||
     { echo "FAIL: --help lacks --prefix-attention / --attention-phases"; fails=$((fails + 1)); }
 expect 0 "" --list
 grep -q "qwen2.5-7b" "$tmp/out" && grep -q "nll_2_qwen7b" "$tmp/out" || { echo "FAIL: --list"; fails=$((fails + 1)); }

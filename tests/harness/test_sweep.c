@@ -135,10 +135,10 @@ static void test_random(const char *root) {
     snprintf(row.attention, sizeof row.attention, "simple");
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_ATTENTION, "resume: other attention taken as done");
     snprintf(row.attention, sizeof row.attention, "cudnn");
-    snprintf(row.prefix_attention, sizeof row.prefix_attention, "split: split 3, copied 0");
-    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_PREFIX_ATTENTION, "resume: --prefix-attention split taken as auto");
-    other.prefix_attention = "split";
-    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: split row not taken for split");
+    snprintf(row.prefix_attention, sizeof row.prefix_attention, "gather: gather forward, 2 depth calls");
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_PREFIX_ATTENTION, "resume: --prefix-attention gather taken as auto");
+    other.prefix_attention = "gather";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: gather row not taken for gather");
     other.gemm_select = "timed";
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_GEMM_SELECT, "resume: a row without gemm_select taken as timed");
     snprintf(row.gemm_select, sizeof row.gemm_select, "timed");
