@@ -29,6 +29,11 @@ int layout_estimate(Strategy s, int B, int K, const int32_t *prompt_lens, const 
  * bad input or out of host memory (a few arrays of n). */
 int layout_estimate_forest(Strategy s, int n, const int32_t *len, const int32_t *parent, const uint8_t *loss,
                            LayoutCounts *out);
+/* One group of the prefix layout (prefix_share.h): segment seg of forest f (w its walk), a parent
+ * of leaves, with its leaf children. *shared: laid out as the prefix layout writes it (seg's path
+ * once, then each leaf child); *unshared: each leaf child as one document [path, leaf] (the
+ * packed strategy's way; the padded one's without padding). 0, or -1 when seg has no leaf child. */
+int layout_estimate_group(const Forest *f, const ForestWalk *w, int seg, LayoutCounts *shared, LayoutCounts *unshared);
 // Host bytes of the Layout itself (its per-slot and per-loss arrays).
 int64_t layout_host_bytes(const LayoutCounts *c);
 
