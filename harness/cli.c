@@ -30,6 +30,8 @@ void cli_usage(FILE *fp) {
           "  --attention cudnn|simple   GPU attention backend (default cudnn)\n"
           "  --prefix-attention auto|split|copied   cudnn prefix backward per group: by the cost\n"
           "                        rule (default), or all split / all copied (for measurement)\n"
+          "  --prefix-share auto|always   prefix: share a group's prompt only where its FLOP gain\n"
+          "                        is >= 1.02, else run it the padded way (default); or always\n"
           "  --attention-phases    print the cudnn prefix backward's phase times (development)\n"
           "  --resume              skip cells already in --out (same seed, device, attention and\n"
           "                        prefix attention, strategies), append the rest\n"
@@ -77,7 +79,7 @@ static int parse_seconds(const char *s, double *out) {
 
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
-    "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
+    "--device", "--attention", "--prefix-attention", "--prefix-share", "--gemm-select", "--shard", "--min-reps", "--min-time",
     "--max-time", "--mlp-chunk",
 };
 
@@ -128,6 +130,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (strcmp(v, "auto") && strcmp(v, "split") && strcmp(v, "copied"))
             return bad(err, errlen, flag, v, "auto|split|copied");
         o->prefix_attention = v;
+    } else if (!strcmp(flag, "--prefix-share")) {
+        if (strcmp(v, "auto") && strcmp(v, "always")) return bad(err, errlen, flag, v, "auto|always");
+        o->prefix_share = v;
     } else if (!strcmp(flag, "--gemm-select")) {
         if (strcmp(v, "heuristic") && strcmp(v, "timed")) return bad(err, errlen, flag, v, "heuristic|timed");
         o->gemm_select = v;

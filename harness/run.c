@@ -78,16 +78,32 @@ static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile 
 
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
+/* prefix: what the share rule chose (CSV and log), and the FLOPs of full sharing (*full_flop, the
+ * ideal's; the layout run may have unshared groups). */
+static void prefix_choice(const RunPlan *p, const Forest *g, const Layout *l, ResultRow *r, double *full_flop) {
+    snprintf(r->prefix_share, sizeof r->prefix_share, "%s", prefix_share_mode_name(p->share.mode));
+    snprintf(r->prefix_shared_groups, sizeof r->prefix_shared_groups, "%d/%d", l->n_shared_groups, l->n_prefix_groups);
+    LayoutCounts n;
+    *full_flop = layout_estimate_forest(STRATEGY_PREFIX, g->n_segs, g->len, g->parent, g->loss, &n)
+                     ? NAN : model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
+    fprintf(p->progress, "  prefix layout: %d of %d groups share their prompt (--prefix-share %s, theta %.3g)%s\n",
+            l->n_shared_groups, l->n_prefix_groups, prefix_share_mode_name(p->share.mode), p->share.theta,
+            l->strategy == STRATEGY_PADDED ? ": the padded layout" : "");
+}
+
+// *flop: the model FLOPs of the layout run; *ideal_flop: those of the strategy's ideal (prefix:
+// every group shared; the others: the layout run).
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
+                             double *ideal_flop, double *samples, CellProfile *cp, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
-    if (layout_build_forest(&l, st, g))
+    if (layout_build_forest_share(&l, st, g, &p->share))
         return strategy_failed(p, out, st, PB_ERROR, "layout_build failed (out of memory or bad input)");
     out->tokens = (int64_t)l.n_slots;
     Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows);
-    *flop = f.total;
+    *flop = *ideal_flop = f.total;
+    if (st == STRATEGY_PREFIX) prefix_choice(p, g, &l, r, ideal_flop);
     out->model_tflop = f.total * 1e-12;
     PbStatus rc = p->backend->prepare(p->step, &l, err, sizeof err);
     if (rc == PB_OK && st == STRATEGY_PREFIX && p->backend->attention_plan)
@@ -309,11 +325,11 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             cell_free(&cell);
             continue;
         }
-        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
+        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN }, ideal_flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
         CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], &ideal_flop[s], samples, &prof[s], stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
@@ -325,7 +341,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             results_row_free(r);
             break;
         }
-        results_row_derive(r, flop);
+        results_row_derive(r, ideal_flop, flop[STRATEGY_PREFIX]);
         if (check_losses(p, r)) {
             failed = 1;
             fprintf(p->progress, "  LOSS CHECK %s (max relative difference %.3g, tolerance %.1g)\n", r->loss_check,
