@@ -6,7 +6,8 @@
  *     padded layout itself; every other cell shares every group and is the always-shared layout.
  *     Each group's gain equals the ideal of model_flops over the built layouts (one FLOP count).
  *  2. A mixed batch in the random sweep's length range: the group of a long prompt shares, the
- *     short-prompt ones run as documents [P, c]; its counts are the chosen groups' counts.
+ *     short-prompt ones run as documents [P, c]; its counts are the chosen groups' counts, and
+ *     its memory plan (cuDNN host figures) peaks no higher than padded's.
  *  3. Random forests at several theta: the built layout's counts are the sum of each group's
  *     chosen counts (layout_estimate_group) and its lone roots'; the mask encodings agree.
  *  4. CPU fp32, tiny model at its own rates: loss and every gradient of the prefix layout equal
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../gpu/memory_plan.h"
 #include "../../harness/config.h"
 #include "../../harness/share_rule.h"
 #include "../../harness/sweep.h"
@@ -170,6 +172,22 @@ static void check_mask(const Layout *l, const char *tag) {
           l->attn_pairs);
 }
 
+// The default-mode peak of the GPU step's memory plan (cuDNN host figures). 0 on failure.
+static size_t plan_peak(const ModelConfig *m, const Layout *l) {
+    GpuPlanInput in = {.m = m, .l = l, .attn_tight = -1};
+    GpuMemPlan p;
+    char err[256];
+    if (gpu_plan_attn_figures("cudnn", m, l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in) ||
+        gpu_memory_plan(&in, &p, err, sizeof err)) {
+        CHECK(0, "memory plan: %s", err);
+        return 0;
+    }
+    size_t peak = p.peak;
+    CHECK(p.peak == p.live_peak, "plan peak %zu above the live peak %zu", p.peak, p.live_peak);
+    gpu_memory_plan_free(&p);
+    return peak;
+}
+
 // 2. A mixed batch in the random sweep's range (prompts and completions 128..16384).
 static void check_mixed_qwen(void) {
     ModelConfig m;
@@ -197,8 +215,19 @@ static void check_mixed_qwen(void) {
         CHECK(l.pos[s->start] == 0 && l.pos[s->start + s->len - 1] == last, "mixed: sequence %d positions", i);
     }
     check_counts(&f, &rule, &l, "mixed");
-    printf("test_prefix_share: mixed 128x(16000,9000) 4096x(4096,4096) 300x(12000,15000): %d/%d groups shared, %zu slots\n",
-           l.n_shared_groups, l.n_prefix_groups, l.n_slots);
+    Layout pad, all;
+    if (layout_build_forest(&pad, STRATEGY_PADDED, &f) || layout_build_forest(&all, STRATEGY_PREFIX, &f)) {
+        CHECK(0, "mixed: padded / shared layout");
+    } else {
+        const size_t peak = plan_peak(&m, &l), peak_pad = plan_peak(&m, &pad), peak_all = plan_peak(&m, &all);
+        CHECK(peak && peak <= peak_pad, "mixed: prefix plan %.3f GB above padded %.3f GB", peak / 1e9, peak_pad / 1e9);
+        printf("test_prefix_share: mixed 128x(16000,9000) 4096x(4096,4096) 300x(12000,15000): %d/%d groups shared, "
+               "%zu slots (padded %zu, all shared %zu); plan %.3f GB (padded %.3f, all shared %.3f)\n",
+               l.n_shared_groups, l.n_prefix_groups, l.n_slots, pad.n_slots, all.n_slots, peak / 1e9, peak_pad / 1e9,
+               peak_all / 1e9);
+    }
+    layout_free(&pad);
+    layout_free(&all);
     layout_free(&l);
     forest_free(&f);
     groups_free(&g);
