@@ -9,7 +9,8 @@
  *     short-prompt ones run as documents [P, c]; its counts are the chosen groups' counts, and
  *     its memory plan (cuDNN host figures) peaks no higher than padded's.
  *  3. Random forests at several theta: the built layout's counts are the sum of each group's
- *     chosen counts (layout_estimate_group) and its lone roots'; the mask encodings agree.
+ *     chosen counts (layout_estimate_group) and its lone roots'; the mask encodings agree; the
+ *     mixed ones' CPU loss and gradients equal padded's (<= 1e-5).
  *  4. CPU fp32, tiny model at its own rates: loss and every gradient of the prefix layout equal
  *     padded's (<= 1e-5) for all-padded, mixed, all-shared and K = 1 batches.
  */
@@ -233,11 +234,31 @@ static void check_mixed_qwen(void) {
     groups_free(&g);
 }
 
+// Loss and every gradient of layout l equal those of padded layout pad (CPU fp32, <= 1e-5); the
+// relative loss and worst gradient errors into *el, *eg.
+static void check_equal_padded(const ModelConfig *m, const Layout *pad, const Layout *l, const char *tag, double *el,
+                               double *eg) {
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *params = malloc(n * sizeof(float)), *gp = malloc(n * sizeof(float)), *gx = malloc(n * sizeof(float));
+    *el = *eg = INFINITY;
+    if (params && gp && gx) {
+        model_init_params(m, 42, params);
+        double lp = cpu_step(m, params, gp, pad, 1), lx = cpu_step(m, params, gx, l, 1);
+        int wt = 0;
+        *el = fabs(lx - lp) / fabs(lp);
+        *eg = grads_rel_err(m, gp, gx, &wt);
+        CHECK(*el <= 1e-5 && *eg <= 1e-5, "%s: loss %.9g vs padded %.9g (rel %.2e), gradient rel err %.2e in %s", tag, lx,
+              lp, *el, *eg, model_param_name((ParamId)wt));
+    }
+    CHECK(params && gp && gx, "%s: out of memory", tag);
+    free(params); free(gp); free(gx);
+}
+
 // 3. Random forests: counts and mask of the layouts the rule builds, from all shared to none.
 static void check_forests(void) {
     static const double thetas[] = {-1.0, 0.02, 0.1, 0.3, 1e9};
     ModelConfig m = tiny_model();
-    int mixed = 0;
+    int mixed = 0, stepped = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
         Forest f;
         if (tiny_forest(&f, 2 + (int)(seed % 3), 9, m.vocab, seed)) { CHECK(0, "forest"); continue; }
@@ -255,23 +276,30 @@ static void check_forests(void) {
             } else {
                 check_counts(&f, &rule, &l, tag);
             }
-            mixed += l.n_shared_groups > 0 && l.n_shared_groups < l.n_prefix_groups;
+            const int is_mixed = l.n_shared_groups > 0 && l.n_shared_groups < l.n_prefix_groups;
+            if (is_mixed && stepped < 8) {
+                Layout pad;
+                double el, eg;
+                CHECK(layout_build_forest(&pad, STRATEGY_PADDED, &f) == 0, "%s: padded layout", tag);
+                check_equal_padded(&m, &pad, &l, tag, &el, &eg);
+                layout_free(&pad);
+                stepped++;
+            }
+            mixed += is_mixed;
             check_mask(&l, tag);
             layout_free(&l);
         }
         forest_free(&f);
     }
-    CHECK(mixed >= 10, "only %d mixed forest layouts", mixed);
-    printf("test_prefix_share: 40 forests x 5 theta, %d mixed layouts\n", mixed);
+    CHECK(mixed >= 10 && stepped == 8, "only %d mixed forest layouts, %d stepped", mixed, stepped);
+    printf("test_prefix_share: 40 forests x 5 theta, %d mixed layouts (%d of them stepped against padded)\n", mixed,
+           stepped);
 }
 
 // 4. Loss and gradients of the prefix layout (auto, the tiny model's own rates) equal padded's.
 static void check_equal_to_padded(void) {
     ModelConfig m = tiny_model();
     const PrefixShare rule = share_rule(&m, PREFIX_SHARE_AUTO);
-    size_t off[P_COUNT], n = model_param_offsets(&m, off);
-    float *params = malloc(n * sizeof(float)), *gp = malloc(n * sizeof(float)), *gx = malloc(n * sizeof(float));
-    model_init_params(&m, 42, params);
     // group gains at the tiny model's rates: p = 1 against ~60-token completions ~1.008 (padded
     // way), p = 8 against 3-4 tokens ~1.5 (shared); K = 1 is 1 exactly (padded way)
     static const struct { const char *name; int B, K; int32_t pl[3], cl[6]; int want_shared; } cases[] = {
@@ -293,18 +321,14 @@ static void check_equal_to_padded(void) {
         CHECK((pre.strategy == STRATEGY_PADDED) == (cases[i].want_shared == 0), "%s: layout kind %s", cases[i].name,
               strategy_name(pre.strategy));
         check_mask(&pre, cases[i].name);
-        double lp = cpu_step(&m, params, gp, &pad, 1), lx = cpu_step(&m, params, gx, &pre, 1);
-        int wt = 0;
-        double el = fabs(lx - lp) / fabs(lp), eg = grads_rel_err(&m, gp, gx, &wt);
-        CHECK(el <= 1e-5 && eg <= 1e-5, "%s: loss %.9g vs padded %.9g (rel %.2e), gradient rel err %.2e in %s",
-              cases[i].name, lx, lp, el, eg, model_param_name((ParamId)wt));
+        double el, eg;
+        check_equal_padded(&m, &pad, &pre, cases[i].name, &el, &eg);
         printf("test_prefix_share: %-10s %d/%d shared, %zu vs padded %zu slots: loss rel %.2e, gradients rel %.2e\n",
                cases[i].name, pre.n_shared_groups, pre.n_prefix_groups, pre.n_slots, pad.n_slots, el, eg);
         layout_free(&pad);
         layout_free(&pre);
         groups_free(&g);
     }
-    free(params); free(gp); free(gx);
 }
 
 int main(void) {
