@@ -66,13 +66,14 @@ typedef struct CellProfile {
 
 // One more step with every op class timed, after the timed ones (so events cannot distort them).
 // A profile that fails without a device error loses only its table (said on stderr).
-static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile *cp, char *err, size_t errlen) {
+static PbStatus profile_strategy(const RunPlan *p, Strategy st, const Layout *l, CellProfile *cp, char *err,
+                                 size_t errlen) {
     if (!p->profile || !p->backend->profile) return PB_OK;
     PbStatus rc = p->backend->profile(p->step, &cp->prof, err, errlen);
     cp->have = rc == PB_OK;
     cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss};
     if (rc == PB_DEVICE_ERROR) return rc;
-    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(l->strategy), err);
+    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(st), err); // prefix may run padded's layout
     return PB_OK;
 }
 
@@ -112,7 +113,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
     if (rc == PB_OK) rc = measure_run(&p->measure, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
-    if (rc == PB_OK) rc = profile_strategy(p, &l, cp, err, sizeof err);
+    if (rc == PB_OK) rc = profile_strategy(p, st, &l, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
     StepMemory mem = {0};
     if (rc == PB_OK) p->backend->memory(p->step, &mem);
