@@ -174,7 +174,6 @@ static int choose_shares(const Forest *f, const ForestWalk *w, const PrefixShare
                          int *n_groups, int *n_shared) {
     *n_groups = *n_shared = 0;
     for (int seg = 0; seg < f->n_segs; seg++) {
-        share_of[seg] = 1;
         if (!w->leaf_children[seg]) continue;
         LayoutCounts sh, un;
         if (share && layout_estimate_group(f, w, seg, &sh, &un)) return -1;
@@ -193,7 +192,8 @@ int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const Pr
     ForestWalk w;
     if (forest_walk(&w, f)) return -1;
     int n = f->n_segs, n_groups = 0, n_shared = 0;
-    uint8_t *share_of = malloc((size_t)n);
+    uint8_t *share_of = malloc((size_t)n); // 1 everywhere but prefix's unshared groups
+    if (share_of) memset(share_of, 1, (size_t)n);
     if (!share_of || (s == STRATEGY_PREFIX && choose_shares(f, &w, share, share_of, &n_groups, &n_shared))) {
         free(share_of);
         forest_walk_free(&w);

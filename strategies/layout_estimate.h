@@ -2,7 +2,9 @@
  * layout_estimate.h: what layout_build will produce, from the lengths alone: token slots,
  * allowed attention pairs and loss rows in 64 bits, with no allocation. The harness sizes a
  * cell with it (memory, FLOPs) before building anything; tests/cpu/test_layout_estimate holds
- * it equal to layout_build's counts.
+ * it equal to layout_build's counts. Prefix's counts are those of every group shared
+ * (layout_build_forest); a share rule's layout (prefix_share.h) is the sum of its groups'
+ * chosen counts, layout_estimate_group.
  */
 #ifndef PB_LAYOUT_ESTIMATE_H
 #define PB_LAYOUT_ESTIMATE_H
