@@ -29,6 +29,7 @@
 #include "quote.h"
 #include "resume.h"
 #include "run.h"
+#include "share_rule.h"
 
 // The one global: set by the SIGINT handler, read between steps (a handler can reach no other).
 static volatile sig_atomic_t stop_requested;
@@ -220,7 +221,8 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     ResumeKey key = { p.model.name, o.strategies, p.seed, p.backend->device,
                       p.backend->attention ? p.backend->attention(p.step) : "",
                       o.prefix_attention ? o.prefix_attention : "auto",
-                      on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : "" };
+                      on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : "",
+                      o.prefix_share ? o.prefix_share : "auto" };
     if (!rc) rc = select_cells(&o, &cells, &key, done, n_done, csv.shown, &selected, &p.n_selected);
     results_rows_free(done, n_done);
     if (!rc && !(command = cli_command_line(argc, argv))) { fprintf(stderr, "bench: out of memory\n"); rc = 1; }
@@ -235,6 +237,9 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.command = command;
         p.gemm_select = on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : NULL;
         p.profile = o.profile;
+        PrefixShareMode share_mode = PREFIX_SHARE_AUTO;
+        prefix_share_mode_parse(o.prefix_share, &share_mode); // the CLI took auto or always only
+        p.share = share_rule(&p.model, share_mode);
         if (o.profile && !p.backend->profile)
             fprintf(stderr, "bench: --profile: the %s step has no profiler (ignored)\n", p.backend->device);
         fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name,

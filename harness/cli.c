@@ -34,6 +34,8 @@ void cli_usage(FILE *fp) {
           "  --attention cudnn|simple   GPU attention backend (default cudnn)\n"
           "  --prefix-attention auto|gather|merge   cudnn prefix / tree forward: gathered K/V copies\n"
           "                        or per-depth calls merged (default auto: gather at 2 levels)\n"
+          "  --prefix-share auto|always   prefix: share a group's prompt only where its FLOP gain\n"
+          "                        is >= 1.02, else run it the padded way (default); or always\n"
           "  --attention-phases    print the cudnn prefix backward's phase times (development)\n"
           "  --resume              skip cells already in --out (same seed, device, attention and\n"
           "                        prefix attention, strategies), append the rest\n"
@@ -88,7 +90,7 @@ static int parse_seconds(const char *s, double *out) {
 
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
-    "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
+    "--device", "--attention", "--prefix-attention", "--prefix-share", "--gemm-select", "--shard", "--min-reps", "--min-time",
     "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup",
 };
 
@@ -139,6 +141,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (strcmp(v, "auto") && strcmp(v, "gather") && strcmp(v, "merge"))
             return bad(err, errlen, flag, v, "auto|gather|merge");
         o->prefix_attention = v;
+    } else if (!strcmp(flag, "--prefix-share")) {
+        if (strcmp(v, "auto") && strcmp(v, "always")) return bad(err, errlen, flag, v, "auto|always");
+        o->prefix_share = v;
     } else if (!strcmp(flag, "--gemm-select")) {
         if (strcmp(v, "heuristic") && strcmp(v, "timed")) return bad(err, errlen, flag, v, "heuristic|timed");
         o->gemm_select = v;

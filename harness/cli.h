@@ -24,6 +24,7 @@ typedef struct CliOptions {
     const char *device;     // "cpu" | "gpu" | NULL (gpu where usable)
     const char *attention;  // "cudnn" | "simple" | NULL
     const char *prefix_attention; // "auto" | "gather" | "merge" | NULL (auto)
+    const char *prefix_share; // "auto" | "always" | NULL (auto): prefix shares a group's prompt by the FLOP rule, or always
     int attention_phases;   // --attention-phases given
     int resume;
     int matmul_verbose;     // --matmul-verbose

@@ -13,6 +13,7 @@
 #include "measure.h"
 #include "quote.h"
 #include "run.h"
+#include "share_rule.h"
 #include "sweep.h"
 
 #define PLAN_LARGEST 8
@@ -120,6 +121,9 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
         cells_source_free(&cells);
         return PB_EXIT_USAGE;
     }
+    PrefixShareMode share_mode = PREFIX_SHARE_AUTO;
+    prefix_share_mode_parse(o->prefix_share, &share_mode); // the CLI took auto or always only
+    const PrefixShare share = share_rule(&m, share_mode);
     const StepBackend *b = NULL;
     Step *s = NULL;
     if (o->device && !strcmp(o->device, "gpu")) {
@@ -160,14 +164,18 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             if (!(o->strategies & (1u << st))) continue;
             Layout l;
             GpuMemPlan p[2];
-            if (layout_build_forest(&l, (Strategy)st, &g)) {
+            if (layout_build_forest_share(&l, (Strategy)st, &g, &share)) {
                 fprintf(stderr, "bench plan: layout_build failed\n");
                 failed = PB_EXIT_FAILED;
                 break;
             }
             if (host_plans(&m, &l, attention, mode, o->mlp_chunk, p)) { layout_free(&l); failed = PB_EXIT_FAILED; break; }
-            fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB\n", strategy_name((Strategy)st),
+            fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB", strategy_name((Strategy)st),
                     l.n_slots, p[0].peak / 1e9, p[1].peak / 1e9);
+            if (st == STRATEGY_PREFIX)
+                fprintf(out, " (%d/%d groups shared, --prefix-share %s%s)", l.n_shared_groups, l.n_prefix_groups,
+                        prefix_share_mode_name(share_mode), l.strategy == STRATEGY_PADDED ? ": the padded layout" : "");
+            fputc('\n', out);
             gpu_memory_plan_print(&p[0], PLAN_LARGEST, out);
             char fields[512] = ",,,,,,,,,", peak_at[96];
             gpu_plan_tick_name(&p[0], p[0].peak_tick, peak_at, sizeof peak_at);

@@ -63,6 +63,9 @@ static const Column columns[] = {
     COL("seed", C_I64, seed), COL("sweep", C_STR, sweep), COL("cell", C_INT, cell),
     COL("prompt_lens", C_DSTR, prompt_lens), COL("completion_lens", C_DSTR, completion_lens),
     COL("time", C_STR, time),
+    // the prefix layout's per-group choice (strategies/prefix_share.h), last so older files still read
+    COL("prefix_share", C_STR, prefix_share), COL("prefix_shared_groups", C_STR, prefix_shared_groups),
+    COL("ideal_speedup_pad_prefix_run", C_DBL, ideal_speedup_pad_prefix_run),
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 
@@ -92,11 +95,12 @@ void results_rows_free(ResultRow *rows, size_t n) {
 
 static double ratio(double a, double b) { return (a > 0 && b > 0) ? a / b : NAN; }
 
-void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT]) {
+void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT], double prefix_run_flop) {
     r->speedup_pad_pack = ratio(r->s[STRATEGY_PADDED].ms, r->s[STRATEGY_PACKED].ms);
     r->speedup_pack_prefix = ratio(r->s[STRATEGY_PACKED].ms, r->s[STRATEGY_PREFIX].ms);
     r->speedup_pad_prefix = ratio(r->s[STRATEGY_PADDED].ms, r->s[STRATEGY_PREFIX].ms);
     r->ideal_speedup_pad_prefix = ratio(model_flop[STRATEGY_PADDED], model_flop[STRATEGY_PREFIX]);
+    r->ideal_speedup_pad_prefix_run = ratio(model_flop[STRATEGY_PADDED], prefix_run_flop);
     r->efficiency = ratio(r->speedup_pad_prefix, r->ideal_speedup_pad_prefix);
     r->speedup_pad_tree = ratio(r->s[STRATEGY_PADDED].ms, r->s[STRATEGY_TREE].ms);
     r->speedup_prefix_tree = ratio(r->s[STRATEGY_PREFIX].ms, r->s[STRATEGY_TREE].ms);

@@ -43,7 +43,9 @@ typedef struct ResultRow {
     int prompt_len, completion_len, num_completions, batch_size;
     StrategyResult s[STRATEGY_COUNT];
     double speedup_pad_pack, speedup_pack_prefix, speedup_pad_prefix; // ratios of medians
-    double ideal_speedup_pad_prefix; // model FLOPs padded / prefix
+    double ideal_speedup_pad_prefix; // model FLOPs padded / prefix with every group's prompt shared (the ideal of sharing)
+    double ideal_speedup_pad_prefix_run; // model FLOPs padded / the prefix layout run (groups unshared by
+                                         // --prefix-share auto count their padded-way FLOPs; prefix_model_tflop)
     double efficiency;               // speedup_pad_prefix / ideal_speedup_pad_prefix
     double speedup_pad_tree, speedup_prefix_tree;             // ratios of medians
     double ideal_speedup_pad_tree, ideal_speedup_prefix_tree; // ratios of model FLOPs
@@ -56,6 +58,8 @@ typedef struct ResultRow {
     char prefix_attention[64];       // how the prefix layout's attention ran, e.g. "auto: gather forward, 2 depth calls"
     double noise_target;             // the stopping rule's IQR / median target (measure.h)
     char measure_rule[128];          // the whole rule, measure_rule_text
+    char prefix_share[8];            // --prefix-share the prefix layout was built with: auto | always
+    char prefix_shared_groups[24];   // "n/m": n of its m groups shared their prompt; the rest ran the padded way
     char *command;                   // malloc'd, any length (NULL = empty); control bytes escaped
     int64_t seed;
     char sweep[64];
@@ -72,8 +76,10 @@ void results_row_init(ResultRow *r);
 void results_row_free(ResultRow *r);
 // Frees n rows read by results_read and the array.
 void results_rows_free(ResultRow *rows, size_t n);
-// Fills the speedups, ideal speedup and efficiency from the per-strategy fields.
-void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT]);
+// Fills the speedups, ideal speedups and efficiency from the per-strategy fields: model_flop[s] is
+// strategy s's model FLOPs, prefix's with every group shared; prefix_run_flop those of the prefix
+// layout run (NaN: not run).
+void results_row_derive(ResultRow *r, const double model_flop[STRATEGY_COUNT], double prefix_run_flop);
 
 int results_write_header(FILE *fp);
 int results_write_row(FILE *fp, const ResultRow *r); // one whole line, then fflush. 0 or -1

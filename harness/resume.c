@@ -13,6 +13,10 @@ static ResumeReason row_differs(const ResultRow *r, const ResumeKey *k) {
     if ((k->strategies & (1u << STRATEGY_PREFIX | 1u << STRATEGY_TREE)) && r->prefix_attention[0] &&
         (mode_len != strlen(k->prefix_attention) || strncmp(r->prefix_attention, k->prefix_attention, mode_len)))
         return RESUME_PREFIX_ATTENTION;
+    // rows written before --prefix-share existed (no value) shared every group: always
+    if ((k->strategies & (1u << STRATEGY_PREFIX)) && !strcmp(r->s[STRATEGY_PREFIX].status, "ok") &&
+        strcmp(r->prefix_share[0] ? r->prefix_share : "always", k->prefix_share ? k->prefix_share : "auto"))
+        return RESUME_PREFIX_SHARE;
     if (strcmp(r->gemm_select, k->gemm_select ? k->gemm_select : "")) return RESUME_GEMM_SELECT;
     for (int s = 0; s < STRATEGY_COUNT; s++)
         if ((k->strategies & (1u << s)) && strcmp(r->s[s].status, "ok") && strcmp(r->s[s].status, "oom"))
@@ -50,6 +54,7 @@ void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, 
         [RESUME_DEVICE] = "measured there on another device (now %s)",
         [RESUME_ATTENTION] = "measured there with another attention backend (now '%s')",
         [RESUME_PREFIX_ATTENTION] = "measured there with another --prefix-attention (now %s)",
+        [RESUME_PREFIX_SHARE] = "measured there with another --prefix-share (now %s)",
         [RESUME_GEMM_SELECT] = "measured there with another --gemm-select (now %s)",
         [RESUME_STRATEGIES] = "a strategy asked for now (%s) was not run there or failed",
     };
@@ -60,6 +65,7 @@ void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, 
         else if (r == RESUME_DEVICE) snprintf(what, sizeof what, why[r], k->device);
         else if (r == RESUME_ATTENTION) snprintf(what, sizeof what, why[r], k->attention);
         else if (r == RESUME_PREFIX_ATTENTION) snprintf(what, sizeof what, why[r], k->prefix_attention);
+        else if (r == RESUME_PREFIX_SHARE) snprintf(what, sizeof what, why[r], k->prefix_share ? k->prefix_share : "auto");
         else if (r == RESUME_GEMM_SELECT) snprintf(what, sizeof what, why[r], k->gemm_select ? k->gemm_select : "none");
         else snprintf(what, sizeof what, why[r], list);
         fprintf(fp, "bench: --resume: %d cell(s) run again: %s\n", counts[r], what);

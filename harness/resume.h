@@ -22,6 +22,7 @@ typedef enum ResumeReason {
     RESUME_DEVICE,
     RESUME_ATTENTION,
     RESUME_PREFIX_ATTENTION,
+    RESUME_PREFIX_SHARE, // prefix rows built with another --prefix-share (a row without one: always)
     RESUME_GEMM_SELECT, // GPU rows chosen with another --gemm-select
     RESUME_STRATEGIES,  // a strategy asked for now was not run (or failed) there
     RESUME_REASON_COUNT
@@ -35,6 +36,7 @@ typedef struct ResumeKey {
     const char *attention; // "" on the CPU
     const char *prefix_attention; // the mode asked for: auto | gather | merge
     const char *gemm_select;      // GPU: heuristic | timed; NULL or "" on the CPU
+    const char *prefix_share;     // auto | always; NULL: auto
 } ResumeKey;
 
 // How rows relate to cell c: RESUME_DONE, or why not (the first difference of the closest row).

@@ -66,28 +66,45 @@ typedef struct CellProfile {
 
 // One more step with every op class timed, after the timed ones (so events cannot distort them).
 // A profile that fails without a device error loses only its table (said on stderr).
-static PbStatus profile_strategy(const RunPlan *p, const Layout *l, CellProfile *cp, char *err, size_t errlen) {
+static PbStatus profile_strategy(const RunPlan *p, Strategy st, const Layout *l, CellProfile *cp, char *err,
+                                 size_t errlen) {
     if (!p->profile || !p->backend->profile) return PB_OK;
     PbStatus rc = p->backend->profile(p->step, &cp->prof, err, errlen);
     cp->have = rc == PB_OK;
     cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss};
     if (rc == PB_DEVICE_ERROR) return rc;
-    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(l->strategy), err);
+    if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(st), err); // prefix may run padded's layout
     return PB_OK;
 }
 
 // One strategy of one cell into r->s[st]. PB_NO_MEMORY (recorded "oom") lets the sweep go on,
 // PB_ERROR is a failed strategy, PB_DEVICE_ERROR ends the sweep.
+/* prefix: what the share rule chose (CSV and log), and the FLOPs of full sharing (*full_flop, the
+ * ideal's; the layout run may have unshared groups). */
+static void prefix_choice(const RunPlan *p, const Forest *g, const Layout *l, ResultRow *r, double *full_flop) {
+    snprintf(r->prefix_share, sizeof r->prefix_share, "%s", prefix_share_mode_name(p->share.mode));
+    snprintf(r->prefix_shared_groups, sizeof r->prefix_shared_groups, "%d/%d", l->n_shared_groups, l->n_prefix_groups);
+    LayoutCounts n;
+    *full_flop = layout_estimate_forest(STRATEGY_PREFIX, g->n_segs, g->len, g->parent, g->loss, &n)
+                     ? NAN : model_flops(&p->model, (size_t)n.n_slots, (size_t)n.attn_pairs, (size_t)n.n_loss_rows).total;
+    fprintf(p->progress, "  prefix layout: %d of %d groups share their prompt (--prefix-share %s, theta %.3g)%s\n",
+            l->n_shared_groups, l->n_prefix_groups, prefix_share_mode_name(p->share.mode), p->share.theta,
+            l->strategy == STRATEGY_PADDED ? ": the padded layout" : "");
+}
+
+// *flop: the model FLOPs of the layout run; *ideal_flop: those of the strategy's ideal (prefix:
+// every group shared; the others: the layout run).
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *samples, CellProfile *cp, WarmupAuto *wa, const volatile sig_atomic_t *stop) {
+                             double *ideal_flop, double *samples, CellProfile *cp, WarmupAuto *wa, const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
-    if (layout_build_forest(&l, st, g))
+    if (layout_build_forest_share(&l, st, g, &p->share))
         return strategy_failed(p, out, st, PB_ERROR, "layout_build failed (out of memory or bad input)");
     out->tokens = (int64_t)l.n_slots;
     Flops f = model_flops(&p->model, l.n_slots, l.attn_pairs, l.n_loss_rows);
-    *flop = f.total;
+    *flop = *ideal_flop = f.total;
+    if (st == STRATEGY_PREFIX) prefix_choice(p, g, &l, r, ideal_flop);
     out->model_tflop = f.total * 1e-12;
     PbStatus rc = p->backend->prepare(p->step, &l, err, sizeof err);
     if (rc == PB_OK && st == STRATEGY_PREFIX && p->backend->attention_plan)
@@ -98,7 +115,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
     if (mc.warmup_auto) mc.warmup = warmup_auto_skip(wa, mc.noise, f.total) ? 0 : 1;
     if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
-    if (rc == PB_OK) rc = profile_strategy(p, &l, cp, err, sizeof err);
+    if (rc == PB_OK) rc = profile_strategy(p, st, &l, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
     StepMemory mem = {0};
     if (rc == PB_OK) p->backend->memory(p->step, &mem);
@@ -339,11 +356,11 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             cell_free(&cell);
             continue;
         }
-        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
+        double flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN }, ideal_flop[STRATEGY_COUNT] = { NAN, NAN, NAN, NAN };
         CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], samples, &prof[s], &warm[s], stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], &ideal_flop[s], samples, &prof[s], &warm[s], stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
@@ -355,7 +372,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
             results_row_free(r);
             break;
         }
-        results_row_derive(r, flop);
+        results_row_derive(r, ideal_flop, flop[STRATEGY_PREFIX]);
         if (check_losses(p, r)) {
             failed = 1;
             fprintf(p->progress, "  LOSS CHECK %s (max relative difference %.3g, tolerance %.1g)\n", r->loss_check,

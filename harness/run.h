@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "../model/model.h"
+#include "../strategies/prefix_share.h"
 #include "csv_out.h"
 #include "measure.h"
 #include "../step/step.h"
@@ -33,6 +34,7 @@ typedef struct RunPlan {
     const char *command;       // the command line
     const char *gemm_select;   // GPU: the cuBLASLt algorithm choice the step was created with (CSV); NULL on the CPU
     int profile;               // 1: after each strategy's timing, one profiled step (StepBackend.profile)
+    PrefixShare share;         // prefix: which groups share their prompt (share_rule.h; --prefix-share)
     CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr
     FILE *table;               // stdout

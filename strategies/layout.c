@@ -10,6 +10,7 @@
  * one source.
  */
 #include "layout.h"
+#include "prefix_share.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -167,12 +168,44 @@ static int layout_finish(Layout *l) {
     return 0;
 }
 
-int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
+/* prefix: whether each parent of leaves shares its path (share_of[seg]), by the rule (NULL:
+ * all); counts groups and shared ones. -1: out of memory. */
+static int choose_shares(const Forest *f, const ForestWalk *w, const PrefixShare *share, uint8_t *share_of,
+                         int *n_groups, int *n_shared) {
+    *n_groups = *n_shared = 0;
+    for (int seg = 0; seg < f->n_segs; seg++) {
+        if (!w->leaf_children[seg]) continue;
+        LayoutCounts sh, un;
+        if (share && layout_estimate_group(f, w, seg, &sh, &un)) return -1;
+        share_of[seg] = !share || prefix_share_decide(share, &sh, &un, NULL);
+        (*n_groups)++;
+        *n_shared += share_of[seg];
+    }
+    return 0;
+}
+
+int layout_build_forest(Layout *out, Strategy s, const Forest *f) { return layout_build_forest_share(out, s, f, NULL); }
+
+int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const PrefixShare *share) {
     memset(out, 0, sizeof *out);
     if (s < 0 || s >= STRATEGY_COUNT || !forest_valid(f)) return -1;
     ForestWalk w;
     if (forest_walk(&w, f)) return -1;
-    int n = f->n_segs;
+    int n = f->n_segs, n_groups = 0, n_shared = 0;
+    uint8_t *share_of = malloc((size_t)n); // 1 everywhere but prefix's unshared groups
+    if (share_of) memset(share_of, 1, (size_t)n);
+    if (!share_of || (s == STRATEGY_PREFIX && choose_shares(f, &w, share, share_of, &n_groups, &n_shared))) {
+        free(share_of);
+        forest_walk_free(&w);
+        return -1;
+    }
+    if (s == STRATEGY_PREFIX && n_groups && !n_shared) { // every group the padded way: the padded layout itself
+        free(share_of);
+        forest_walk_free(&w);
+        if (layout_build_forest_share(out, STRATEGY_PADDED, f, NULL)) return -1;
+        out->n_prefix_groups = n_groups;
+        return 0;
+    }
     // sizes: every path whole (padded, packed), each parent of leaves' path once (prefix), each segment once (tree)
     size_t paths_tok = 0, longest = 0, tree_tok = 0, prefix_tok = 0, loss_cap = 0; // loss_cap: pairs in padded
     int n_nodes = 0;
@@ -185,9 +218,9 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
             paths_tok += pl;
             if (pl > longest) longest = pl;
             prefix_tok += (size_t)f->len[seg]; // a lone root leaf: its own node (counted as a leaf) in prefix
-        } else if (w.leaf_children[seg]) {
-            prefix_tok += (size_t)path_len(f, seg);
-            n_nodes++;
+        } else if (w.leaf_children[seg]) { // shared: the path once (a node); else once per leaf child
+            prefix_tok += (size_t)path_len(f, seg) * (size_t)(share_of[seg] ? 1 : w.leaf_children[seg]);
+            n_nodes += share_of[seg];
         }
     }
     Layout *l = out;
@@ -200,7 +233,7 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
     default:              l->n_rows = 1; n_slots = n_real = tree_tok; break;
     }
     n_nodes = s == STRATEGY_PREFIX ? n_nodes + w.n_leaves : s == STRATEGY_TREE ? n : w.n_leaves;
-    if (n_slots > (size_t)PB_MAX_SLOTS) { forest_walk_free(&w); return -1; } // slot indices are int32
+    if (n_slots > (size_t)PB_MAX_SLOTS) { free(share_of); forest_walk_free(&w); return -1; } // slot indices are int32
     l->row_len = (int)(n_slots / (size_t)l->n_rows);
     l->n_slots = n_slots;
     l->n_real = n_real;
@@ -220,7 +253,7 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
     int32_t *node_of_seg = malloc((size_t)n * sizeof *node_of_seg), *pos_end = malloc((size_t)n * sizeof *pos_end);
     if (!l->tokens || !l->pos || !l->node_of || !l->seq_id || !l->key_end || !l->kv_lo || !l->shared_end ||
         !l->seg_lo || !l->nodes || !l->loss_row || !l->loss_target || !l->loss_weight || !node_of_seg || !pos_end) {
-        free(node_of_seg); free(pos_end);
+        free(node_of_seg); free(pos_end); free(share_of);
         forest_walk_free(&w);
         layout_free(l);
         return -1;
@@ -242,6 +275,15 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
                 continue;
             }
             if (!w.leaf_children[seg]) continue;
+            if (!share_of[seg]) { // the padded way: each leaf child as its own document [path, leaf]
+                for (int ci = w.child_off[seg]; ci < w.child_off[seg + 1]; ci++) {
+                    int c = w.child[ci];
+                    if (!w.leaf[c]) continue;
+                    path_write(l, f, c, at, 1);
+                    at += path_len(f, c);
+                }
+                continue;
+            }
             int32_t pl = path_len(f, seg), root = path_write(l, f, seg, at, w.leaf_children[seg]);
             at += pl;
             for (int ci = w.child_off[seg]; ci < w.child_off[seg + 1]; ci++) {
@@ -261,17 +303,21 @@ int layout_build_forest(Layout *out, Strategy s, const Forest *f) {
             }
         }
     }
-    free(node_of_seg); free(pos_end);
+    free(node_of_seg); free(pos_end); free(share_of);
     forest_walk_free(&w);
     if ((size_t)at != n_slots || l->n_nodes != n_nodes || layout_finish(l)) { layout_free(l); return -1; }
+    l->n_prefix_groups = n_groups;
+    l->n_shared_groups = n_shared;
     return 0;
 }
 
-int layout_build(Layout *out, Strategy s, const GroupBatch *g) {
+int layout_build(Layout *out, Strategy s, const GroupBatch *g) { return layout_build_share(out, s, g, NULL); }
+
+int layout_build_share(Layout *out, Strategy s, const GroupBatch *g, const PrefixShare *share) {
     memset(out, 0, sizeof *out);
     Forest f;
     if (!g || forest_from_groups(&f, g)) return -1;
-    int rc = layout_build_forest(out, s, &f);
+    int rc = layout_build_forest_share(out, s, &f, share);
     forest_free(&f);
     if (rc == 0) { out->n_groups = g->n_groups; out->k = g->k; }
     return rc;

@@ -123,10 +123,27 @@ typedef struct Layout {
 
     size_t attn_pairs;   // allowed (q, k) pairs, for FLOPs (from key_end)
     size_t n_loss_rows;  // distinct loss_row values: the rows the LM head runs on
+
+    /* Asked for prefix: its groups (parents of leaves) and how many share their path
+     * (strategies/prefix_share.h); 0 and 0 for the other strategies. */
+    int n_prefix_groups, n_shared_groups;
 } Layout;
 
 int layout_build(Layout *out, Strategy s, const GroupBatch *g); // 0 or -1 (out of memory / bad input)
-int layout_build_forest(Layout *out, Strategy s, const Forest *f); // 0 or -1
+int layout_build_forest(Layout *out, Strategy s, const Forest *f); // 0 or -1; prefix shares every group
+
+/* The same, with prefix's per-group choice by the rule `share` (prefix_share.h; NULL: every
+ * group shares, as layout_build_forest; other strategies ignore it). An unshared group's leaves
+ * are written as documents [path, leaf] (one root node each, positions from 0, loss weight 1)
+ * where the group would be; when no group shares, the layout is the padded strategy's (strategy
+ * STRATEGY_PADDED, the same rows and order as layout_build_forest(PADDED) builds), so the prefix
+ * step is then the padded step. n_prefix_groups / n_shared_groups say what was chosen.
+ * Why not a padded section beside shared groups: a Layout has one row shape and every attention
+ * backend one method per layout; mixing right-padded rows with ragged groups would split every
+ * backend's plan and memory figure in two. */
+typedef struct PrefixShare PrefixShare;
+int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const PrefixShare *share); // 0 or -1
+int layout_build_share(Layout *out, Strategy s, const GroupBatch *g, const PrefixShare *share); // 0 or -1
 void layout_free(Layout *l);
 
 // The mask rule from the definition (nodes and their parents).

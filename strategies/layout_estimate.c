@@ -48,6 +48,39 @@ int layout_estimate(Strategy s, int B, int K, const int32_t *prompt_lens, const 
     return 0;
 }
 
+int layout_estimate_group(const Forest *f, const ForestWalk *w, int seg, LayoutCounts *shared, LayoutCounts *unshared) {
+    memset(shared, 0, sizeof *shared);
+    memset(unshared, 0, sizeof *unshared);
+    if (seg < 0 || seg >= f->n_segs || !w->leaf_children[seg]) return -1;
+    int64_t path = 0, path_loss = 0; // the path's tokens and loss pairs (a root's first token has none)
+    for (int a = seg; a >= 0; a = f->parent[a]) {
+        path += f->len[a];
+        path_loss += f->loss[a] ? f->len[a] - (f->parent[a] < 0) : 0;
+    }
+    shared->n_slots = path;
+    shared->attn_pairs = causal_pairs(path);
+    shared->n_loss = shared->n_loss_rows = path_loss;
+    int any_loss_leaf = 0;
+    for (int ci = w->child_off[seg]; ci < w->child_off[seg + 1]; ci++) {
+        const int c = w->child[ci];
+        if (!w->leaf[c]) continue;
+        const int64_t n = f->len[c], own = f->loss[c] ? n : 0;
+        shared->n_slots += n;
+        shared->attn_pairs += n * path + causal_pairs(n);
+        shared->n_loss += own;
+        shared->n_loss_rows += own ? n - 1 : 0; // its first term's row is the path's last: once for all
+        any_loss_leaf |= own > 0;
+        unshared->n_slots += path + n;
+        unshared->attn_pairs += causal_pairs(path + n);
+        unshared->n_loss += path_loss + own;
+        unshared->n_loss_rows += path_loss + own;
+    }
+    shared->n_loss_rows += any_loss_leaf;
+    shared->n_real = shared->n_slots;
+    unshared->n_real = unshared->n_slots;
+    return 0;
+}
+
 int64_t layout_host_bytes(const LayoutCounts *c) {
     // tokens, pos, node_of, seq_id, key_end, kv_lo, shared_end, seg_lo: int32 per slot; loss row,
     // target and weight per pair

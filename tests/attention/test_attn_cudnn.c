@@ -12,6 +12,8 @@
  * call) and in parts of one row (AttnOptions.padded_part_rows; the host's parts are checked to be
  * more than one), each against the oracle. When the "simple" backend is built it is checked the
  * same way.
+ * The prefix layouts of --prefix-share auto (strategies/prefix_share.h) too: a flat batch it
+ * mixes (one group shared, two as documents [P, c]) and forests at a theta that mixes them.
  */
 #include <limits.h>
 #include <math.h>
@@ -25,6 +27,7 @@
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/check.h"
 #include "../../reference/cpu_ops.h"
+#include "../../harness/share_rule.h"
 #include "../cpu/tiny.h"
 #include "../gpu_test.h"
 
@@ -337,6 +340,47 @@ static int run_forests(const AttnOps *ops, int *runs) {
     return fails;
 }
 
+/* Prefix layouts of the share rule (tiny model rates): a flat batch of 3 groups where only the
+ * prompt-40 group shares, and forests at theta 0.1, each with every cudnn prefix forward (tight parts). */
+static int run_share_mixed(const AttnOps *ops, int *runs) {
+    const ModelConfig tm = tiny_model();
+    PrefixShare rule = share_rule(&tm, PREFIX_SHARE_AUTO);
+    static const int32_t pl[3] = {1, 40, 2}, cl[6] = {120, 100, 4, 6, 90, 70};
+    static const int heads[][2] = {{4, 2}, {28, 4}};
+    static const AttnPrefixMode modes[] = {ATTN_PREFIX_GATHER, ATTN_PREFIX_MERGE, ATTN_PREFIX_AUTO};
+    int fails = 0;
+    for (int src = 0; src < 3; src++) { // the flat batch, then two forests
+        GroupBatch g;
+        Forest f;
+        Layout l;
+        rule.theta = src ? 0.1 : PREFIX_SHARE_THETA;
+        int bad = src ? tiny_forest(&f, 2 + src, 30, 1000, 900 + (uint64_t)src)
+                      : groups_make(&g, 3, 2, pl, cl, 1000, 9) || forest_from_groups(&f, &g);
+        if (!src && !bad) groups_free(&g);
+        if (bad || layout_build_forest_share(&l, STRATEGY_PREFIX, &f, &rule)) {
+            printf("  share mixed %d: layout build failed\n", src);
+            return fails + 1;
+        }
+        if (!src && (l.n_shared_groups != 1 || l.n_prefix_groups != 3)) {
+            printf("  share mixed: %d/%d groups shared, want 1/3\n", l.n_shared_groups, l.n_prefix_groups);
+            fails++;
+        }
+        for (int h = 0; h < 2; h++)
+            for (size_t mi = 0; mi < sizeof modes / sizeof modes[0] && (!strcmp(ops->name, "cudnn") || mi == 0); mi++) {
+                AttnOptions opt = {.prefix = modes[mi]};
+                char name[96], label[32];
+                snprintf(name, sizeof name, "prefix-share %s, %d/%d groups shared, %d/%d heads", src ? "forest" : "flat",
+                         l.n_shared_groups, l.n_prefix_groups, heads[h][0], heads[h][1]);
+                snprintf(label, sizeof label, "prefix %s", attn_prefix_mode_name(modes[mi]));
+                fails += run_layout(ops, &l, name, heads[h][0], heads[h][1], &opt, 1, label, NULL);
+                (*runs)++;
+            }
+        layout_free(&l);
+        forest_free(&f);
+    }
+    return fails;
+}
+
 int main(int argc, char **argv) {
     gpu_test_require("attn_cudnn");
     // argv[1] (optional): the backend to test ("cudnn" by default; "simple" to check the oracle)
@@ -356,6 +400,7 @@ int main(int argc, char **argv) {
             else fails += run_case(ops, &k_cases[ci], (Strategy)s, &runs);
         }
     fails += run_forests(ops, &runs);
+    fails += run_share_mixed(ops, &runs);
     printf("attn_%s: %d of %d runs failed\n", name, fails, runs);
     return fails ? 1 : 0;
 }

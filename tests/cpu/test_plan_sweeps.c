@@ -4,7 +4,8 @@
  * at most as high as the padded layout's, with no gradients held and with gradients held (the
  * accumulation peak). The attention backend's figures are the cuDNN backend's (the default),
  * computed on the host (attention/memory.c). Every plan is also checked to reach the largest
- * sum of live bytes exactly.
+ * sum of live bytes exactly. Prefix is held to it both as built by default (--prefix-share auto:
+ * groups of small gain run the padded way, strategies/prefix_share.h) and with every group shared.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "../../gpu/memory_plan.h"
 #include "../../harness/config.h"
+#include "../../harness/share_rule.h"
 #include "../../harness/sweep.h"
 #include "../test_util.h"
 
@@ -46,7 +48,9 @@ static void check_sweep(const char *name) {
     CellSource cells;
     if (cells_from_sweep(&sw, &cells, err, sizeof err)) { CHECK(0, "%s: %s", name, err); return; }
     double worst = -1e30;
-    int worst_cell = -1;
+    int worst_cell = -1, groups = 0, shared = 0;
+    const PrefixShare rules[2] = {share_rule(&m, PREFIX_SHARE_AUTO), share_rule(&m, PREFIX_SHARE_ALWAYS)};
+    static const char *const rule_names[2] = {"auto", "always"};
     for (int i = 0; i < cells.n; i++) {
         Cell cell;
         const Cell *c = &cell;
@@ -57,25 +61,32 @@ static void check_sweep(const char *name) {
         int index = c->index, plen = c->prompt_len, clen = c->completion_len;
         cell_free(&cell);
         if (made) { CHECK(0, "%s cell %d: %s", name, index, why); continue; }
-        size_t peak[STRATEGY_COUNT][2];
+        size_t peak[3][2]; // padded, prefix auto, prefix always
         int ok = 1;
-        for (int s = 0; s < STRATEGY_COUNT; s += 2) { // padded and prefix
+        for (int s = 0; s < 3; s++) {
             Layout l;
-            if (layout_build_forest(&l, (Strategy)s, &g)) { CHECK(0, "layout_build"); ok = 0; continue; }
+            if (layout_build_forest_share(&l, s ? STRATEGY_PREFIX : STRATEGY_PADDED, &g, s ? &rules[s - 1] : NULL)) {
+                CHECK(0, "layout_build");
+                ok = 0;
+                continue;
+            }
+            if (s == 1) { groups += l.n_prefix_groups; shared += l.n_shared_groups; }
             if (plan_peaks(&m, &l, peak[s])) ok = 0;
             layout_free(&l);
         }
         forest_free(&g);
         if (!ok) { failures++; continue; }
-        for (int mode = 0; mode < 2; mode++) {
-            CHECK(peak[STRATEGY_PREFIX][mode] <= peak[STRATEGY_PADDED][mode],
-                  "%s cell %d (%dx%d): prefix %.3f GB above padded %.3f GB (%s)", name, index, plen, clen, peak[STRATEGY_PREFIX][mode] / 1e9, peak[STRATEGY_PADDED][mode] / 1e9,
-                  mode ? "gradients held" : "no gradients held");
-            double d = ((double)peak[STRATEGY_PREFIX][mode] - (double)peak[STRATEGY_PADDED][mode]) / 1e9;
-            if (d > worst) { worst = d; worst_cell = index; }
-        }
+        for (int s = 1; s < 3; s++)
+            for (int mode = 0; mode < 2; mode++) {
+                CHECK(peak[s][mode] <= peak[0][mode], "%s cell %d (%dx%d): prefix (%s) %.3f GB above padded %.3f GB (%s)",
+                      name, index, plen, clen, rule_names[s - 1], peak[s][mode] / 1e9, peak[0][mode] / 1e9,
+                      mode ? "gradients held" : "no gradients held");
+                double d = ((double)peak[s][mode] - (double)peak[0][mode]) / 1e9;
+                if (d > worst) { worst = d; worst_cell = index; }
+            }
     }
-    printf("%-14s %3d cells: prefix - padded peak at most %+.3f GB (cell %d)\n", name, cells.n, worst, worst_cell);
+    printf("%-14s %3d cells: prefix - padded peak at most %+.3f GB (cell %d); auto shares %d of %d groups\n", name,
+           cells.n, worst, worst_cell, shared, groups);
     cells_source_free(&cells);
 }
 

@@ -23,6 +23,13 @@
  * scaling and head_dim != hidden / heads; Qwen3 with the q/k norm; Mistral, bias-free and
  * untied) and for Qwen3 on the d128 head shape, so every kernel of the variants runs inside the
  * step against the CPU reference.
+ * Every batch also runs as the prefix layout of the default --prefix-share auto rule
+ * (strategies/prefix_share.h, at the config's own FLOP rates), "prefix-auto" below: the padded
+ * layout itself where no group shares, else a mixed layout (unshared groups as documents [P, c]).
+ * Two batches make it mixed and degenerate: groups of prompt 1-2 against 70-120-token
+ * completions (gain < 1.005 at any FLOP rates: the padded way) beside one of prompt 40 against
+ * 4 and 6 (gain > 1.6: shared); and K = 1 (gain 1: the padded way in auto, while the plain
+ * prefix layout runs single-completion groups through the split path).
  * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  */
 #include <math.h>
@@ -33,6 +40,7 @@
 #include "../../attention/prefix_path.h"
 #include "../../step/step.h"
 #include "../../reference/cpu_step.h"
+#include "../../harness/share_rule.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
 #include "../cpu/tiny.h"
@@ -102,17 +110,30 @@ static void check_clocks(Step *s) {
           "SM clock %u / %u MHz around the run, rated %u", c.sm_mhz_before, c.sm_mhz_after, c.sm_mhz_rated);
 }
 
-// One batch in all four layouts: GPU vs CPU, then across layouts on the GPU.
+enum { N_LAYOUTS = STRATEGY_COUNT + 1, PREFIX_AUTO = STRATEGY_COUNT }; // the four, then prefix-auto
+
+static const char *layout_label(int li) { return li == PREFIX_AUTO ? "prefix-auto" : strategy_name((Strategy)li); }
+
+// One batch in all four layouts and prefix-auto: GPU vs CPU, then across layouts on the GPU.
+// want_shared >= 0: prefix-auto must share that many groups.
 static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char *label, const char *attention,
-                      const char *prefix_attention, const float *params, float *cpu_g, size_t n) {
+                      const char *prefix_attention, const float *params, float *cpu_g, size_t n, int want_shared) {
     char err[256] = "";
-    double gpu_loss[STRATEGY_COUNT] = {0};
-    float *gpu_g[STRATEGY_COUNT] = {0};
-    int ran[STRATEGY_COUNT] = {0};
-    for (int st = 0; st < STRATEGY_COUNT; st++) {
-        gpu_g[st] = malloc(n * 4);
+    double gpu_loss[N_LAYOUTS] = {0};
+    float *gpu_g[N_LAYOUTS] = {0};
+    int ran[N_LAYOUTS] = {0};
+    const PrefixShare rule = share_rule(m, PREFIX_SHARE_AUTO);
+    for (int li = 0; li < N_LAYOUTS; li++) {
+        const int st = li == PREFIX_AUTO ? STRATEGY_PREFIX : li;
+        gpu_g[li] = malloc(n * 4);
         Layout l;
-        CHECK(layout_build_forest(&l, (Strategy)st, f) == 0, "layout_build_forest");
+        CHECK(layout_build_forest_share(&l, (Strategy)st, f, li == PREFIX_AUTO ? &rule : NULL) == 0, "layout_build_forest");
+        if (li == PREFIX_AUTO) {
+            printf(" %s prefix-auto: %d/%d groups shared%s\n", label, l.n_shared_groups, l.n_prefix_groups,
+                   l.strategy == STRATEGY_PADDED ? " (the padded layout)" : "");
+            CHECK(want_shared < 0 || l.n_shared_groups == want_shared, "%s prefix-auto: %d groups shared, want %d", label,
+                  l.n_shared_groups, want_shared);
+        }
         double ms = 0, loss = 0, loss2 = 0;
         int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
         CHECK(rc == PB_OK, "prepare: %s", err);
@@ -128,11 +149,11 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
             snprintf(want, sizeof want, "%s: %s forward, %d depth calls", prefix_attention,
                      prefix_forward_name(prefix_forward(mode, l.max_depth)), dc.n_depths);
             prefix_depth_calls_free(&dc);
-            int want_plan = (st == STRATEGY_PREFIX || st == STRATEGY_TREE) && !strcmp(attention, "cudnn");
+            int want_plan = (l.strategy == STRATEGY_PREFIX || l.strategy == STRATEGY_TREE) && !strcmp(attention, "cudnn");
             CHECK(want_plan ? !strcmp(plan, want) : plan[0] == 0, "attention_plan '%s', want '%s'", plan,
                   want_plan ? want : "");
             CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
-            CHECK(gpu_step_backend.grads(s, gpu_g[st]) == 0, "grads()");
+            CHECK(gpu_step_backend.grads(s, gpu_g[li]) == 0, "grads()");
             CHECK(gpu_step_backend.run(s, &ms, &loss2, err, sizeof err) == PB_OK, "run: %s", err);
             CHECK(loss2 == loss, "second run loss %.9g != %.9g", loss2, loss);
             check_clocks(s);
@@ -145,23 +166,24 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
             double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);
             double e = fabs(loss - cpu_loss_v) / fabs(cpu_loss_v);
             printf(" %s %-6s T %4zu loss gpu %.6f cpu %.6f rel %.1e, %.2f ms, predicted %zu B, driver %zu B\n", label,
-                   strategy_name((Strategy)st), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted, mem.driver_used);
+                   layout_label(li), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted, mem.driver_used);
             CHECK(isfinite(loss) && e <= 1e-3, "loss gpu %.6f cpu %.6f", loss, cpu_loss_v);
-            compare_grads(m, gpu_g[st], cpu_g, "gpu vs cpu", 3e-2, 2e-2);
-            gpu_loss[st] = loss;
-            ran[st] = 1;
+            compare_grads(m, gpu_g[li], cpu_g, "gpu vs cpu", 3e-2, 2e-2);
+            gpu_loss[li] = loss;
+            ran[li] = 1;
         }
         gpu_step_backend.release(s);
         layout_free(&l);
     }
-    for (int st = 1; st < STRATEGY_COUNT; st++) {
-        if (!ran[st] || !ran[0]) continue;
-        double e = fabs(gpu_loss[st] - gpu_loss[0]) / fabs(gpu_loss[0]);
-        printf(" %s gpu %s vs padded: loss rel %.1e\n", label, strategy_name((Strategy)st), e);
-        CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", strategy_name((Strategy)st), gpu_loss[st], gpu_loss[0]);
-        compare_grads(m, gpu_g[st], gpu_g[0], strategy_name((Strategy)st), 4e-2, 2e-2);
+    for (int li = 1; li < N_LAYOUTS; li++) {
+        CHECK(ran[li] && ran[0], "%s: %s or padded did not run", label, layout_label(li));
+        if (!ran[li] || !ran[0]) continue;
+        double e = fabs(gpu_loss[li] - gpu_loss[0]) / fabs(gpu_loss[0]);
+        printf(" %s gpu %s vs padded: loss rel %.1e\n", label, layout_label(li), e);
+        CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", layout_label(li), gpu_loss[li], gpu_loss[0]);
+        compare_grads(m, gpu_g[li], gpu_g[0], layout_label(li), 4e-2, 2e-2);
     }
-    for (int st = 0; st < STRATEGY_COUNT; st++) free(gpu_g[st]);
+    for (int li = 0; li < N_LAYOUTS; li++) free(gpu_g[li]);
 }
 
 // prefix_attention: the cudnn prefix / tree forward ("auto", "gather", "merge").
@@ -185,11 +207,27 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
     float *params = malloc(n * 4), *cpu_g = malloc(n * 4);
     CHECK(gpu_step_backend.params(s, params) == 0, "params()");
     CHECK(max_abs(params, n) > 0.0 && params[off[P_LN1]] == 1.0f, "weights not initialised");
-    for (int bi = 0; bi < 3; bi++) {
-        // two flat batches (K = 2, 4), then a forest of depth 3 (tree layouts deeper than prefix)
+    for (int bi = 0; bi < 5; bi++) {
+        // two flat batches (K = 2, 4), a forest of depth 3 (tree layouts deeper than prefix), a batch
+        // prefix-auto mixes (1 of 3 groups shared), one of K = 1 (prefix-auto: the padded layout)
         Forest f;
         char label[32];
-        if (bi < 2) {
+        int want_shared = -1;
+        if (bi == 3) {
+            static const int32_t pl[3] = {1, 40, 2}, cl[6] = {120, 100, 4, 6, 90, 70};
+            GroupBatch g;
+            CHECK(groups_make(&g, 3, 2, pl, cl, m->vocab, 91) == 0 && forest_from_groups(&f, &g) == 0, "mixed batch");
+            groups_free(&g);
+            snprintf(label, sizeof label, "mixed");
+            want_shared = 1;
+        } else if (bi == 4) {
+            GroupBatch g;
+            CHECK(test_random_groups(&g, 3, 1, 30, 24, m->vocab, 93 ^ 0xc2c2ull, 93) == 0 && forest_from_groups(&f, &g) == 0,
+                  "K = 1 batch");
+            groups_free(&g);
+            snprintf(label, sizeof label, "K 1");
+            want_shared = 0;
+        } else if (bi < 2) {
             GroupBatch g;
             CHECK(test_random_groups(&g, 3, 2 + 2 * bi, 40, 24, m->vocab, (77 + bi) ^ 0xc2c2ull, 77 + bi) == 0,
                   "groups_make");
@@ -200,7 +238,7 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
             CHECK(tiny_forest(&f, 3, 20, m->vocab, 4242) == 0, "tiny_forest");
             snprintf(label, sizeof label, "depth 3");
         }
-        run_batch(s, m, &f, label, attention, prefix_attention, params, cpu_g, n);
+        run_batch(s, m, &f, label, attention, prefix_attention, params, cpu_g, n, want_shared);
         forest_free(&f);
     }
     char name[128], versions[256];

@@ -47,6 +47,7 @@ expect 2 "bad value 'tpu' for --device" --device tpu
 expect 2 "bad value 'flash' for --attention" --attention flash
 expect 2 "bad value 'b' for --prefix-attention" --prefix-attention b
 expect 2 "--prefix-attention needs a value" --prefix-attention
+expect 2 "bad value 'never' for --prefix-share" --prefix-share never
 expect 2 "bad value 'fastest' for --gemm-select" --gemm-select fastest
 expect 2 "--gemm-select needs a value" --gemm-select
 expect 2 "bad value '512' for --cells" --cells 512
@@ -71,7 +72,8 @@ expect 0 "" --help
 grep -q -- "--shard i/n" "$tmp/out" || { echo "FAIL: --help lacks --shard"; fails=$((fails + 1)); }
 grep -q -- "--matmul-verbose" "$tmp/out" && grep -q -- "--profile" "$tmp/out" && grep -q -- "--gemm-select" "$tmp/out" && grep -q "3 a CUDA/cuBLAS/cuDNN error" "$tmp/out" ||
     { echo "FAIL: --help lacks --matmul-verbose, --profile, --gemm-select or exit code 3"; fails=$((fails + 1)); }
-grep -q -- "--prefix-attention auto|gather|merge" "$tmp/out" && grep -q -- "--attention-phases" "$tmp/out" ||
+grep -q -- "--prefix-attention auto|gather|merge" "$tmp/out" && grep -q -- "--attention-phases" "$tmp/out" &&
+    grep -q -- "--prefix-share auto|always" "$tmp/out" ||
     { echo "FAIL: --help lacks --prefix-attention / --attention-phases"; fails=$((fails + 1)); }
 expect 0 "" --list
 grep -q "qwen2.5-7b" "$tmp/out" && grep -q "nll_2_qwen7b" "$tmp/out" || { echo "FAIL: --list"; fails=$((fails + 1)); }

@@ -95,6 +95,24 @@ check_losses "$tmp/ragged.csv" 2
 "$bench" $fast --strategy prefix --cells 8x8 --out "$tmp/one.csv" > /dev/null 2>&1 || fail "one strategy exit"
 [ "$(cols padded_status,prefix_status,loss_check "$tmp/one.csv")" = "$(printf 'skipped\tok\tn/a')" ] || fail "one strategy row"
 
+# 5b. --prefix-share: a prompt of 1 against completions of 60 gains < 1.02 (tiny's FLOP rates): auto runs
+# the padded layout (prefix_tokens = padded_tokens, run ideal 1) beside the sharing ideal; always shares
+"$bench" $fast --strategy padded,prefix --cells 1x60,16x8 --out "$tmp/share.csv" > "$tmp/share.out" 2>&1 || fail "share exit"
+# rows in run order, cheapest first: 16x8 (144 padded slots) before 1x60 (366)
+[ "$(cols prefix_share,prefix_shared_groups,ideal_speedup_pad_prefix_run "$tmp/share.csv" | tail -n 1)" = "$(printf 'auto	0/3	1')" ] ||
+    fail "auto at 1x60: $(cols prefix_share,prefix_shared_groups,ideal_speedup_pad_prefix_run "$tmp/share.csv" | tail -n 1)"
+[ "$(cols padded_tokens,prefix_tokens "$tmp/share.csv" | tail -n 1 | awk -F '\t' '{ print ($1 == $2) }')" = 1 ] ||
+    fail "auto at 1x60: prefix tokens are not padded's"
+[ "$(cols prefix_shared_groups "$tmp/share.csv" | head -n 1)" = "3/3" ] || fail "auto at 16x8 did not share"
+cols ideal_speedup_pad_prefix "$tmp/share.csv" | tail -n 1 | awk '{ exit !($1 > 1 && $1 < 1.02) }' ||
+    fail "1x60: the sharing ideal $(cols ideal_speedup_pad_prefix "$tmp/share.csv" | tail -n 1) is not in (1, 1.02)"
+grep -q "prefix layout: 0 of 3 groups share their prompt (--prefix-share auto, theta 0.02): the padded layout" "$tmp/share.out" ||
+    fail "run log lacks the prefix layout's choice"
+"$bench" $fast --strategy padded,prefix --cells 1x60 --prefix-share always --out "$tmp/always.csv" > /dev/null 2>&1 ||
+    fail "always exit"
+[ "$(cols prefix_share,prefix_shared_groups "$tmp/always.csv")" = "$(printf 'always	3/3')" ] || fail "always did not share"
+[ "$(cols loss_check "$tmp/share.csv" "$tmp/always.csv" | sort -u)" = ok ] || fail "--prefix-share: prefix's loss is not padded's"
+
 # 6. SIGINT: exit 130, the CSV holds whole rows only
 "$bench" --device cpu --min-time 0.4 --out "$tmp/int.csv" > /dev/null 2>&1 &
 pid=$!

@@ -35,7 +35,7 @@ static void test_round_trip(void) {
     snprintf(r->s[3].status, sizeof r->s[3].status, "ok");
     r->s[3].ms = 80.0; r->s[3].loss = 7.25; r->s[3].tokens = 1200;
     double flop[STRATEGY_COUNT] = { 3e12, NAN, 2e12, 1.5e12 };
-    results_row_derive(r, flop);
+    results_row_derive(r, flop, 2.5e12);
     r->forest = strdup("512:-1:0 64:0:1 64:0:1");
     r->command = strdup("./bench --cells 512x128,1024x128 --out \"a, b.csv\"\nsecond line");
     snprintf(r->gpu, sizeof r->gpu, " NVIDIA H200, SXM ");

@@ -118,7 +118,16 @@ static void test_random(const char *root) {
     row.seed = 1;
     snprintf(row.device, sizeof row.device, "cpu");
     for (int s2 = 0; s2 < STRATEGY_COUNT; s2++) snprintf(row.s[s2].status, sizeof row.s[s2].status, "ok");
-    ResumeKey k = { "qwen2.5-7b", 7, 1, "cpu", "", "auto", "" };
+    ResumeKey k = { "qwen2.5-7b", 7, 1, "cpu", "", "auto", "", "auto" };
+    // a prefix row from before --prefix-share shared every group: not an auto row
+    CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_PREFIX_SHARE, "resume: a row without prefix_share taken as auto");
+    k.prefix_share = "always";
+    CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_DONE, "resume: a row without prefix_share not taken as always");
+    k.prefix_share = NULL; // auto
+    snprintf(row.prefix_share, sizeof row.prefix_share, "always");
+    CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_PREFIX_SHARE, "resume: an always row taken as auto");
+    snprintf(row.prefix_share, sizeof row.prefix_share, "auto");
+    k.prefix_share = "auto";
     CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_DONE, "resume: done cell not found");
     CHECK(resume_classify(&c1, &k, &row, 1) == RESUME_NEW, "resume: other cell taken as done");
     ResumeKey other = k;
