@@ -30,6 +30,10 @@ typedef struct Column { const char *name; ColType type; size_t off, size; } Colu
     COL(p "_sm_mhz_max", C_DBL, s[i].sm_mhz_max), COL(p "_clocks", C_STR, s[i].clocks), \
     COL(p "_stopped_at_max_time", C_STR, s[i].stopped_at_max_time), COL(p "_error", C_STR, s[i].error)
 
+#define RECOMPUTE_COLS(p, i) \
+    COL(p "_recompute", C_STR, s[i].recompute), COL(p "_hw_tflop", C_DBL, s[i].hw_tflop), \
+    COL(p "_hw_tflops", C_DBL, s[i].hw_tflops)
+
 static const Column columns[] = {
     // the reference CSV's 18 columns, in its order
     COL("model", C_STR, model), COL("method", C_STR, method),
@@ -58,6 +62,9 @@ static const Column columns[] = {
     COL("seed", C_I64, seed), COL("sweep", C_STR, sweep), COL("cell", C_INT, cell),
     COL("prompt_lens", C_DSTR, prompt_lens), COL("completion_lens", C_DSTR, completion_lens),
     COL("time", C_STR, time),
+    // the recompute policy (issue 11), last so that older files still read
+    COL("recompute", C_STR, recompute), COL("memory_budget_gb", C_DBL, memory_budget_gb),
+    RECOMPUTE_COLS("padded", 0), RECOMPUTE_COLS("packed", 1), RECOMPUTE_COLS("prefix", 2), RECOMPUTE_COLS("tree", 3),
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 

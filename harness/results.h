@@ -32,6 +32,10 @@ typedef struct StrategyResult {
     char clocks[12];        // ok | dropped (below 90% of the rated clock) | throttled (NVML: power/thermal) | unknown
     char stopped_at_max_time[4]; // yes: --max-time ended the timing before --min-reps / --min-time; no
     char error[256];        // why the status is error or oom, one line; "" otherwise
+    char recompute[320];    // what each layer recomputed (model/recompute.h recompute_describe), e.g. "full",
+                            // "auto: 12 none, 8 selective, 8 full (ffffffffssssssssnnnnnnnnnnnn)"
+    double hw_tflop;        // hardware FLOPs of one step (model + recomputed, model_hw_flops) / 1e12
+    double hw_tflops;       // hardware TFLOP/s at the median time
 } StrategyResult;
 
 typedef struct ResultRow {
@@ -58,6 +62,8 @@ typedef struct ResultRow {
     char *prompt_lens;               // exact lengths, space separated; malloc'd, any length (NULL = empty)
     char *completion_lens;
     char time[32];                   // UTC, ISO 8601, when the row was written
+    char recompute[16];              // the policy asked for (--recompute): full | selective | none | auto
+    double memory_budget_gb;         // auto's budget (--memory-budget; the device's default where not given)
     int line;                        // results_read: the row's line in its file (not a column)
 } ResultRow;
 

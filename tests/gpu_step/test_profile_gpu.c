@@ -29,7 +29,7 @@ static void expect_calls(const StepProfile *p, OpKind k, OpPass ps, int want, co
 
 static void check_profile(const ModelConfig *m, const Layout *l, const StepProfile *p) {
     const char *name = strategy_name(l->strategy);
-    RoofShape sh = {l->n_slots, l->attn_pairs, l->n_loss};
+    RoofShape sh = {l->n_slots, l->attn_pairs, l->n_loss, NULL}; // the step is created with the default policy, full
     RoofCosts costs;
     roofline_costs(m, &sh, &costs);
     double sum = 0;

@@ -23,6 +23,12 @@
  * scaling and head_dim != hidden / heads; Qwen3 with the q/k norm; Mistral, bias-free and
  * untied) and for Qwen3 on the d128 head shape, so every kernel of the variants runs inside the
  * step against the CPU reference.
+ * Recompute policies (issue 11, model/recompute.h): the tiny config under selective, none, auto
+ * (the device's budget: every layer none there) and explicit per-layer mixes (each level at each
+ * layer), Qwen3 (the q/k norm's kept lines) and d128 (cuDNN's head shape) under none and a mix:
+ * every layout against cpu_step_levels at the levels the GPU reports it ran (the CPU takes the
+ * same keep / recompute path), with the NaN poisoning on, which fails a kept line that dies early
+ * or a recomputed line read before it is written; auto over a budget nothing fits is "no memory".
  * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  */
 #include <math.h>
@@ -35,6 +41,8 @@
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
 #include "../cpu/tiny.h"
+
+#define GPU_TEST_MAX_LAYERS 16 // the configs here have 2
 
 static ModelConfig small_model(const char *name, int head_dim) {
     ModelConfig m;
@@ -102,8 +110,24 @@ static void check_clocks(Step *s) {
 }
 
 // One batch in all four layouts: GPU vs CPU, then across layouts on the GPU.
+// The recompute asked of a config's Step: a policy name, or explicit levels (levels != NULL).
+typedef struct Recompute { const char *policy; const unsigned char *levels; } Recompute;
+
+// The levels the prepared Step reports, checked against what was asked; into lv.
+static void check_levels(Step *s, const ModelConfig *m, const Recompute *rc, unsigned char *lv) {
+    char what[320] = "";
+    gpu_step_backend.recompute(s, lv, what, sizeof what);
+    RecomputePolicy p = POLICY_FULL;
+    recompute_policy_parse(rc->policy, &p);
+    for (int l = 0; l < m->layers; l++) {
+        int want = rc->levels ? rc->levels[l] : p == POLICY_AUTO ? RECOMPUTE_NONE : (int)p; // auto: a tiny step fits whole
+        CHECK(lv[l] == want, "layer %d runs level %d, want %d (%s)", l, lv[l], want, what);
+    }
+    CHECK(what[0] && (rc->levels || !strncmp(what, rc->policy ? rc->policy : "full", 4)), "recompute reported '%s'", what);
+}
+
 static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char *label, const char *attention,
-                      const char *prefix_attention, const float *params, float *cpu_g, size_t n) {
+                      const char *prefix_attention, const Recompute *want_rc, const float *params, float *cpu_g, size_t n) {
     char err[256] = "";
     double gpu_loss[STRATEGY_COUNT] = {0};
     float *gpu_g[STRATEGY_COUNT] = {0};
@@ -134,7 +158,9 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
             CHECK(mem.predicted_accum >= mem.predicted, "accumulation peak %zu below the default %zu",
                   mem.predicted_accum, mem.predicted);
             CHECK(mem.driver_used >= mem.allocated, "driver_used %zu < allocated %zu", mem.driver_used, mem.allocated);
-            double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);
+            unsigned char lv[GPU_TEST_MAX_LAYERS];
+            check_levels(s, m, want_rc, lv);
+            double cpu_loss_v = cpu_step_levels(m, params, cpu_g, &l, lv); // the CPU on the same path
             double e = fabs(loss - cpu_loss_v) / fabs(cpu_loss_v);
             printf(" %s %-6s T %4zu loss gpu %.6f cpu %.6f rel %.1e, %.2f ms, predicted %zu B, driver %zu B\n", label,
                    strategy_name((Strategy)st), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted, mem.driver_used);
@@ -156,17 +182,17 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
     for (int st = 0; st < STRATEGY_COUNT; st++) free(gpu_g[st]);
 }
 
-// prefix_attention: the cudnn prefix backward ("auto", "split", "copied").
-static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
+// prefix_attention: the cudnn prefix backward ("auto", "split", "copied"); rc: the recompute.
+static void run_config_rc(const ModelConfig *m, const char *attention, const char *prefix_attention, Recompute rc) {
     printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
-           "scaling %g), attention %s, prefix %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
+           "scaling %g), attention %s, prefix %s, recompute %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
            m->head_dim, m->mlp, m->vocab, m->qkv_bias, m->qk_norm, m->tied_embeddings, m->rope_scaling.factor,
-           attention, prefix_attention);
+           attention, prefix_attention, rc.levels ? "per-layer levels" : rc.policy ? rc.policy : "full (default)");
     char err[256] = "";
     // poison: every buffer NaN when born and when it dies (gpu/step.cu), so a buffer read outside
     // its planned lifetime (another one reusing its bytes) shows in the loss and the gradients
     StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1,
-                     .poison = 1};
+                     .poison = 1, .recompute = rc.policy, .recompute_levels = rc.levels};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
@@ -192,7 +218,7 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
             CHECK(tiny_forest(&f, 3, 20, m->vocab, 4242) == 0, "tiny_forest");
             snprintf(label, sizeof label, "depth 3");
         }
-        run_batch(s, m, &f, label, attention, prefix_attention, params, cpu_g, n);
+        run_batch(s, m, &f, label, attention, prefix_attention, &rc, params, cpu_g, n);
         forest_free(&f);
     }
     char name[128], versions[256];
@@ -201,6 +227,32 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
     gpu_step_backend.destroy(s);
     free(params);
     free(cpu_g);
+}
+
+static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
+    run_config_rc(m, attention, prefix_attention, (Recompute){NULL, NULL});
+}
+
+// auto held to a budget below any plan of the cell: prepare says no memory (and nothing runs).
+static void check_auto_over_budget(const ModelConfig *m, const char *attention) {
+    char err[256] = "";
+    StepOptions o = {.seed = 1, .attention = attention, .checkpoint = 1, .recompute = "auto", .memory_budget = 4096};
+    Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
+    CHECK(s != NULL, "create: %s", err);
+    if (!s) return;
+    GroupBatch g;
+    Forest f;
+    Layout l;
+    CHECK(test_random_groups(&g, 3, 2, 40, 24, m->vocab, 5, 5) == 0 && forest_from_groups(&f, &g) == 0 &&
+              layout_build_forest(&l, STRATEGY_PREFIX, &f) == 0, "batch");
+    PbStatus rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
+    CHECK(rc == PB_NO_MEMORY && strstr(err, "budget"), "auto over a 4 kB budget: status %d (%s)", (int)rc, err);
+    printf(" auto over a 4 kB budget: %s\n", err);
+    gpu_step_backend.release(s);
+    layout_free(&l);
+    forest_free(&f);
+    groups_free(&g);
+    gpu_step_backend.destroy(s);
 }
 
 int main(int argc, char **argv) {
@@ -219,14 +271,28 @@ int main(int argc, char **argv) {
     model_set_arch(&d128_qwen3, "qwen3");
     d128_qwen3.hidden = 256;
     run_config(&tiny, attention, "auto");
+    // every recompute policy, and mixes that put each level at each of the 2 layers
+    static const unsigned char mix_a[2] = {RECOMPUTE_NONE, RECOMPUTE_SELECTIVE}, mix_b[2] = {RECOMPUTE_SELECTIVE, RECOMPUTE_FULL},
+                               mix_c[2] = {RECOMPUTE_FULL, RECOMPUTE_NONE};
+    static const char *const policies[] = {"selective", "none", "auto"};
+    for (int p = 0; p < 3; p++) run_config_rc(&tiny, attention, "auto", (Recompute){policies[p], NULL});
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_a});
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_b});
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_c});
+    check_auto_over_budget(&tiny, attention);
     // the lengths here send every group split; the copied backward through the whole step too
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
+    run_config_rc(&qwen3, attention, "auto", (Recompute){"none", NULL});
+    run_config_rc(&qwen3, attention, "auto", (Recompute){NULL, mix_a});
     if (!quick) {
         run_config(&mistral, attention, "auto");
         run_config(&d128, attention, "auto");
         run_config(&d128_qwen3, attention, "auto");
+        run_config_rc(&d128, attention, "auto", (Recompute){"none", NULL});
+        run_config_rc(&d128, attention, "auto", (Recompute){NULL, mix_c});
+        run_config_rc(&d128_qwen3, attention, "auto", (Recompute){"selective", NULL});
     }
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
