@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../../gpu/recompute_plan.h"
+#include "../../model/roofline.h"
 #include "../../harness/config.h"
 #include "../test_util.h"
 
@@ -94,6 +95,19 @@ static void check_flops(const ModelConfig *m, const Layout *l, const char *what)
           hw[RECOMPUTE_FULL] - model, full);
     CHECK(fabs(hw[RECOMPUTE_SELECTIVE] - model - 4 * T * L * mac.mlp / 3) <= 1e-9 * full, "%s: selective", what);
     CHECK(model_hw_flops(m, NULL, l->n_slots, l->attn_pairs, l->n_loss_rows) == hw[RECOMPUTE_FULL], "%s: NULL is full", what);
+    // the roofline's recompute pass counts the same FLOPs, level by level
+    for (int v = 0; v < RECOMPUTE_LEVELS; v++) {
+        memset(lv, v, (size_t)m->layers);
+        RoofShape sh = {l->n_slots, l->attn_pairs, l->n_loss, lv};
+        RoofCosts rc;
+        roofline_costs(m, &sh, &rc);
+        const double re = rc.c[OPK_QKV][OPP_RECOMPUTE].flop + rc.c[OPK_O][OPP_RECOMPUTE].flop +
+                          rc.c[OPK_MLP][OPP_RECOMPUTE].flop + rc.c[OPK_ATTN][OPP_RECOMPUTE].flop;
+        CHECK(fabs(re - (hw[v] - model)) <= 1e-9 * full, "%s: roofline recomputes %.6g at level %d, hardware FLOPs say %.6g",
+              what, re, v, hw[v] - model);
+        CHECK(v != RECOMPUTE_NONE || (rc.c[OPK_NORM][OPP_RECOMPUTE].bytes == 0 && rc.c[OPK_SWIGLU][OPP_RECOMPUTE].bytes == 0 &&
+                                      rc.c[OPK_ROPE][OPP_RECOMPUTE].bytes == 0), "%s: none recomputes memory-bound ops", what);
+    }
     printf("  %s: hardware / model FLOPs: full %.4f, selective %.4f, none %.4f\n", what, hw[0] / model, hw[1] / model,
            hw[2] / model);
 }
