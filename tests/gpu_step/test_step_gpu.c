@@ -38,6 +38,7 @@
 
 #include "../../step/step.h"
 #include "../../reference/cpu_step.h"
+#include "../../gpu/recompute_plan.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
 #include "../cpu/tiny.h"
@@ -255,6 +256,55 @@ static void check_auto_over_budget(const ModelConfig *m, const char *attention) 
     gpu_step_backend.destroy(s);
 }
 
+// auto at a budget between full's and none's planned peaks: the step chooses on the device exactly
+// what the host plan chooses (same levels, same peak) before allocating, and runs it right.
+static void check_auto_between(const ModelConfig *m, const char *attention) {
+    GroupBatch g;
+    Forest f;
+    Layout l;
+    CHECK(test_random_groups(&g, 3, 2, 40, 24, m->vocab, 9, 9) == 0 && forest_from_groups(&f, &g) == 0 &&
+              layout_build_forest(&l, STRATEGY_PREFIX, &f) == 0, "batch");
+    GpuPlanInput in = {.m = m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
+    char err[256] = "";
+    CHECK(gpu_plan_attn_figures(attention, m, &l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in) == 0,
+          "host attention figures");
+    static RecomputeChoice full, none, mid;
+    CHECK(gpu_recompute_choose(&in, POLICY_FULL, 0, &full, err, sizeof err) == 0 &&
+              gpu_recompute_choose(&in, POLICY_NONE, 0, &none, err, sizeof err) == 0, "host choice: %s", err);
+    const size_t budget = (full.peak + none.peak) / 2;
+    CHECK(gpu_recompute_choose(&in, POLICY_AUTO, budget, &mid, err, sizeof err) == 0 && mid.fits, "host auto: %s", err);
+    StepOptions o = {.seed = 3, .attention = attention, .checkpoint = 1, .poison = 1, .recompute = "auto",
+                     .memory_budget = budget};
+    Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
+    CHECK(s != NULL, "create: %s", err);
+    if (s && gpu_step_backend.prepare(s, &l, err, sizeof err) == PB_OK) {
+        unsigned char lv[GPU_TEST_MAX_LAYERS];
+        char what[320];
+        gpu_step_backend.recompute(s, lv, what, sizeof what);
+        StepMemory mem;
+        gpu_step_backend.memory(s, &mem);
+        CHECK(!memcmp(lv, mid.level, (size_t)m->layers) && mem.predicted == mid.peak && mem.predicted <= budget,
+              "auto on the device chose %s, %zu bytes; the host %zu bytes (budget %zu)", what, mem.predicted, mid.peak, budget);
+        size_t n = model_param_offsets(m, (size_t[P_COUNT]){0});
+        float *params = malloc(n * 4), *g_gpu = malloc(n * 4), *g_cpu = malloc(n * 4);
+        double ms, loss = 0;
+        CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
+        gpu_step_backend.params(s, params);
+        gpu_step_backend.grads(s, g_gpu);
+        double ref = cpu_step_levels(m, params, g_cpu, &l, lv);
+        printf(" auto at %zu bytes (full %zu, none %zu): %s, loss gpu %.6f cpu %.6f\n", budget, full.peak, none.peak, what,
+               loss, ref);
+        CHECK(fabs(loss - ref) <= 1e-3 * fabs(ref), "auto: loss gpu %.6f cpu %.6f", loss, ref);
+        compare_grads(m, g_gpu, g_cpu, "auto between", 3e-2, 2e-2);
+        free(params); free(g_gpu); free(g_cpu);
+        gpu_step_backend.release(s);
+    } else CHECK(0, "prepare: %s", err);
+    if (s) gpu_step_backend.destroy(s);
+    layout_free(&l);
+    forest_free(&f);
+    groups_free(&g);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); // line by line, also into a log that a timeout cuts
     gpu_test_require("test_step_gpu");
@@ -275,18 +325,19 @@ int main(int argc, char **argv) {
     static const unsigned char mix_a[2] = {RECOMPUTE_NONE, RECOMPUTE_SELECTIVE}, mix_b[2] = {RECOMPUTE_SELECTIVE, RECOMPUTE_FULL},
                                mix_c[2] = {RECOMPUTE_FULL, RECOMPUTE_NONE};
     static const char *const policies[] = {"selective", "none", "auto"};
-    for (int p = 0; p < 3; p++) run_config_rc(&tiny, attention, "auto", (Recompute){policies[p], NULL});
-    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_a});
-    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_b});
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_a}); // --quick (memcheck) too: all three levels
     run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_c});
+    for (int p = 0; p < 3 && !quick; p++) run_config_rc(&tiny, attention, "auto", (Recompute){policies[p], NULL});
+    if (!quick) run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_b});
     check_auto_over_budget(&tiny, attention);
+    check_auto_between(&tiny, attention);
     // the lengths here send every group split; the copied backward through the whole step too
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "copied");
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
-    run_config_rc(&qwen3, attention, "auto", (Recompute){"none", NULL});
     run_config_rc(&qwen3, attention, "auto", (Recompute){NULL, mix_a});
     if (!quick) {
+        run_config_rc(&qwen3, attention, "auto", (Recompute){"none", NULL});
         run_config(&mistral, attention, "auto");
         run_config(&d128, attention, "auto");
         run_config(&d128_qwen3, attention, "auto");
