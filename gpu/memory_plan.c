@@ -61,6 +61,8 @@ static const char *const buf_names[] = {
 };
 static_assert(sizeof buf_names / sizeof buf_names[0] == GB_COUNT, "every GpuBuf needs a name in buf_names");
 
+static_assert(GB_COUNT <= 64, "GpuRecompute.keep is a 64-bit set of kinds");
+
 uint64_t gpu_recompute_keep(RecomputeLevel lv) {
     const uint64_t sel = (1ull << GB_Q) | (1ull << GB_K) | (1ull << GB_V) | (1ull << GB_QRAW) | (1ull << GB_KRAW) |
                          (1ull << GB_QRSTD) | (1ull << GB_KRSTD) | (1ull << GB_ATT) | (1ull << GB_LSE) | (1ull << GB_X1);
@@ -100,34 +102,34 @@ int gpu_plan_balanced_rows(size_t n, int cap) {
 // otherwise writes it into the next checkpoint, which the MLP then adds into).
 typedef struct LayerKind { GpuBuf kind; int fwd_first, fwd_last, bwd_first, bwd_last, kept_only; } LayerKind;
 
-// The step's order (gpu/step.cu): forward ln1 -> q,k,v -> attention -> x1 = x + o-proj, ln2 ->
+// The step's order (gpu/step_layer.cu): forward ln1 -> q,k,v -> attention -> x1 = x + o-proj, ln2 ->
 // MLP chunks; backward: the same recompute, then MLP backward, o-proj gradient, attention
 // backward, q/k/v gradients, ln1 backward.
 static const LayerKind layer_kinds[] = {
-    {GB_LN1, FWD_LN1, FWD_QKV, BWD_LN1, BWD_QKV_BWD},
-    {GB_RSTD1, FWD_LN1, FWD_LN1, BWD_LN1, BWD_LN1_BWD},
-    {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
-    {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
-    {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
+    {GB_LN1, FWD_LN1, FWD_QKV, BWD_LN1, BWD_QKV_BWD, 0},
+    {GB_RSTD1, FWD_LN1, FWD_LN1, BWD_LN1, BWD_LN1_BWD, 0},
+    {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
+    {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
+    {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
     // Qwen3's q/k norm: its inputs and rstd, from the projections to the norm's backward
-    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD},
-    {GB_LSE, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN_BWD},
-    {GB_LN2, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP},
-    {GB_RSTD2, FWD_OPROJ, FWD_OPROJ, BWD_OPROJ, BWD_MLP},
-    {GB_MLP_CHUNK, FWD_MLP, FWD_MLP, BWD_MLP, BWD_MLP},
-    {GB_ATTN_FWD_SCRATCH, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN},
+    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD, 0},
+    {GB_LSE, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN_BWD, 0},
+    {GB_LN2, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP, 0},
+    {GB_RSTD2, FWD_OPROJ, FWD_OPROJ, BWD_OPROJ, BWD_MLP, 0},
+    {GB_MLP_CHUNK, FWD_MLP, FWD_MLP, BWD_MLP, BWD_MLP, 0},
+    {GB_ATTN_FWD_SCRATCH, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN, 0},
     {GB_X1, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP, 1},
-    {GB_DLN_MLP, -1, -1, BWD_MLP, BWD_MLP},
-    {GB_DATT, -1, -1, BWD_OGRAD, BWD_ATTN_BWD},
-    {GB_DQ, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_DK, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_DV, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_ATTN_BWD_SCRATCH, -1, -1, BWD_ATTN_BWD, BWD_ATTN_BWD},
-    {GB_DLN_ATT, -1, -1, BWD_QKV_BWD, BWD_LN1_BWD},
+    {GB_DLN_MLP, -1, -1, BWD_MLP, BWD_MLP, 0},
+    {GB_DATT, -1, -1, BWD_OGRAD, BWD_ATTN_BWD, 0},
+    {GB_DQ, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_DK, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_DV, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_ATTN_BWD_SCRATCH, -1, -1, BWD_ATTN_BWD, BWD_ATTN_BWD, 0},
+    {GB_DLN_ATT, -1, -1, BWD_QKV_BWD, BWD_LN1_BWD, 0},
 };
 enum { N_LAYER_KINDS = sizeof layer_kinds / sizeof layer_kinds[0] };
 
