@@ -258,6 +258,9 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
             if (lk->fwd_first >= 0 && (!lk->kept_only || kept == 1)) {
                 int end = kept == 1 ? gpu_plan_tick_bwd(L, ly, lk->bwd_last) : gpu_plan_tick_fwd(ly, lk->fwd_last);
                 rc |= add_line(p, lk->kind, ly, -1, PASS_FWD, bytes, gpu_plan_tick_fwd(ly, lk->fwd_first), end);
+                // kept lines nest like the checkpoints (born layer by layer, dying in reverse): the
+                // same bottom stack, so they leave no holes between them
+                if (kept == 1 && !rc) p->lines[p->n_lines - 1].a.stack = ARENA_UP;
             }
             if (!kept)
                 rc |= add_line(p, lk->kind, ly, -1, PASS_BWD, bytes, gpu_plan_tick_bwd(L, ly, lk->bwd_first),

@@ -77,7 +77,7 @@ int gpu_recompute_choose(const GpuPlanInput *in, RecomputePolicy policy, size_t 
     const size_t T = in->l->n_slots, P = in->l->attn_pairs;
     const RecomputeFlops ff = recompute_layer_flops(m, RECOMPUTE_FULL, T, P);
     const double f_full = recompute_flops_total(&ff);
-    RecomputeFlops fs = recompute_layer_flops(m, RECOMPUTE_SELECTIVE, T, P);
+    const RecomputeFlops fs = recompute_layer_flops(m, RECOMPUTE_SELECTIVE, T, P);
     const double f_sel = recompute_flops_total(&fs);
     const double b_sel = (double)gpu_plan_keep_bytes(m, T, gpu_recompute_keep(RECOMPUTE_SELECTIVE));
     const double b_none = (double)gpu_plan_keep_bytes(m, T, gpu_recompute_keep(RECOMPUTE_NONE));
