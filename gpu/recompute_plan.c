@@ -64,7 +64,8 @@ int gpu_recompute_choose(const GpuPlanInput *in, RecomputePolicy policy, size_t 
         // the policy's level in every layer (POLICY_FULL .. POLICY_NONE are the levels' values)
         memset(out->level, (int)policy, (size_t)L);
         out->peak = peak_of(in, out->level, out, err, errlen);
-        out->fits = 1;
+        out->budget = budget;
+        out->fits = !budget || out->peak <= budget;
         out->plans = 0;
         return out->peak ? 0 : -1;
     }

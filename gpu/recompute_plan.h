@@ -39,14 +39,15 @@ typedef struct RecomputeChoice {
     RecomputePolicy policy;
     unsigned char level[GPU_PLAN_MAX_LAYERS]; // RecomputeLevel per layer
     GpuRecompute keep;                        // the plan's keep sets of those levels
-    size_t budget;                            // bytes auto held the plan to (0: not auto)
+    size_t budget;                            // the budget asked (0: none)
     size_t peak;                              // the chosen plan's peak (default mode)
     int plans;                                // memory plans made to choose (auto)
-    int fits;                                 // 1: peak <= budget (always 1 but for auto's failure)
+    int fits;                                 // 1: peak <= budget, or no budget
 } RecomputeChoice;
 
 // in: the layout's plan input (its recompute field is ignored; chunks fixed or chosen as usual).
-// 0, or -1 with one line in err.
+// budget: auto's bound; for full / selective / none only what fits reports (0: no bound; the
+// step passes 0 there). 0, or -1 with one line in err.
 int gpu_recompute_choose(const GpuPlanInput *in, RecomputePolicy policy, size_t budget, RecomputeChoice *out,
                          char *err, size_t errlen);
 

@@ -200,7 +200,8 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB\n", strategy_name((Strategy)st),
                     l.n_slots, p[0].peak / 1e9, p[1].peak / 1e9);
             fprintf(out, "  recompute %s%s; hardware FLOPs %.4g = %.4f x model FLOPs %.4g\n", what,
-                    policy == POLICY_AUTO && !choice.fits ? " (nothing fits the budget: full)" : "", hw, hw / mf, mf);
+                    choice.fits ? "" : policy == POLICY_AUTO ? " (nothing fits the budget: full)" : " (over the budget)",
+                    hw, hw / mf, mf);
             gpu_memory_plan_print(&p[0], PLAN_LARGEST, out);
             char fields[512] = ",,,,,,,,,", peak_at[96];
             gpu_plan_tick_name(&p[0], p[0].peak_tick, peak_at, sizeof peak_at);

@@ -207,6 +207,15 @@ int main(void) {
                    p[1].peak / 1e9, p[2].peak / 1e9, tick);
             check_flops(&m, &l, what);
             if (s != STRATEGY_PACKED) check_auto(&m, &l, (double)p[0].peak, (double)p[2].peak, what);
+            { // a fixed policy's fits says whether its peak is within a budget (bench capacity's question)
+                GpuPlanInput in = {.m = &m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
+                gpu_plan_attn_figures("cudnn", &m, &l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, PREFIX_COPIED_BELOW, 0}, &in);
+                RecomputeChoice a, b, c0;
+                CHECK(gpu_recompute_choose(&in, POLICY_NONE, p[2].peak, &a, err, sizeof err) == 0 && a.fits &&
+                          a.peak == p[2].peak && gpu_recompute_choose(&in, POLICY_NONE, p[2].peak - 1, &b, err, sizeof err) == 0 &&
+                          !b.fits && gpu_recompute_choose(&in, POLICY_NONE, 0, &c0, err, sizeof err) == 0 && c0.fits,
+                      "%s: none's fits at its peak / a byte under / no budget: %d %d %d", what, a.fits, b.fits, c0.fits);
+            }
             for (int v = 0; v < RECOMPUTE_LEVELS; v++) gpu_memory_plan_free(&p[v]);
             gpu_memory_plan_free(&base);
             layout_free(&l);
