@@ -61,6 +61,21 @@ static const char *const buf_names[] = {
 };
 static_assert(sizeof buf_names / sizeof buf_names[0] == GB_COUNT, "every GpuBuf needs a name in buf_names");
 
+static_assert(GB_COUNT <= 64, "GpuRecompute.keep is a 64-bit set of kinds");
+
+uint64_t gpu_recompute_keep(RecomputeLevel lv) {
+    const uint64_t sel = (1ull << GB_Q) | (1ull << GB_K) | (1ull << GB_V) | (1ull << GB_QRAW) | (1ull << GB_KRAW) |
+                         (1ull << GB_QRSTD) | (1ull << GB_KRSTD) | (1ull << GB_ATT) | (1ull << GB_LSE) | (1ull << GB_X1);
+    const uint64_t all = sel | (1ull << GB_LN1) | (1ull << GB_RSTD1) | (1ull << GB_LN2) | (1ull << GB_RSTD2) |
+                         (1ull << GB_MLP_CHUNK);
+    return lv == RECOMPUTE_NONE ? all : lv == RECOMPUTE_SELECTIVE ? sel : 0;
+}
+
+void gpu_recompute_of_levels(const unsigned char *levels, int layers, GpuRecompute *out) {
+    memset(out, 0, sizeof *out);
+    for (int l = 0; l < layers && l < GPU_PLAN_MAX_LAYERS; l++) out->keep[l] = gpu_recompute_keep((RecomputeLevel)levels[l]);
+}
+
 const char *gpu_buf_name(GpuBuf b) { return (b >= 0 && b < GB_COUNT && buf_names[b]) ? buf_names[b] : "?"; }
 
 static size_t align_up(size_t n) { return (n + GPU_PLAN_ALIGN - 1) / GPU_PLAN_ALIGN * GPU_PLAN_ALIGN; }
@@ -83,36 +98,38 @@ int gpu_plan_balanced_rows(size_t n, int cap) {
 /* ---- the table ------------------------------------------------------------------------- */
 
 // A per-layer working buffer: its size and its live sub-steps in each pass (-1: not in it).
-typedef struct LayerKind { GpuBuf kind; int fwd_first, fwd_last, bwd_first, bwd_last; } LayerKind;
+// kept_only: the forward line exists only where the layer keeps the kind (x1: the forward
+// otherwise writes it into the next checkpoint, which the MLP then adds into).
+typedef struct LayerKind { GpuBuf kind; int fwd_first, fwd_last, bwd_first, bwd_last, kept_only; } LayerKind;
 
-// The step's order (gpu/step.cu): forward ln1 -> q,k,v -> attention -> x1 = x + o-proj, ln2 ->
+// The step's order (gpu/step_layer.cu): forward ln1 -> q,k,v -> attention -> x1 = x + o-proj, ln2 ->
 // MLP chunks; backward: the same recompute, then MLP backward, o-proj gradient, attention
 // backward, q/k/v gradients, ln1 backward.
 static const LayerKind layer_kinds[] = {
-    {GB_LN1, FWD_LN1, FWD_QKV, BWD_LN1, BWD_QKV_BWD},
-    {GB_RSTD1, FWD_LN1, FWD_LN1, BWD_LN1, BWD_LN1_BWD},
-    {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
-    {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
-    {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD},
+    {GB_LN1, FWD_LN1, FWD_QKV, BWD_LN1, BWD_QKV_BWD, 0},
+    {GB_RSTD1, FWD_LN1, FWD_LN1, BWD_LN1, BWD_LN1_BWD, 0},
+    {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
+    {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
+    {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
     // Qwen3's q/k norm: its inputs and rstd, from the projections to the norm's backward
-    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD},
-    {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD},
-    {GB_LSE, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN_BWD},
-    {GB_LN2, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP},
-    {GB_RSTD2, FWD_OPROJ, FWD_OPROJ, BWD_OPROJ, BWD_MLP},
-    {GB_MLP_CHUNK, FWD_MLP, FWD_MLP, BWD_MLP, BWD_MLP},
-    {GB_ATTN_FWD_SCRATCH, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN},
-    {GB_X1, -1, -1, BWD_OPROJ, BWD_MLP},
-    {GB_DLN_MLP, -1, -1, BWD_MLP, BWD_MLP},
-    {GB_DATT, -1, -1, BWD_OGRAD, BWD_ATTN_BWD},
-    {GB_DQ, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_DK, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_DV, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD},
-    {GB_ATTN_BWD_SCRATCH, -1, -1, BWD_ATTN_BWD, BWD_ATTN_BWD},
-    {GB_DLN_ATT, -1, -1, BWD_QKV_BWD, BWD_LN1_BWD},
+    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD, 0},
+    {GB_LSE, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN_BWD, 0},
+    {GB_LN2, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP, 0},
+    {GB_RSTD2, FWD_OPROJ, FWD_OPROJ, BWD_OPROJ, BWD_MLP, 0},
+    {GB_MLP_CHUNK, FWD_MLP, FWD_MLP, BWD_MLP, BWD_MLP, 0},
+    {GB_ATTN_FWD_SCRATCH, FWD_ATTN, FWD_ATTN, BWD_ATTN, BWD_ATTN, 0},
+    {GB_X1, FWD_OPROJ, FWD_MLP, BWD_OPROJ, BWD_MLP, 1},
+    {GB_DLN_MLP, -1, -1, BWD_MLP, BWD_MLP, 0},
+    {GB_DATT, -1, -1, BWD_OGRAD, BWD_ATTN_BWD, 0},
+    {GB_DQ, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_DK, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_DV, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_ATTN_BWD_SCRATCH, -1, -1, BWD_ATTN_BWD, BWD_ATTN_BWD, 0},
+    {GB_DLN_ATT, -1, -1, BWD_QKV_BWD, BWD_LN1_BWD, 0},
 };
 enum { N_LAYER_KINDS = sizeof layer_kinds / sizeof layer_kinds[0] };
 
@@ -175,11 +192,21 @@ static size_t layer_kind_bytes(GpuBuf k, const ModelConfig *m, size_t T, const G
     case GB_KRAW: return m->qk_norm ? T * KVD * 2 : 0;
     case GB_QRSTD: return m->qk_norm ? T * (size_t)m->n_head * 4 : 0;
     case GB_KRSTD: return m->qk_norm ? T * (size_t)m->n_kv_head * 4 : 0;
-    case GB_MLP_CHUNK: return 3 * p->mlp_line;
+    case GB_MLP_CHUNK: return 3 * p->mlp_line; // kept: 3 * mlp_full_line (fill_table)
     case GB_ATTN_FWD_SCRATCH: return p->attn.scratch[ATTN_FWD];
     case GB_ATTN_BWD_SCRATCH: return p->attn.scratch[ATTN_BWD];
     default: return 0;
     }
+}
+
+size_t gpu_plan_keep_bytes(const ModelConfig *m, size_t T, uint64_t keep) {
+    size_t sum = 0;
+    for (int k = 0; k < N_LAYER_KINDS; k++) {
+        const GpuBuf b = layer_kinds[k].kind;
+        if (!((keep >> b) & 1) || layer_kinds[k].fwd_first < 0 || b == GB_ATTN_FWD_SCRATCH) continue;
+        sum += b == GB_MLP_CHUNK ? 3 * align_up(T * (size_t)m->mlp * 2) : align_up(layer_kind_bytes(b, m, T, NULL));
+    }
+    return sum;
 }
 
 static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
@@ -223,11 +250,17 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
         const uint64_t keep = in->recompute && ly < GPU_PLAN_MAX_LAYERS ? in->recompute->keep[ly] : 0;
         for (int k = 0; k < N_LAYER_KINDS; k++) {
             const LayerKind *lk = &layer_kinds[k];
-            size_t bytes = layer_kind_bytes(lk->kind, m, T, p);
             int kept = (keep >> lk->kind) & 1 && lk->fwd_first >= 0;
-            if (lk->fwd_first >= 0) {
-                int end = kept ? gpu_plan_tick_bwd(L, ly, lk->bwd_last) : gpu_plan_tick_fwd(ly, lk->fwd_last);
+            // a kept MLP holds gate, up and h of every token, not one chunk
+            size_t bytes = kept && lk->kind == GB_MLP_CHUNK ? 3 * p->mlp_full_line : layer_kind_bytes(lk->kind, m, T, p);
+            // attention kept: the backward runs no attention forward, so lends it no scratch
+            if (lk->kind == GB_ATTN_FWD_SCRATCH && (keep >> GB_ATT) & 1) kept = -1;
+            if (lk->fwd_first >= 0 && (!lk->kept_only || kept == 1)) {
+                int end = kept == 1 ? gpu_plan_tick_bwd(L, ly, lk->bwd_last) : gpu_plan_tick_fwd(ly, lk->fwd_last);
                 rc |= add_line(p, lk->kind, ly, -1, PASS_FWD, bytes, gpu_plan_tick_fwd(ly, lk->fwd_first), end);
+                // kept lines nest like the checkpoints (born layer by layer, dying in reverse): the
+                // same bottom stack, so they leave no holes between them
+                if (kept == 1 && !rc) p->lines[p->n_lines - 1].a.stack = ARENA_UP;
             }
             if (!kept)
                 rc |= add_line(p, lk->kind, ly, -1, PASS_BWD, bytes, gpu_plan_tick_bwd(L, ly, lk->bwd_first),
@@ -288,6 +321,7 @@ static int plan_table(const GpuPlanInput *in, int mlp_rows, int ce_rows, int tig
     p->mlp_rows = mlp_rows;
     p->ce_rows = ce_rows;
     p->mlp_line = align_up((size_t)mlp_rows * (size_t)m->mlp * 2);
+    p->mlp_full_line = align_up(in->l->n_slots * (size_t)m->mlp * 2);
     p->n_uniq_max = in->l->n_real < (size_t)m->vocab ? in->l->n_real : (size_t)m->vocab;
     p->n_ticks = gpu_plan_tick_embed_bwd(p->L) + 1;
     size_t n_index = (size_t)GB_COUNT * (size_t)(p->L + 2) * 3 + (size_t)P_COUNT * (size_t)(p->L + 2);

@@ -20,7 +20,15 @@
  * Recompute policy (issue 11): GpuRecompute.keep[l] is a bit set of GpuBuf kinds whose forward
  * line of layer l is kept for the backward instead of recomputed. A kept kind's forward line
  * lives until its last backward use and no backward line is made; gpu_plan_buf() then answers
- * the forward line for the backward pass. The step today keeps nothing but the checkpoints.
+ * the forward line for the backward pass. The step runs the three levels of model/recompute.h,
+ * whose keep sets are gpu_recompute_keep's (any other set plans, but the step does not run it):
+ * selective keeps q, k, v (+ the q/k norm's lines), att, lse and x1 (a forward line of its own
+ * then, T x C); none also ln1, ln2, their rstd and the MLP's gate, up, h of every token (one
+ * line of 3 x mlp_full_line instead of the chunk). A layer whose attention output is kept runs
+ * no attention forward in backward: no backward attention-forward scratch line. Kept lines are
+ * born layer by layer and die in reverse, like the checkpoints, so they share their bottom stack
+ * (ARENA_UP): placed anywhere they left holes (2048x512 padded selective: 32.78 GB planned for
+ * 31.37 GB live; stacked, the two are equal).
  */
 #ifndef PB_GPU_MEMORY_PLAN_H
 #define PB_GPU_MEMORY_PLAN_H
@@ -31,6 +39,7 @@
 
 #include "../attention/attn_memory.h"
 #include "../model/model.h"
+#include "../model/recompute.h"
 #include "../strategies/layout.h"
 #include "arena_plan.h"
 
@@ -107,6 +116,11 @@ enum { LOSS_NORM, LOSS_CE, LOSS_NORM_BWD, LOSS_STEPS };
 typedef enum GpuPlanMode { GPU_PLAN_DEFAULT, GPU_PLAN_ACCUMULATE } GpuPlanMode;
 
 typedef struct GpuRecompute { uint64_t keep[GPU_PLAN_MAX_LAYERS]; } GpuRecompute; // bit (1 << kind)
+// The kinds a layer at level lv keeps; a policy's GpuRecompute from per-layer levels.
+uint64_t gpu_recompute_keep(RecomputeLevel lv);
+void gpu_recompute_of_levels(const unsigned char *levels, int layers, GpuRecompute *out);
+// Bytes one layer's kept forward lines take for T token slots (a kept MLP at its full-T size).
+size_t gpu_plan_keep_bytes(const ModelConfig *m, size_t T, uint64_t keep);
 
 typedef struct GpuPlanLine {
     GpuBuf kind;
@@ -127,6 +141,7 @@ typedef struct GpuMemPlan {
     size_t live_peak;    // the largest sum of live bytes (arena_live_peak), <= peak
     int mlp_rows, ce_rows;
     size_t mlp_line;     // bytes of one of the MLP chunk's three lines
+    size_t mlp_full_line;// the same for all T tokens (a layer that keeps its MLP: gate, up, h at x {0, 1, 2})
     size_t n_uniq_max;   // U
     AttnMemory attn;     // the attention backend's figures the plan used
     int attn_tight;      // how tight its backward's parts are (AttnMask.tight_parts; 0: few)

@@ -45,27 +45,6 @@
 #include "step_internal.h"
 
 char *gpu_line_ptr(Step *s, const GpuPlanLine *ln) { return ln ? s->arena + (ln->a.offset - s->plan.outside) : NULL; }
-static char *line_ptr(Step *s, const GpuPlanLine *ln) { return gpu_line_ptr(s, ln); }
-// A step-level line (checkpoints by layer), or a layer's line in a pass.
-static char *buf_at(Step *s, GpuBuf b, int layer, GpuPass pass) { return line_ptr(s, gpu_plan_buf(&s->plan, b, layer, pass)); }
-static bf16_t *bb(Step *s, GpuBuf b, int l, GpuPass p) { return (bf16_t *)buf_at(s, b, l, p); }
-static float *fb(Step *s, GpuBuf b, int l, GpuPass p) { return (float *)buf_at(s, b, l, p); }
-static int32_t *ib(Step *s, GpuBuf b) { return (int32_t *)buf_at(s, b, -1, PASS_NONE); }
-static bf16_t *ckpt(Step *s, int l) { return bb(s, GB_CHECKPOINT, l, PASS_NONE); }
-
-// One layer's slice of a per-layer weight; a gradient's line (per layer, or the whole tensor).
-// One layer's slice of a weight; NULL for a tensor the variant lacks (biases, q/k norms).
-static bf16_t *layer_w(Step *s, ParamId id, int l) {
-    size_t n = model_param_layer_size(&s->m, id);
-    return n ? s->w[id] + (size_t)l * n : NULL;
-}
-// fp32 gradient accumulators of the q/k norm weights (GB_NORM_GRAD_ACC after ln1, ln2, lnf).
-static float *norm_acc_qnorm(Step *s, int l) {
-    return (float *)buf_at(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (2 * (size_t)s->m.layers + 1) * s->m.hidden +
-           (size_t)l * s->m.head_dim;
-}
-static float *norm_acc_knorm(Step *s, int l) { return norm_acc_qnorm(s, s->m.layers + l); }
-static bf16_t *grad(Step *s, ParamId id, int l) { return (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l)); }
 
 size_t gpu_device_used(void) {
     size_t free_b = 0, total_b = 0;
@@ -75,19 +54,16 @@ size_t gpu_device_used(void) {
 
 // Poisoning (StepOptions.poison): before tick t runs, every line that died at t - 1 and every
 // line born at t is filled with NaN (0xFF bytes: NaN in bf16 and fp32), on the stream.
-static void tick(Step *s, int t) {
+void gpu_tick(Step *s, int t) {
     s->tick_now = t;
     if (!s->opt.poison) return;
     for (int i = 0; i < s->plan.n_lines; i++) {
         const GpuPlanLine *ln = &s->plan.lines[i];
         if (ln->kind <= GB_ATTN_HELD || !ln->a.bytes || (ln->a.first == 0 && ln->a.last == s->plan.n_ticks - 1)) continue;
         if (ln->a.first == t || ln->a.last == t - 1)
-            cudaCheck(cudaMemsetAsync(line_ptr(s, ln), 0xFF, ln->a.bytes, s->stream));
+            cudaCheck(cudaMemsetAsync(gpu_line_ptr(s, ln), 0xFF, ln->a.bytes, s->stream));
     }
 }
-static void tick_fwd(Step *s, int l, int sub) { tick(s, gpu_plan_tick_fwd(l, sub)); }
-static void tick_bwd(Step *s, int l, int sub) { tick(s, gpu_plan_tick_bwd(s->m.layers, l, sub)); }
-
 // ------------------------------------------------------------------------------------------
 // create / destroy
 
@@ -146,6 +122,17 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
         return NULL;
     }
     attn_opt.phases = o ? o->attention_phases : 0;
+    RecomputePolicy policy;
+    if (recompute_policy_parse(o ? o->recompute : NULL, &policy)) {
+        snprintf(err, errlen, "gpu: unknown recompute policy '%s' (full, selective, none, auto)", o->recompute);
+        return NULL;
+    }
+    if (o && o->recompute_levels)
+        for (int l = 0; l < m->layers; l++)
+            if (o->recompute_levels[l] >= RECOMPUTE_LEVELS) {
+                snprintf(err, errlen, "gpu: recompute level %d of layer %d is not a level", o->recompute_levels[l], l);
+                return NULL;
+            }
 
     Step *s = (Step *)calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "gpu: out of host memory"); return NULL; }
@@ -153,6 +140,11 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
     s->m = *m;
     if (o) s->opt = *o;
     s->opt.attention = ops->name;
+    s->policy = policy;
+    s->levels_given = o && o->recompute_levels;
+    if (s->levels_given) memcpy(s->levels_asked, o->recompute_levels, (size_t)m->layers);
+    s->opt.recompute = NULL; // the caller's strings and arrays are not kept
+    s->opt.recompute_levels = NULL;
     s->attn_ops = ops;
     cudaCheck(cudaSetDevice(0));
     cudaCheck(cudaFree(0)); // create the context before the baseline
@@ -230,9 +222,42 @@ static void copy_in(Step *s, GpuBuf b, const void *host, size_t bytes) {
     if (bytes) cudaCheck(cudaMemcpy(buf_at(s, b, -1, PASS_NONE), host, bytes, cudaMemcpyHostToDevice));
 }
 
+// auto's budget: StepOptions.memory_budget, else what the device has free now plus what the
+// plan counts that the Step already holds (weights, cuBLASLt workspace), less a margin.
+static size_t recompute_budget(Step *s) {
+    if (s->opt.memory_budget) return s->opt.memory_budget;
+    size_t free_b = 0, total_b = 0;
+    cudaCheck(cudaMemGetInfo(&free_b, &total_b));
+    size_t have = free_b + s->weight_bytes + GPU_MATMUL_WORKSPACE;
+    return have > GPU_RECOMPUTE_MARGIN ? have - GPU_RECOMPUTE_MARGIN : 0;
+}
+
+// The layout's recompute levels (the policy's choice, or the test's levels) into s->recompute.
+static PbStatus choose_recompute(Step *s, const GpuPlanInput *in, char *err, size_t errlen) {
+    if (s->levels_given) {
+        memset(&s->recompute, 0, sizeof s->recompute);
+        s->recompute.policy = POLICY_AUTO;
+        memcpy(s->recompute.level, s->levels_asked, (size_t)s->m.layers);
+        gpu_recompute_of_levels(s->recompute.level, s->m.layers, &s->recompute.keep);
+        s->recompute.fits = 1;
+        return PB_OK;
+    }
+    size_t budget = s->policy == POLICY_AUTO ? recompute_budget(s) : 0;
+    if (gpu_recompute_choose(in, s->policy, budget, &s->recompute, err, errlen)) return PB_ERROR;
+    if (!s->recompute.fits) { // auto: not even full recompute fits the budget
+        snprintf(err, errlen, "gpu: recompute auto: even full recompute plans %.2f GB, over the budget of %.2f GB",
+                 (double)s->recompute.peak / 1e9, (double)budget / 1e9);
+        return PB_NO_MEMORY;
+    }
+    return PB_OK;
+}
+
 // Plans both peaks (chunks and attention parts chosen by the default one) and allocates the
 // arena of the default plan.
 static PbStatus plan_and_allocate(Step *s, GpuPlanInput in, char *err, size_t errlen) {
+    PbStatus rc = choose_recompute(s, &in, err, errlen);
+    if (rc != PB_OK) return rc;
+    in.recompute = &s->recompute.keep;
     if (gpu_memory_plan(&in, &s->plan, err, errlen)) return PB_ERROR;
     in.mode = GPU_PLAN_ACCUMULATE; // the same step (same chunks and parts), gradients held from the start
     in.mlp_rows = s->plan.mlp_rows;
@@ -336,163 +361,6 @@ PbStatus gpu_prepare_layout(Step *s, const Layout *l, char *err, size_t errlen) 
 }
 
 // ------------------------------------------------------------------------------------------
-// the layer
-
-// x1 = x + attention(ln1(x)); leaves the pass's ln1, rstd1, q, k (roped), v, att, lse, and
-// ln2 = ln2(x1), rstd2. Ticks: LN1, QKV, ATTN, OPROJ of the pass.
-static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t *x, bf16_t *x1, char *err,
-                                        size_t errlen) {
-    const ModelConfig *m = &s->m;
-    const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
-    const int QD = Hq * D, KVD = Hkv * D, fwd = ps == PASS_FWD;
-    cudaStream_t st = s->stream;
-    fwd ? tick_fwd(s, l, FWD_LN1) : tick_bwd(s, l, BWD_LN1);
-    bf16_t *ln1 = bb(s, GB_LN1, l, ps), *q = bb(s, GB_Q, l, ps), *k = bb(s, GB_K, l, ps), *v = bb(s, GB_V, l, ps);
-    bf16_t *att = bb(s, GB_ATT, l, ps);
-    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
-    profile_begin(s->prof, OPK_NORM, st);
-    rmsnorm_forward(ln1, fb(s, GB_RSTD1, l, ps), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
-    fwd ? tick_fwd(s, l, FWD_QKV) : tick_bwd(s, l, BWD_QKV);
-    // with the q/k norm the projections go to their own lines and the norm writes q, k
-    bf16_t *qp = m->qk_norm ? bb(s, GB_QRAW, l, ps) : q, *kp = m->qk_norm ? bb(s, GB_KRAW, l, ps) : k;
-    profile_begin(s->prof, OPK_QKV, st);
-    matmul_forward(s->mm, qp, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
-    matmul_forward(s->mm, kp, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
-    matmul_forward(s->mm, v, ln1, layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
-    if (m->qk_norm) {
-        profile_begin(s->prof, OPK_NORM, st);
-        head_rmsnorm_forward(q, fb(s, GB_QRSTD, l, ps), qp, layer_w(s, P_QNORM, l), s->T, Hq, D, m->rms_eps, st);
-        head_rmsnorm_forward(k, fb(s, GB_KRSTD, l, ps), kp, layer_w(s, P_KNORM, l), s->T, Hkv, D, m->rms_eps, st);
-    }
-    profile_begin(s->prof, OPK_ROPE, st);
-    rope_forward_freq(q, ib(s, GB_POS), s->T, Hq, D, freq, st);
-    rope_forward_freq(k, ib(s, GB_POS), s->T, Hkv, D, freq, st);
-    fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
-    s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
-    profile_begin(s->prof, OPK_ATTN, st);
-    PbStatus rc = s->attn_ops->forward(s->attn, q, k, v, att, fb(s, GB_LSE, l, ps), st, err, errlen);
-    if (rc != PB_OK) return rc;
-    fwd ? tick_fwd(s, l, FWD_OPROJ) : tick_bwd(s, l, BWD_OPROJ);
-    profile_begin(s->prof, OPK_O, st);
-    matmul_forward_residual(s->mm, x1, x, att, layer_w(s, P_WO, l), T, QD, C, st); // x1 = x + att Wo^T
-    profile_begin(s->prof, OPK_NORM, st);
-    rmsnorm_forward(bb(s, GB_LN2, l, ps), fb(s, GB_RSTD2, l, ps), x1, layer_w(s, P_LN2, l), s->T, C, m->rms_eps, st);
-    return PB_OK;
-}
-
-// gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2, in the pass's MLP chunk.
-static void mlp_chunk_forward(Step *s, int l, GpuPass ps, size_t r0, int n, bf16_t *gate, bf16_t *up, bf16_t *h) {
-    const int C = s->m.hidden, F = s->m.mlp;
-    const bf16_t *ln2 = bb(s, GB_LN2, l, ps) + r0 * C;
-    profile_begin(s->prof, OPK_MLP, s->stream);
-    matmul_forward(s->mm, gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
-    matmul_forward(s->mm, up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
-    profile_begin(s->prof, OPK_SWIGLU, s->stream);
-    swiglu_forward(h, gate, up, (size_t)n * F, s->stream);
-}
-
-static void mlp_lines(Step *s, int l, GpuPass ps, bf16_t **gate, bf16_t **up, bf16_t **h) {
-    char *c = buf_at(s, GB_MLP_CHUNK, l, ps);
-    *gate = (bf16_t *)c;
-    *up = (bf16_t *)(c + s->plan.mlp_line);
-    *h = (bf16_t *)(c + 2 * s->plan.mlp_line);
-}
-
-// x1 += mlp(ln2), chunk by chunk.
-static void mlp_block_forward(Step *s, int l, bf16_t *x1) {
-    const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
-    bf16_t *gate, *up, *h;
-    tick_fwd(s, l, FWD_MLP);
-    mlp_lines(s, l, PASS_FWD, &gate, &up, &h);
-    for (size_t r0 = 0; r0 < s->T; r0 += R) {
-        int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
-        mlp_chunk_forward(s, l, PASS_FWD, r0, n, gate, up, h);
-        profile_begin(s->prof, OPK_MLP, s->stream);
-        matmul_forward(s->mm, x1 + r0 * C, h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
-    }
-}
-
-// dres: gradient of the layer output in, of x1 out (the MLP branch's gradient added).
-static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
-    const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
-    cudaStream_t st = s->stream;
-    float *acc_ln2 = fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + ((size_t)s->m.layers + l) * C;
-    tick_bwd(s, l, BWD_MLP);
-    bf16_t *gate, *up, *h;
-    mlp_lines(s, l, PASS_BWD, &gate, &up, &h);
-    bf16_t *dres0 = bb(s, GB_DRES, -1, PASS_NONE), *dln0 = bb(s, GB_DLN_MLP, l, PASS_BWD);
-    const bf16_t *ln20 = bb(s, GB_LN2, l, PASS_BWD);
-    const float *rstd2 = fb(s, GB_RSTD2, l, PASS_BWD);
-    for (size_t r0 = 0; r0 < s->T; r0 += R) {
-        int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
-        int acc = r0 > 0; // weight gradients accumulate over chunks
-        bf16_t *dres = dres0 + r0 * C, *dln = dln0 + r0 * C;
-        const bf16_t *ln2 = ln20 + r0 * C;
-        profile_pass(s->prof, OPP_RECOMPUTE);
-        mlp_chunk_forward(s, l, PASS_BWD, r0, n, gate, up, h);
-        profile_pass(s->prof, OPP_BWD);
-        profile_begin(s->prof, OPK_MLP, st);
-        matmul_backward_weight(s->mm, grad(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
-        matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
-        profile_begin(s->prof, OPK_SWIGLU, st);
-        swiglu_backward(gate, up, h, gate, up, (size_t)n * F, st);                      // in place: dgate, dup
-        profile_begin(s->prof, OPK_MLP, st);
-        matmul_backward_weight(s->mm, grad(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
-        matmul_backward_weight(s->mm, grad(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
-        matmul_backward_input(s->mm, dln, gate, layer_w(s, P_WGATE, l), n, C, F, 0, st);
-        matmul_backward_input(s->mm, dln, up, layer_w(s, P_WUP, l), n, C, F, 1, st);
-        profile_begin(s->prof, OPK_NORM, st);
-        rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), rstd2 + r0, (size_t)n, C, st);
-    }
-}
-
-// dres: gradient of x1 in, of the layer input x out.
-static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *err, size_t errlen) {
-    const ModelConfig *m = &s->m;
-    const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
-    const int QD = Hq * D, KVD = Hkv * D;
-    const GpuPass B = PASS_BWD;
-    cudaStream_t st = s->stream;
-    bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE), *ln1 = bb(s, GB_LN1, l, B), *att = bb(s, GB_ATT, l, B);
-    bf16_t *datt = bb(s, GB_DATT, l, B), *dq = bb(s, GB_DQ, l, B), *dk = bb(s, GB_DK, l, B), *dv = bb(s, GB_DV, l, B);
-    tick_bwd(s, l, BWD_OGRAD);
-    profile_begin(s->prof, OPK_O, st);
-    matmul_backward_weight(s->mm, grad(s, P_WO, l), NULL, dres, att, T, QD, C, 0, st);
-    matmul_backward_input(s->mm, datt, dres, layer_w(s, P_WO, l), T, QD, C, 0, st);
-    tick_bwd(s, l, BWD_ATTN_BWD);
-    s->attn_ops->set_scratch(s->attn, ATTN_BWD, buf_at(s, GB_ATTN_BWD_SCRATCH, l, B));
-    profile_begin(s->prof, OPK_ATTN, st);
-    PbStatus rc = s->attn_ops->backward(s->attn, bb(s, GB_Q, l, B), bb(s, GB_K, l, B), bb(s, GB_V, l, B), att, datt,
-                                        fb(s, GB_LSE, l, B), dq, dk, dv, st, err, errlen);
-    if (rc != PB_OK) return rc;
-    tick_bwd(s, l, BWD_QKV_BWD);
-    bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
-    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
-    profile_begin(s->prof, OPK_ROPE, st);
-    rope_backward_freq(dq, ib(s, GB_POS), s->T, Hq, D, freq, st);
-    rope_backward_freq(dk, ib(s, GB_POS), s->T, Hkv, D, freq, st);
-    if (m->qk_norm) { // in place: dq, dk become the projections' output gradients
-        profile_begin(s->prof, OPK_NORM, st);
-        head_rmsnorm_backward(dq, norm_acc_qnorm(s, l), dq, bb(s, GB_QRAW, l, B), layer_w(s, P_QNORM, l),
-                              fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
-        head_rmsnorm_backward(dk, norm_acc_knorm(s, l), dk, bb(s, GB_KRAW, l, B), layer_w(s, P_KNORM, l),
-                              fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
-    }
-    profile_begin(s->prof, OPK_QKV, st);
-    matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
-    matmul_backward_weight(s->mm, grad(s, P_WK, l), grad(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
-    matmul_backward_weight(s->mm, grad(s, P_WV, l), grad(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
-    matmul_backward_input(s->mm, dln, dq, layer_w(s, P_WQ, l), T, C, QD, 0, st);
-    matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
-    matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
-    tick_bwd(s, l, BWD_LN1_BWD);
-    profile_begin(s->prof, OPK_NORM, st);
-    rmsnorm_backward(dres, fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (size_t)l * C, dln, x, layer_w(s, P_LN1, l),
-                     fb(s, GB_RSTD1, l, B), s->T, C, st);
-    return PB_OK;
-}
-
-// ------------------------------------------------------------------------------------------
 // run
 
 static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
@@ -504,16 +372,15 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     float *norm_acc = fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE);
 
     // forward: keep each layer's input
-    tick(s, 0);
+    gpu_tick(s, 0);
     profile_pass(s->prof, OPP_FWD);
     profile_begin(s->prof, OPK_EMBED, st);
     embedding_forward(ckpt(s, 0), ib(s, GB_TOKENS), s->w[P_EMBED], s->T, C, st);
     for (int l = 0; l < L; l++) {
-        PbStatus rc = attention_block_forward(s, l, PASS_FWD, ckpt(s, l), ckpt(s, l + 1), err, errlen);
+        PbStatus rc = gpu_layer_forward(s, l, err, errlen);
         if (rc != PB_OK) return rc;
-        mlp_block_forward(s, l, ckpt(s, l + 1));
     }
-    tick(s, gpu_plan_tick_loss(L, LOSS_NORM));
+    gpu_tick(s, gpu_plan_tick_loss(L, LOSS_NORM));
     bf16_t *xf = ckpt(s, L), *lnf = bb(s, GB_LNF, -1, PASS_NONE), *dlnf = bb(s, GB_DLNF, -1, PASS_NONE);
     bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE);
     float *rstdf = fb(s, GB_RSTDF, -1, PASS_NONE);
@@ -521,7 +388,7 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     rmsnorm_forward(lnf, rstdf, xf, s->w[P_LNF], s->T, C, m->rms_eps, st);
 
     // loss and the LM head; the final norm's backward
-    tick(s, gpu_plan_tick_loss(L, LOSS_CE));
+    gpu_tick(s, gpu_plan_tick_loss(L, LOSS_CE));
     profile_pass(s->prof, OPP_BWD);
     profile_begin(s->prof, OPK_MISC, st);
     cudaCheck(cudaMemsetAsync(norm_acc, 0, gpu_plan_norm_acc_floats(m) * sizeof(float), st));
@@ -531,23 +398,18 @@ static PbStatus step_forward_backward(Step *s, char *err, size_t errlen) {
     fused_linear_cross_entropy(s->mm, (double *)buf_at(s, GB_LOSS, -1, PASS_NONE), dlnf, grad(s, head, -1), lnf,
                                s->w[head], ib(s, GB_LOSS_ROWS), ib(s, GB_LOSS_TARGETS), ib(s, GB_LOSS_WEIGHTS),
                                (int)s->n_loss, C, V, s->plan.ce_rows, buf_at(s, GB_CE_SCRATCH, -1, PASS_NONE), st);
-    tick(s, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
+    gpu_tick(s, gpu_plan_tick_loss(L, LOSS_NORM_BWD));
     profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_backward(dres, norm_acc + 2 * (size_t)L * C, dlnf, xf, s->w[P_LNF], rstdf, s->T, C, st);
 
-    // backward: recompute each layer from its checkpoint (x1 into its own line)
+    // backward: each layer recomputed as its level says, then differentiated
     for (int l = L - 1; l >= 0; l--) {
-        bf16_t *x = ckpt(s, l), *x1 = bb(s, GB_X1, l, PASS_BWD);
-        profile_pass(s->prof, OPP_RECOMPUTE);
-        PbStatus rc = attention_block_forward(s, l, PASS_BWD, x, x1, err, errlen);
-        if (rc != PB_OK) return rc;
-        mlp_block_backward(s, l, x1);
-        rc = attention_block_backward(s, l, x, err, errlen);
+        PbStatus rc = gpu_layer_backward(s, l, err, errlen);
         if (rc != PB_OK) return rc;
     }
 
     // embedding: rows of absent tokens are zero, or (tied) the LM head's gradient the CE wrote
-    tick(s, gpu_plan_tick_embed_bwd(L));
+    gpu_tick(s, gpu_plan_tick_embed_bwd(L));
     profile_begin(s->prof, OPK_EMBED, st);
     if (!m->tied_embeddings) cudaCheck(cudaMemsetAsync(grad(s, P_EMBED, -1), 0, (size_t)V * C * sizeof(bf16_t), st));
     embedding_backward(grad(s, P_EMBED, -1), dres, ib(s, GB_EMB_UNIQ_TOK), ib(s, GB_EMB_UNIQ_OFF), ib(s, GB_EMB_SLOTS),

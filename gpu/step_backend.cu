@@ -96,6 +96,12 @@ static const char *gpu_attention(Step *s) { return s->attn_ops->name; }
 // Asked between prepare and release: the attention backend's own account of the layout.
 static void gpu_attention_plan(Step *s, char *out, size_t len) { s->attn_ops->describe(s->attn, out, len); }
 
+// Asked between prepare and release: the levels the prepared layout runs (host memory only).
+static void gpu_recompute(Step *s, unsigned char *levels, char *what, size_t len) {
+    memcpy(levels, s->recompute.level, (size_t)s->m.layers);
+    recompute_describe(s->levels_given ? POLICY_AUTO : s->policy, s->recompute.level, s->m.layers, what, len);
+}
+
 // ------------------------------------------------------------------------------------------
 // the entry points: each arms a CheckTrap, so a failed device call returns PB_DEVICE_ERROR
 
@@ -204,5 +210,5 @@ static void gpu_describe(Step *s, char *gpu_name, size_t n1, char *versions, siz
 
 extern "C" const StepBackend gpu_step_backend = {
     "gpu", gpu_create, gpu_prepare, gpu_run, gpu_memory, gpu_params, gpu_grads, gpu_release_layout, gpu_destroy_step,
-    gpu_describe, gpu_clocks, gpu_attention, gpu_attention_plan, gpu_profile,
+    gpu_describe, gpu_clocks, gpu_attention, gpu_attention_plan, gpu_profile, gpu_recompute,
 };

@@ -1,6 +1,7 @@
 /*
  * step_internal.h: the GPU step's state, shared by its two files and nothing else:
- *   step.cu          the spine: create, prepare (the arena), the layer, run (timed)
+ *   step.cu          the spine: create, prepare (the arena, the recompute choice), run (timed)
+ *   step_layer.cu    one layer's forward and backward under its recompute level
  *   step_backend.cu  the StepBackend face: every entry point under a CheckTrap, accounting,
  *                    copies, environment and clocks
  */
@@ -19,6 +20,7 @@ extern "C" {
 #include "../model/model.h"
 #include "../step/step.h"
 #include "memory_plan.h"
+#include "recompute_plan.h"
 }
 
 struct Step {
@@ -50,7 +52,16 @@ struct Step {
     size_t T, n_loss;
     int n_uniq;
     int tick_now;              // the plan's tick being run (poisoning)
+
+    // recompute policy (create: StepOptions.recompute; prepare: the choice per layout)
+    RecomputePolicy policy;
+    int levels_given;          // StepOptions.recompute_levels (tests): these levels, not the policy's
+    unsigned char levels_asked[GPU_PLAN_MAX_LAYERS];
+    RecomputeChoice recompute; // the prepared layout's levels and keep sets
 };
+
+// The prepared layout's recompute level of layer l.
+static inline RecomputeLevel layer_level(const Step *s, int l) { return (RecomputeLevel)s->recompute.level[l]; }
 
 // StepOptions.gemm_select as the matmul's choice: "heuristic", else timed (NULL is the default,
 // STEP_GEMM_SELECT_DEFAULT; the CLI admits only the two names).
@@ -67,5 +78,38 @@ void gpu_release_layout(Step *s);
 void gpu_destroy_step(Step *s);
 size_t gpu_device_used(void); // bytes in use on the device (cudaMemGetInfo)
 char *gpu_line_ptr(Step *s, const GpuPlanLine *ln); // a plan line's device address (prepared Step)
+
+// A plan line's device address, by (kind, layer, pass); a layer's slice of a weight (NULL for a
+// tensor the variant lacks: biases, q/k norms); a gradient's line (per layer, or the whole tensor).
+static inline char *line_ptr(Step *s, const GpuPlanLine *ln) { return gpu_line_ptr(s, ln); }
+// A step-level line (checkpoints by layer), or a layer's line in a pass.
+static inline char *buf_at(Step *s, GpuBuf b, int layer, GpuPass pass) { return line_ptr(s, gpu_plan_buf(&s->plan, b, layer, pass)); }
+static inline bf16_t *bb(Step *s, GpuBuf b, int l, GpuPass p) { return (bf16_t *)buf_at(s, b, l, p); }
+static inline float *fb(Step *s, GpuBuf b, int l, GpuPass p) { return (float *)buf_at(s, b, l, p); }
+static inline int32_t *ib(Step *s, GpuBuf b) { return (int32_t *)buf_at(s, b, -1, PASS_NONE); }
+static inline bf16_t *ckpt(Step *s, int l) { return bb(s, GB_CHECKPOINT, l, PASS_NONE); }
+
+// One layer's slice of a weight; NULL for a tensor the variant lacks (biases, q/k norms).
+static inline bf16_t *layer_w(Step *s, ParamId id, int l) {
+    size_t n = model_param_layer_size(&s->m, id);
+    return n ? s->w[id] + (size_t)l * n : NULL;
+}
+// fp32 gradient accumulators of the q/k norm weights (GB_NORM_GRAD_ACC after ln1, ln2, lnf).
+static inline float *norm_acc_qnorm(Step *s, int l) {
+    return (float *)buf_at(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (2 * (size_t)s->m.layers + 1) * s->m.hidden +
+           (size_t)l * s->m.head_dim;
+}
+static inline float *norm_acc_knorm(Step *s, int l) { return norm_acc_qnorm(s, s->m.layers + l); }
+static inline bf16_t *grad(Step *s, ParamId id, int l) { return (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l)); }
+
+// The plan's tick t begins (poisoning: lines that died at t - 1 or are born at t become NaN).
+void gpu_tick(Step *s, int t);
+static inline void tick_fwd(Step *s, int l, int sub) { gpu_tick(s, gpu_plan_tick_fwd(l, sub)); }
+static inline void tick_bwd(Step *s, int l, int sub) { gpu_tick(s, gpu_plan_tick_bwd(s->m.layers, l, sub)); }
+
+// step_layer.cu: layer l's forward (input checkpoint l, output checkpoint l + 1), and its backward
+// (dres: the gradient of its output in, of its input out), each as the layer's recompute level says.
+PbStatus gpu_layer_forward(Step *s, int l, char *err, size_t errlen);
+PbStatus gpu_layer_backward(Step *s, int l, char *err, size_t errlen);
 
 #endif

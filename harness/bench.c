@@ -128,7 +128,9 @@ static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBa
     StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
                        .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
                        .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
-                       .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT, .profile = o->profile };
+                       .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT, .profile = o->profile,
+                       .recompute = o->recompute,
+                       .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0 };
     char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
@@ -221,8 +223,8 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     ResumeKey key = { p.model.name, o.strategies, p.seed, p.backend->device,
                       p.backend->attention ? p.backend->attention(p.step) : "",
                       o.prefix_attention ? o.prefix_attention : "auto",
-                      on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : "",
-                      o.prefix_share ? o.prefix_share : "auto" };
+                      on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : "", o.recompute,
+                      o.memory_budget_gb, o.prefix_share ? o.prefix_share : "auto" };
     if (!rc) rc = select_cells(&o, &cells, &key, done, n_done, csv.shown, &selected, &p.n_selected);
     results_rows_free(done, n_done);
     if (!rc && !(command = cli_command_line(argc, argv))) { fprintf(stderr, "bench: out of memory\n"); rc = 1; }
@@ -240,6 +242,8 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         PrefixShareMode share_mode = PREFIX_SHARE_AUTO;
         prefix_share_mode_parse(o.prefix_share, &share_mode); // the CLI took auto or always only
         p.share = share_rule(&p.model, share_mode);
+        p.recompute = o.recompute;
+        p.memory_budget_gb = o.memory_budget_gb;
         if (o.profile && !p.backend->profile)
             fprintf(stderr, "bench: --profile: the %s step has no profiler (ignored)\n", p.backend->device);
         fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name,

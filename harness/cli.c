@@ -13,7 +13,8 @@ void cli_usage(FILE *fp) {
     fputs("usage: bench [options]            run a sweep, write a CSV, print a table\n"
           "       bench compare BASE.csv NEW.csv [--threshold PCT]\n"
           "       bench plan [--model M] [--sweep S | --cells PxC,...] [--prompts B] [--completions K]\n"
-          "                  [--strategy S] [--attention A] [--device gpu [--min-reps N]] [--out FILE.csv]\n"
+          "                  [--strategy S] [--attention A] [--recompute R [--memory-budget GB]]\n"
+          "                  [--device gpu [--min-reps N]] [--out FILE.csv]\n"
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
           "       bench estimate [--sweep S | --cells PxC,...] [--strategy S] [--rates FILE.csv] [--overhead S]\n"
@@ -53,6 +54,11 @@ void cli_usage(FILE *fp) {
           "  --matmul-verbose      print every cuBLASLt plan as the GPU step builds it\n"
           "  --mlp-chunk N         GPU: MLP chunks of at most N tokens (default: the memory plan's choice of\n"
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
+          "  --recompute full|selective|none|auto   what each layer recomputes in backward: its whole forward\n"
+          "                        (default), the norms and the MLP, nothing; or per layer the least that fits\n"
+          "                        --memory-budget (model/recompute.h)\n"
+          "  --memory-budget GB    auto's budget for the planned peak (default: the GPU's free memory less 1 GiB;\n"
+          "                        141 GB where there is no GPU, e.g. bench plan)\n"
           "  --gemm-select heuristic|timed   cuBLASLt algorithm per GEMM shape: the heuristic's first, or\n"
           "                        the fastest of its candidates timed once per shape (default heuristic:\n"
           "                        timing allocates a temporary outside the memory plan)\n"
@@ -91,7 +97,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--prefix-share", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup",
+    "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup", "--recompute", "--memory-budget",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -137,6 +143,14 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
     } else if (!strcmp(flag, "--mlp-chunk")) {
         if (parse_int(v, 64, 1 << 20, &n)) return bad(err, errlen, flag, v, "tokens, 64..1048576");
         o->mlp_chunk = (int)n;
+    } else if (!strcmp(flag, "--recompute")) {
+        if (strcmp(v, "full") && strcmp(v, "selective") && strcmp(v, "none") && strcmp(v, "auto"))
+            return bad(err, errlen, flag, v, "full|selective|none|auto");
+        o->recompute = v;
+    } else if (!strcmp(flag, "--memory-budget")) {
+        double gb;
+        if (parse_seconds(v, &gb) || !(gb > 0) || gb > 1e5) return bad(err, errlen, flag, v, "GB, > 0");
+        o->memory_budget_gb = gb;
     } else if (!strcmp(flag, "--prefix-attention")) {
         if (strcmp(v, "auto") && strcmp(v, "gather") && strcmp(v, "merge"))
             return bad(err, errlen, flag, v, "auto|gather|merge");
@@ -182,6 +196,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     o->shard_i = 0;
     o->shard_n = 1;
     o->min_time = o->max_time = -1;
+    o->memory_budget_gb = -1;
     if (argc > 1 && !strcmp(argv[1], "compare")) {
         o->action = CLI_COMPARE;
         o->compare_argc = argc - 2;

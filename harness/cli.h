@@ -29,6 +29,8 @@ typedef struct CliOptions {
     int resume;
     int matmul_verbose;     // --matmul-verbose
     int mlp_chunk;          // --mlp-chunk N: MLP chunk cap in tokens; 0: the memory plan's choice
+    const char *recompute;  // --recompute full|selective|none|auto; NULL: full
+    double memory_budget_gb;// --memory-budget GB (auto's budget); -1: the device's free memory less a margin
     int force;              // --force: run cells over the cpu budget
     int profile;            // --profile
     const char *gemm_select;// "heuristic" | "timed" | NULL (the default, STEP_GEMM_SELECT_DEFAULT)

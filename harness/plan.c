@@ -7,6 +7,7 @@
 
 #include "../attention/attn_memory.h"
 #include "../gpu/memory_plan.h"
+#include "../gpu/recompute_plan.h"
 #include "bench.h"
 #include "config.h"
 #include "lengths.h"
@@ -29,11 +30,12 @@ static PbStatus plan_step(void *ctx, int timed, double *ms, double *loss, char *
 static const char csv_header[] =
     "model,attention,prompt_len,completion_len,prompts,completions,strategy,tokens,plan_gb,plan_accum_gb,"
     "mlp_rows,ce_rows,peak_at,status,gpu_plan_gb,gpu_plan_accum_gb,allocated_gb,driver_gb,driver_vs_plan_pct,"
-    "median_ms,min_ms,reps,loss,git_commit";
+    "median_ms,min_ms,reps,loss,git_commit,recompute,memory_budget_gb";
 
-// The host plan of one layout, both ways. 0 or -1 with a line on stderr.
+// The host plan of one layout, both ways, under the recompute policy's choice (*rc: the levels;
+// auto held to budget bytes). 0 or -1 with a line on stderr.
 static int host_plans(const ModelConfig *m, const Layout *l, const char *attention, AttnPrefixMode mode, int mlp_cap,
-                      GpuMemPlan p[2]) {
+                      RecomputePolicy policy, size_t budget, RecomputeChoice *rc, GpuMemPlan p[2]) {
     GpuPlanInput in = {.m = m, .l = l, .mode = GPU_PLAN_DEFAULT, .mlp_cap = mlp_cap, .attn_tight = -1};
     char err[256];
     const AttnMemoryAsk ask = {mode, 0, 0}; // the step's AttnOptions
@@ -41,6 +43,8 @@ static int host_plans(const ModelConfig *m, const Layout *l, const char *attenti
         fprintf(stderr, "bench plan: unknown attention backend '%s'\n", attention);
         return -1;
     }
+    if (gpu_recompute_choose(&in, policy, budget, rc, err, sizeof err)) { fprintf(stderr, "bench plan: %s\n", err); return -1; }
+    in.recompute = &rc->keep;
     if (gpu_memory_plan(&in, &p[0], err, sizeof err)) { fprintf(stderr, "bench plan: %s\n", err); return -1; }
     in.mode = GPU_PLAN_ACCUMULATE;
     in.mlp_rows = p[0].mlp_rows;
@@ -124,11 +128,21 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     PrefixShareMode share_mode = PREFIX_SHARE_AUTO;
     prefix_share_mode_parse(o->prefix_share, &share_mode); // the CLI took auto or always only
     const PrefixShare share = share_rule(&m, share_mode);
+    RecomputePolicy policy;
+    if (recompute_policy_parse(o->recompute, &policy)) { // the CLI admits only the four names
+        fprintf(stderr, "bench plan: unknown --recompute\n");
+        cells_source_free(&cells);
+        return PB_EXIT_USAGE;
+    }
+    // the host's budget: --memory-budget, else an H200's (the GPU step asks its device instead)
+    const size_t budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : GPU_RECOMPUTE_HOST_BUDGET;
     const StepBackend *b = NULL;
     Step *s = NULL;
     if (o->device && !strcmp(o->device, "gpu")) {
         StepOptions so = {.seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = attention,
-                          .prefix_attention = o->prefix_attention, .checkpoint = 1, .mlp_chunk = o->mlp_chunk};
+                          .prefix_attention = o->prefix_attention, .checkpoint = 1, .mlp_chunk = o->mlp_chunk,
+                          .recompute = o->recompute,
+                          .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0};
         if (!gpu) { fprintf(stderr, "bench plan: --device gpu: this build has no GPU step\n"); cells_source_free(&cells); return PB_EXIT_FAILED; }
         if (!(s = gpu->create(&m, &so, err, sizeof err))) {
             fprintf(stderr, "bench plan: --device gpu: %s\n", err);
@@ -144,8 +158,12 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
         cells_source_free(&cells);
         return PB_EXIT_USAGE;
     }
-    fprintf(out, "memory plan of the GPU step: %s, attention %s%s\n", m.name, attention,
+    fprintf(out, "memory plan of the GPU step: %s, attention %s, recompute %s%s\n", m.name, attention,
+            recompute_policy_name(policy),
             s ? ", measured on the GPU" : " (host figures; cuDNN workspace reserved, see attention/attn_memory.h)");
+    if (policy == POLICY_AUTO)
+        fprintf(out, "auto's budget: %.3f GB (%s)\n", budget / 1e9,
+                o->memory_budget_gb > 0 ? "--memory-budget" : "an H200's 141 GB; on the GPU the device's free memory less 1 GiB");
     int failed = 0;
     for (int i = 0; i < cells.n && !failed; i++) {
         Cell cell;
@@ -164,28 +182,42 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             if (!(o->strategies & (1u << st))) continue;
             Layout l;
             GpuMemPlan p[2];
+            RecomputeChoice choice;
             if (layout_build_forest_share(&l, (Strategy)st, &g, &share)) {
                 fprintf(stderr, "bench plan: layout_build failed\n");
                 failed = PB_EXIT_FAILED;
                 break;
             }
-            if (host_plans(&m, &l, attention, mode, o->mlp_chunk, p)) { layout_free(&l); failed = PB_EXIT_FAILED; break; }
+            if (host_plans(&m, &l, attention, mode, o->mlp_chunk, policy, budget, &choice, p)) {
+                layout_free(&l);
+                failed = PB_EXIT_FAILED;
+                break;
+            }
+            char what[320];
+            recompute_describe(policy, choice.level, m.layers, what, sizeof what);
+            const double hw = model_hw_flops(&m, choice.level, l.n_slots, l.attn_pairs, l.n_loss_rows),
+                         mf = model_flops(&m, l.n_slots, l.attn_pairs, l.n_loss_rows).total;
             fprintf(out, "  %-6s %7zu slots: peak %.3f GB, with gradients held %.3f GB", strategy_name((Strategy)st),
                     l.n_slots, p[0].peak / 1e9, p[1].peak / 1e9);
             if (st == STRATEGY_PREFIX)
                 fprintf(out, " (%d/%d groups shared, --prefix-share %s%s)", l.n_shared_groups, l.n_prefix_groups,
                         prefix_share_mode_name(share_mode), l.strategy == STRATEGY_PADDED ? ": the padded layout" : "");
             fputc('\n', out);
+            fprintf(out, "  recompute %s%s; hardware FLOPs %.4g = %.4f x model FLOPs %.4g\n", what,
+                    choice.fits ? "" : policy == POLICY_AUTO ? " (nothing fits the budget: full)" : " (over the budget)",
+                    hw, hw / mf, mf);
             gpu_memory_plan_print(&p[0], PLAN_LARGEST, out);
             char fields[512] = ",,,,,,,,,", peak_at[96];
             gpu_plan_tick_name(&p[0], p[0].peak_tick, peak_at, sizeof peak_at);
             int rc_gpu = s ? measure_on_gpu(b, s, &l, o, out, fields, sizeof fields) : PB_EXIT_OK;
             if (rc_gpu) failed = rc_gpu;
+            char budget_gb[32] = ""; // auto's only
+            if (policy == POLICY_AUTO) snprintf(budget_gb, sizeof budget_gb, "%.4f", budget / 1e9);
             if (csv)
-                fprintf(csv, "%s,%s,%d,%d,%d,%d,%s,%zu,%.4f,%.4f,%d,%d,\"%s\",%s,%s\n", m.name, attention, c->prompt_len,
-                        c->completion_len, c->prompts, c->k, strategy_name((Strategy)st), l.n_slots, p[0].peak / 1e9,
-                        p[1].peak / 1e9, p[0].mlp_rows, p[0].ce_rows, peak_at, s ? fields : "host,,,,,,,,,",
-                        pb_build_commit());
+                fprintf(csv, "%s,%s,%d,%d,%d,%d,%s,%zu,%.4f,%.4f,%d,%d,\"%s\",%s,%s,\"%s\",%s\n", m.name, attention,
+                        c->prompt_len, c->completion_len, c->prompts, c->k, strategy_name((Strategy)st), l.n_slots,
+                        p[0].peak / 1e9, p[1].peak / 1e9, p[0].mlp_rows, p[0].ce_rows, peak_at,
+                        s ? fields : "host,,,,,,,,,", pb_build_commit(), what, budget_gb);
             gpu_memory_plan_free(&p[0]);
             gpu_memory_plan_free(&p[1]);
             layout_free(&l);

@@ -33,6 +33,10 @@ typedef struct Column { const char *name; ColType type; size_t off, size; } Colu
 #define MEASURE_COLS(p, i) \
     COL(p "_stop", C_STR, s[i].stop), COL(p "_noise", C_DBL, s[i].noise), COL(p "_warmup_ms", C_DBL, s[i].warmup_ms)
 
+#define RECOMPUTE_COLS(p, i) \
+    COL(p "_recompute", C_STR, s[i].recompute), COL(p "_hw_tflop", C_DBL, s[i].hw_tflop), \
+    COL(p "_hw_tflops", C_DBL, s[i].hw_tflops)
+
 static const Column columns[] = {
     // the reference CSV's 18 columns, in its order
     COL("model", C_STR, model), COL("method", C_STR, method),
@@ -66,6 +70,9 @@ static const Column columns[] = {
     // the prefix layout's per-group choice (strategies/prefix_share.h), last so older files still read
     COL("prefix_share", C_STR, prefix_share), COL("prefix_shared_groups", C_STR, prefix_shared_groups),
     COL("ideal_speedup_pad_prefix_run", C_DBL, ideal_speedup_pad_prefix_run),
+    // the recompute policy (issue 11), last so that older files still read
+    COL("recompute", C_STR, recompute), COL("memory_budget_gb", C_DBL, memory_budget_gb),
+    RECOMPUTE_COLS("padded", 0), RECOMPUTE_COLS("packed", 1), RECOMPUTE_COLS("prefix", 2), RECOMPUTE_COLS("tree", 3),
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 

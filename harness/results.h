@@ -35,6 +35,10 @@ typedef struct StrategyResult {
     double noise;           // IQR / median reached (NaN below two timed steps)
     double warmup_ms;       // the untimed warm-up step's time (its excess over ms is the one-time work)
     char error[256];        // why the status is error or oom, one line; "" otherwise
+    char recompute[320];    // what each layer recomputed (model/recompute.h recompute_describe), e.g. "full",
+                            // "auto: 12 none, 8 selective, 8 full (ffffffffssssssssnnnnnnnnnnnn)"
+    double hw_tflop;        // hardware FLOPs of one step (model + recomputed, model_hw_flops) / 1e12
+    double hw_tflops;       // hardware TFLOP/s at the median time
 } StrategyResult;
 
 typedef struct ResultRow {
@@ -67,6 +71,8 @@ typedef struct ResultRow {
     char *prompt_lens;               // exact lengths, space separated; malloc'd, any length (NULL = empty)
     char *completion_lens;
     char time[32];                   // UTC, ISO 8601, when the row was written
+    char recompute[16];              // the policy asked for (--recompute): full | selective | none | auto
+    double memory_budget_gb;         // auto's budget (--memory-budget; the device's default where not given)
     int line;                        // results_read: the row's line in its file (not a column)
 } ResultRow;
 

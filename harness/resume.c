@@ -1,6 +1,7 @@
 // resume.c: matching rows of an output file to the cells of this run (see resume.h).
 #include "resume.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,11 @@ static ResumeReason row_differs(const ResultRow *r, const ResumeKey *k) {
         strcmp(r->prefix_share[0] ? r->prefix_share : "always", k->prefix_share ? k->prefix_share : "auto"))
         return RESUME_PREFIX_SHARE;
     if (strcmp(r->gemm_select, k->gemm_select ? k->gemm_select : "")) return RESUME_GEMM_SELECT;
+    const char *want = k->recompute ? k->recompute : "full", *had = r->recompute[0] ? r->recompute : "full";
+    const double budget = k->memory_budget_gb > 0 ? k->memory_budget_gb : NAN;
+    if (strcmp(want, had) || (!strcmp(want, "auto") && !(budget == r->memory_budget_gb) &&
+                              !(isnan(budget) && isnan(r->memory_budget_gb))))
+        return RESUME_RECOMPUTE;
     for (int s = 0; s < STRATEGY_COUNT; s++)
         if ((k->strategies & (1u << s)) && strcmp(r->s[s].status, "ok") && strcmp(r->s[s].status, "oom"))
             return RESUME_STRATEGIES;
@@ -56,6 +62,7 @@ void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, 
         [RESUME_PREFIX_ATTENTION] = "measured there with another --prefix-attention (now %s)",
         [RESUME_PREFIX_SHARE] = "measured there with another --prefix-share (now %s)",
         [RESUME_GEMM_SELECT] = "measured there with another --gemm-select (now %s)",
+        [RESUME_RECOMPUTE] = "measured there with another --recompute or --memory-budget (now %s)",
         [RESUME_STRATEGIES] = "a strategy asked for now (%s) was not run there or failed",
     };
     for (int r = RESUME_SEED; r < RESUME_REASON_COUNT; r++) {
@@ -67,6 +74,7 @@ void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, 
         else if (r == RESUME_PREFIX_ATTENTION) snprintf(what, sizeof what, why[r], k->prefix_attention);
         else if (r == RESUME_PREFIX_SHARE) snprintf(what, sizeof what, why[r], k->prefix_share ? k->prefix_share : "auto");
         else if (r == RESUME_GEMM_SELECT) snprintf(what, sizeof what, why[r], k->gemm_select ? k->gemm_select : "none");
+        else if (r == RESUME_RECOMPUTE) snprintf(what, sizeof what, why[r], k->recompute ? k->recompute : "full");
         else snprintf(what, sizeof what, why[r], list);
         fprintf(fp, "bench: --resume: %d cell(s) run again: %s\n", counts[r], what);
     }

@@ -2,7 +2,8 @@
  * resume.h: which cells --resume skips. A row of the output file holds a cell's measurement
  * when it is the same cell (model, lengths, K, B, exact lengths: results_same_cell) and was
  * measured the same way: the same seed, device and attention backend, the same prefix
- * attention mode (auto|gather|merge, where the row records one), and every strategy this run
+ * attention mode (auto|gather|merge, where the row records one), the same recompute policy (and
+ * for auto the same --memory-budget), and every strategy this run
  * asks for was run there (status ok or oom; "skipped", "error" or missing run again).
  * A cell whose rows differ runs again, and the reasons are counted for one summary line each.
  */
@@ -24,6 +25,7 @@ typedef enum ResumeReason {
     RESUME_PREFIX_ATTENTION,
     RESUME_PREFIX_SHARE, // prefix rows built with another --prefix-share (a row without one: always)
     RESUME_GEMM_SELECT, // GPU rows chosen with another --gemm-select
+    RESUME_RECOMPUTE,   // rows measured with another --recompute (or, for auto, another --memory-budget)
     RESUME_STRATEGIES,  // a strategy asked for now was not run (or failed) there
     RESUME_REASON_COUNT
 } ResumeReason;
@@ -36,6 +38,8 @@ typedef struct ResumeKey {
     const char *attention; // "" on the CPU
     const char *prefix_attention; // the mode asked for: auto | gather | merge
     const char *gemm_select;      // GPU: heuristic | timed; NULL or "" on the CPU
+    const char *recompute;        // the policy asked for; NULL: full (a row without one is full too)
+    double memory_budget_gb;      // auto: the budget as given; <= 0: the device's default
     const char *prefix_share;     // auto | always; NULL: auto
 } ResumeKey;
 

@@ -62,16 +62,18 @@ typedef struct CellProfile {
     int have;
     StepProfile prof;
     RoofShape shape;
+    unsigned char levels[PB_MODEL_MAX_LAYERS]; // shape.recompute points here
 } CellProfile;
 
 // One more step with every op class timed, after the timed ones (so events cannot distort them).
 // A profile that fails without a device error loses only its table (said on stderr).
-static PbStatus profile_strategy(const RunPlan *p, Strategy st, const Layout *l, CellProfile *cp, char *err,
-                                 size_t errlen) {
+static PbStatus profile_strategy(const RunPlan *p, Strategy st, const Layout *l, const unsigned char *levels,
+                                 CellProfile *cp, char *err, size_t errlen) {
     if (!p->profile || !p->backend->profile) return PB_OK;
     PbStatus rc = p->backend->profile(p->step, &cp->prof, err, errlen);
     cp->have = rc == PB_OK;
-    cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss};
+    memcpy(cp->levels, levels, (size_t)p->model.layers);
+    cp->shape = (RoofShape){l->n_slots, l->attn_pairs, l->n_loss, cp->levels};
     if (rc == PB_DEVICE_ERROR) return rc;
     if (rc != PB_OK) fprintf(p->progress, "  %-6s profile: %s (no table)\n", strategy_name(st), err); // prefix may run padded's layout
     return PB_OK;
@@ -109,14 +111,21 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     PbStatus rc = p->backend->prepare(p->step, &l, err, sizeof err);
     if (rc == PB_OK && st == STRATEGY_PREFIX && p->backend->attention_plan)
         p->backend->attention_plan(p->step, r->prefix_attention, sizeof r->prefix_attention);
+    // what each layer recomputes (chosen in prepare): the hardware FLOPs and the roofline follow it
+    unsigned char levels[PB_MODEL_MAX_LAYERS];
+    memset(levels, RECOMPUTE_FULL, (size_t)p->model.layers);
+    if (rc == PB_OK && p->backend->recompute)
+        p->backend->recompute(p->step, levels, out->recompute, sizeof out->recompute);
+    const double hw_flop = model_hw_flops(&p->model, levels, l.n_slots, l.attn_pairs, l.n_loss_rows);
+    out->hw_tflop = hw_flop * 1e-12;
     MeasureStats ms = {0};
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
     MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
     if (mc.warmup_auto) mc.warmup = warmup_auto_skip(wa, mc.noise, f.total) ? 0 : 1;
     if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
-    if (rc == PB_OK) rc = profile_strategy(p, st, &l, cp, err, sizeof err);
-    RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss};
+    if (rc == PB_OK) rc = profile_strategy(p, st, &l, levels, cp, err, sizeof err);
+    RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss, levels};
     StepMemory mem = {0};
     if (rc == PB_OK) p->backend->memory(p->step, &mem);
     p->backend->release(p->step);
@@ -139,6 +148,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
     if (mc.warmup_auto) warmup_auto_seen(wa, ms.warmup_ms, ms.min_ms, out->tflops);
+    out->hw_tflops = ms.median_ms > 0 ? hw_flop / (ms.median_ms * 1e-3) * 1e-12 : NAN;
     if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
         RoofCosts costs;
         roofline_costs(&p->model, &shape, &costs);
@@ -146,9 +156,11 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     }
     char noise[32] = "noise ?";
     if (isfinite(ms.rel_iqr)) snprintf(noise, sizeof noise, "noise %.2f%%", 100 * ms.rel_iqr);
-    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %s, %d reps, stop: %s%s)  %.3f GB  %.3g TFLOP/s  loss %.9g%s%s\n",
+    fprintf(p->progress, "  %-6s %10.3f ms (min %.3f, IQR %.3f, %s, %d reps, stop: %s%s)  %.3f GB  %.3g TFLOP/s (hardware %.3g, "
+            "recompute %s)  loss %.9g%s%s\n",
             strategy_name(st), ms.median_ms, ms.min_ms, ms.iqr_ms, noise, ms.reps, measure_stop_name(ms.stop),
-            mc.warmup ? (ms.stopped_at_max_time ? ", before the noise target" : "") : ", no warm-up", out->gb, out->tflops, loss,
+            mc.warmup ? (ms.stopped_at_max_time ? ", before the noise target" : "") : ", no warm-up", out->gb, out->tflops,
+            out->hw_tflops, out->recompute[0] ? out->recompute : "full", loss,
             out->clocks[0] && strcmp(out->clocks, "ok") ? "  clocks " : "", strcmp(out->clocks, "ok") ? out->clocks : "");
     return PB_OK;
 }
@@ -181,6 +193,8 @@ static int row_environment(const RunPlan *p, const Cell *c, ResultRow *r) {
     r->batch_size = c->prompts;
     snprintf(r->attention, sizeof r->attention, "%s", p->backend->attention ? p->backend->attention(p->step) : "");
     snprintf(r->gemm_select, sizeof r->gemm_select, "%s", p->gemm_select ? p->gemm_select : "");
+    snprintf(r->recompute, sizeof r->recompute, "%s", p->recompute ? p->recompute : "full");
+    r->memory_budget_gb = p->memory_budget_gb > 0 ? p->memory_budget_gb : NAN;
     snprintf(r->device, sizeof r->device, "%s", p->backend->device);
     r->noise_target = p->measure.noise;
     measure_rule_text(&p->measure, r->measure_rule, sizeof r->measure_rule);

@@ -35,6 +35,8 @@ typedef struct RunPlan {
     const char *gemm_select;   // GPU: the cuBLASLt algorithm choice the step was created with (CSV); NULL on the CPU
     int profile;               // 1: after each strategy's timing, one profiled step (StepBackend.profile)
     PrefixShare share;         // prefix: which groups share their prompt (share_rule.h; --prefix-share)
+    const char *recompute;     // the policy asked for (StepOptions.recompute; NULL: full), for the CSV
+    double memory_budget_gb;   // auto's budget as given (--memory-budget); <= 0: the device's default
     CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr
     FILE *table;               // stdout

@@ -1,6 +1,8 @@
 // roofline.c: op classes, their costs from the shapes, ceilings and ideal time (see roofline.h).
 #include "roofline.h"
 
+#include "recompute.h"
+
 const RoofCeilings roof_h200 = {ROOF_H200_GEMM_FWD, ROOF_H200_GEMM_BWD_INPUT, ROOF_H200_GEMM_BWD_WEIGHT,
                                 ROOF_H200_ATTN_FWD, ROOF_H200_ATTN_BWD, ROOF_H200_BANDWIDTH};
 
@@ -33,28 +35,35 @@ void roofline_costs(const ModelConfig *m, const RoofShape *sh, RoofCosts *o) {
     const double C = m->hidden, F = m->mlp, V = m->vocab, L = m->layers;
     const double q = (double)m->n_head * m->head_dim, kv = (double)m->n_kv_head * m->head_dim;
     const LayerMacs mac = model_layer_macs(m);
-    const double mlp_recompute = mac.mlp * 2.0 / 3.0; // gate and up; the down projection is not recomputed
-    set_flop(o, OPK_QKV, 2 * L * T * mac.qkv, 2 * L * T * mac.qkv, 4 * L * T * mac.qkv);
-    set_flop(o, OPK_O, 2 * L * T * mac.o, 2 * L * T * mac.o, 4 * L * T * mac.o);
-    set_flop(o, OPK_MLP, 2 * L * T * mac.mlp, 2 * L * T * mlp_recompute, 4 * L * T * mac.mlp);
+    const RecomputeFlops re = recompute_flops(m, sh->recompute, sh->tokens, sh->attn_pairs);
+    set_flop(o, OPK_QKV, 2 * L * T * mac.qkv, re.qkv, 4 * L * T * mac.qkv);
+    set_flop(o, OPK_O, 2 * L * T * mac.o, re.o, 4 * L * T * mac.o);
+    set_flop(o, OPK_MLP, 2 * L * T * mac.mlp, re.mlp, 4 * L * T * mac.mlp);
     const double attn = model_attn_fwd_flop_per_pair(m) * P;
-    set_flop(o, OPK_ATTN, attn, attn, MODEL_ATTN_BWD_FACTOR * attn);
+    set_flop(o, OPK_ATTN, attn, re.attn, MODEL_ATTN_BWD_FACTOR * attn);
     o->c[OPK_LMHEAD][OPP_FWD].flop = 2 * N * C * V;
     o->c[OPK_LMHEAD][OPP_BWD].flop = 4 * N * C * V;
+    // layers whose norms and SwiGLU (full, selective) and RoPE and q/k norm (full) run again
+    double L_norm = 0, L_rope = 0;
+    for (int l = 0; l < m->layers; l++) {
+        const int lv = sh->recompute ? sh->recompute[l] : RECOMPUTE_FULL;
+        L_norm += lv != RECOMPUTE_NONE;
+        L_rope += lv == RECOMPUTE_FULL;
+    }
 
     set_bytes(o, OPK_EMBED, 4 * T * C, 0, 2 * T * C + 2 * V * C);
     const double norm_fwd = 4 * T * C + 4 * T, norm_bwd = 8 * T * C + 4 * T;
-    set_bytes(o, OPK_NORM, (2 * L + 1) * norm_fwd, 2 * L * norm_fwd, (2 * L + 1) * norm_bwd);
+    set_bytes(o, OPK_NORM, (2 * L + 1) * norm_fwd, 2 * L_norm * norm_fwd, (2 * L + 1) * norm_bwd);
     if (m->qk_norm) { // per-head norms of q and k (Qwen3), fp32 1/rms per head
         const double heads = (double)m->n_head + m->n_kv_head;
-        const double hn_fwd = L * (4 * T * (q + kv) + 4 * T * heads), hn_bwd = L * (8 * T * (q + kv) + 4 * T * heads);
-        o->c[OPK_NORM][OPP_FWD].bytes += hn_fwd;
-        o->c[OPK_NORM][OPP_RECOMPUTE].bytes += hn_fwd;
+        const double hn = 4 * T * (q + kv) + 4 * T * heads, hn_bwd = L * (8 * T * (q + kv) + 4 * T * heads);
+        o->c[OPK_NORM][OPP_FWD].bytes += L * hn;
+        o->c[OPK_NORM][OPP_RECOMPUTE].bytes += L_rope * hn;
         o->c[OPK_NORM][OPP_BWD].bytes += hn_bwd;
     }
-    const double rope = 4 * L * T * (q + kv);
-    set_bytes(o, OPK_ROPE, rope, rope, rope);
-    set_bytes(o, OPK_SWIGLU, 6 * L * T * F, 6 * L * T * F, 10 * L * T * F);
+    const double rope = 4 * T * (q + kv);
+    set_bytes(o, OPK_ROPE, L * rope, L_rope * rope, L * rope);
+    set_bytes(o, OPK_SWIGLU, 6 * L * T * F, 6 * L_norm * T * F, 10 * L * T * F);
     o->c[OPK_CE][OPP_BWD].bytes = 10 * N * C + 4 * N * V;
     o->c[OPK_MISC][OPP_BWD].bytes = 4 * T * C + 10 * (2 * L + 1) * C;
 }

@@ -7,8 +7,9 @@
  *
  * A class is an op kind in a pass: forward, recompute (the layer's forward again from its
  * checkpoint, in the backward sweep), backward. The costs are what the GPU step executes with
- * its recompute policy (DESIGN.md section 8: layer inputs kept, each layer's forward recomputed
- * except the down projection), so recomputation counts here, unlike model FLOPs:
+ * its recompute policy (model/recompute.h, per layer; by default full: layer inputs kept, each
+ * layer's forward recomputed except the down projection), so recomputation counts here, unlike
+ * model FLOPs (the recompute pass's GEMM and attention FLOPs are recompute_layer_flops'):
  *   GEMMs and attention: FLOPs (model_layer_macs, model_attn_fwd_flop_per_pair: the counts
  *     model_flops uses), 2 per multiply-add forward, 4 backward (input and weight gradients);
  *     attention backward MODEL_ATTN_BWD_FACTOR x forward; the LM head on every loss pair (the
@@ -16,10 +17,10 @@
  *   Everything else: bytes, each bf16 tensor read once and written once (fp32 per-row
  *     statistics counted, int32 index arrays and per-channel weights not):
  *     embedding fwd 4TC; bwd 2TC + 2VC (dres read, the whole table written; counted so when tied too)
- *     norms fwd / recompute 4TC + 4T each (2L + 1 / 2L of them); bwd 8TC + 4T (dinp read and written);
+ *     norms fwd / recompute 4TC + 4T each (2L + 1 / 2 per full or selective layer); bwd 8TC + 4T (dinp read and written);
  *       with qk_norm (Qwen3) per layer also 4T(q + kv) + 4T(Hq + Hkv) fwd / recompute, 8T(q + kv) + 4T(Hq + Hkv) bwd
- *     RoPE 4T(q + kv) per layer, in place on q and k (dq, dk backward)
- *     SwiGLU fwd 6TF, bwd 10TF per layer (the residual adds are the o and down projections' C)
+ *     RoPE 4T(q + kv) per layer, in place on q and k (dq, dk backward); recomputed in full layers only
+ *     SwiGLU fwd 6TF, bwd 10TF per layer (recomputed in full and selective layers) (the residual adds are the o and down projections' C)
  *     CE (gather, softmax and dlogits, scatter-add) 10NC + 4NV; misc (zero fills of dres and
  *     dln, the norm-gradient accumulators and their casts) 4TC + 10(2L + 1)C.
  * T token slots, N loss pairs, C hidden, F MLP width, V vocabulary, L layers, q / kv the query /
@@ -82,6 +83,7 @@ typedef struct RoofShape {
     size_t tokens;     // T token slots (padding included)
     size_t attn_pairs; // allowed (query, key) pairs
     size_t loss_pairs; // N (loss pairs: the rows the fused CE gathers)
+    const unsigned char *recompute; // RecomputeLevel per layer (model/recompute.h); NULL: every layer full
 } RoofShape;
 
 typedef struct OpCost {

@@ -8,9 +8,13 @@
  * Activations are carved out of one allocation from a size table (llm.c style), so their bytes
  * are known exactly (cpu_step_activation_bytes) and the table depends on the recompute policy:
  * the residual stream (every layer's input, and the last layer's output) is always kept; the
- * per-layer intermediates (LayerActs) are kept for every layer (checkpoint = 0) or exist once
- * and are recomputed layer by layer in backward (checkpoint = 1). Forward and backward run the
- * same functions either way, so both policies give bit-identical results.
+ * per-layer intermediates (LayerActs) follow each layer's RecomputeLevel (model/recompute.h):
+ * a layer at none keeps its own set; full uses one shared scratch set, recomputed from the
+ * layer's input in backward; selective keeps q, k, v (and the q/k norm's inputs and rstd), att,
+ * lse and res2 (x1) in its own set and puts ln1, ln2, their rstd, gate, up and h in the scratch,
+ * recomputing them in backward (ln2 from the kept res2). Before any recompute the scratch is
+ * filled with NaN, so a part the path forgets to recompute shows in the gradients. The same
+ * functions run either way, so every policy gives bit-identical results.
  */
 #include "cpu_step.h"
 
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "../model/recompute.h"
 
 // One layer's intermediates; T token slots.
 typedef struct LayerActs {
@@ -84,22 +89,37 @@ static size_t sum_sizes(const size_t *s, int n) {
     return t;
 }
 
+// LayerActs sets: one per layer not at full, and the shared scratch unless every layer is at none.
+static size_t act_sets(const ModelConfig *m, const unsigned char *levels) {
+    size_t own = 0, scratch = 0;
+    for (int i = 0; i < m->layers; i++) {
+        own += levels[i] != RECOMPUTE_FULL;
+        scratch |= levels[i] != RECOMPUTE_NONE;
+    }
+    return own + scratch;
+}
+
 // Floats of the whole table: residual stream (L+1)(T, C), final norm (T, C) + (T),
-// LayerActs x (checkpoint ? 1 : L), and GradActs when backward runs.
-static size_t step_floats(const ModelConfig *m, size_t T, int checkpoint, int backward) {
+// LayerActs x act_sets, and GradActs when backward runs.
+static size_t step_floats(const ModelConfig *m, size_t T, const unsigned char *levels, int backward) {
     size_t la[LA_COUNT], ga[GA_COUNT], C = (size_t)m->hidden;
     layer_acts_sizes(m, T, la);
     grad_acts_sizes(m, T, ga);
     size_t n = ((size_t)m->layers + 1) * T * C + T * C + T;
-    n += (checkpoint ? 1 : (size_t)m->layers) * sum_sizes(la, LA_COUNT);
+    n += act_sets(m, levels) * sum_sizes(la, LA_COUNT);
     if (backward) n += sum_sizes(ga, GA_COUNT);
     return n;
 }
 
-size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int checkpoint) {
+size_t cpu_step_activation_bytes_levels(const ModelConfig *m, const Layout *l, const unsigned char *levels) {
     // + the cross-entropy's logits buffer (V + C doubles)
-    return step_floats(m, l->n_slots, checkpoint, 1) * sizeof(float) +
-           ((size_t)m->vocab + (size_t)m->hidden) * sizeof(double);
+    return step_floats(m, l->n_slots, levels, 1) * sizeof(float) + ((size_t)m->vocab + (size_t)m->hidden) * sizeof(double);
+}
+
+size_t cpu_step_activation_bytes(const ModelConfig *m, const Layout *l, int checkpoint) {
+    unsigned char lv[PB_MODEL_MAX_LAYERS];
+    memset(lv, checkpoint ? RECOMPUTE_FULL : RECOMPUTE_NONE, (size_t)m->layers);
+    return cpu_step_activation_bytes_levels(m, l, lv);
 }
 
 static float *carve_layer(LayerActs *a, float *p, const size_t s[LA_COUNT]) {
@@ -136,12 +156,16 @@ static LayerParams layer_params(const ModelConfig *m, const float *base, int lay
     return p;
 }
 
-// out (T, C) = layer(inp); intermediates into a.
-static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, float *out,
-                          const float *inp, const Layout *l, const double *inv_freq) {
-    size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp;
+// ln1 = rmsnorm(inp) (and rstd1).
+static void norm1_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, const float *inp, size_t T) {
+    cpu_rmsnorm_forward(a->ln1, a->rstd1, inp, p->ln1, T, m->hidden, m->rms_eps);
+}
+
+// q, k, v (q/k norm, RoPE), attention, res2 = inp + att Wo^T: the parts selective keeps.
+static void attention_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, const float *inp,
+                              const Layout *l, const double *inv_freq) {
+    size_t T = l->n_slots, C = (size_t)m->hidden;
     int Hq = m->n_head, Hkv = m->n_kv_head, D = m->head_dim, Q = Hq * D, KV = Hkv * D;
-    cpu_rmsnorm_forward(a->ln1, a->rstd1, inp, p->ln1, T, (int)C, m->rms_eps);
     cpu_linear_forward(m->qk_norm ? a->qraw : a->q, a->ln1, p->wq, p->bq, T, (int)C, Q);
     cpu_linear_forward(m->qk_norm ? a->kraw : a->k, a->ln1, p->wk, p->bk, T, (int)C, KV);
     cpu_linear_forward(a->v, a->ln1, p->wv, p->bv, T, (int)C, KV);
@@ -154,12 +178,42 @@ static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs 
     cpu_attention_forward(a->att, a->lse, a->q, a->k, a->v, l, Hq, Hkv, D);
     cpu_linear_forward(a->res2, a->att, p->wo, NULL, T, Q, (int)C);
     for (size_t i = 0; i < T * C; i++) a->res2[i] += inp[i];
+}
+
+// ln2 = rmsnorm(res2), gate, up, h = silu(gate) * up.
+static void mlp_inner_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, size_t T) {
+    size_t C = (size_t)m->hidden, F = (size_t)m->mlp;
     cpu_rmsnorm_forward(a->ln2, a->rstd2, a->res2, p->ln2, T, (int)C, m->rms_eps);
     cpu_linear_forward(a->gate, a->ln2, p->wgate, NULL, T, (int)C, (int)F);
     cpu_linear_forward(a->up, a->ln2, p->wup, NULL, T, (int)C, (int)F);
     cpu_swiglu_forward(a->h, a->gate, a->up, T * F);
+}
+
+// out (T, C) = layer(inp); intermediates into a.
+static void layer_forward(const ModelConfig *m, const LayerParams *p, LayerActs *a, float *out,
+                          const float *inp, const Layout *l, const double *inv_freq) {
+    size_t T = l->n_slots, C = (size_t)m->hidden, F = (size_t)m->mlp;
+    norm1_forward(m, p, a, inp, T);
+    attention_forward(m, p, a, inp, l, inv_freq);
+    mlp_inner_forward(m, p, a, T);
     cpu_linear_forward(out, a->h, p->wdown, NULL, T, (int)F, (int)C);
     for (size_t i = 0; i < T * C; i++) out[i] += a->res2[i];
+}
+
+// A layer's intermediates at its level: none all in its own set, full all in the scratch,
+// selective the kept ones (q, k, v, their q/k norm parts, att, lse, res2) own, the rest scratch.
+static LayerActs layer_view(const LayerActs *own, const LayerActs *scratch, RecomputeLevel lv) {
+    if (lv == RECOMPUTE_NONE) return *own;
+    LayerActs a = *scratch;
+    if (lv == RECOMPUTE_SELECTIVE) {
+        a.qraw = own->qraw, a.kraw = own->kraw, a.qrstd = own->qrstd, a.krstd = own->krstd;
+        a.q = own->q, a.k = own->k, a.v = own->v, a.att = own->att, a.lse = own->lse, a.res2 = own->res2;
+    }
+    return a;
+}
+
+static void fill_nan(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
 }
 
 // On entry g->dres holds d(loss)/d(layer output); on return d(loss)/d(layer input).
@@ -196,12 +250,18 @@ static void layer_backward(const ModelConfig *m, const LayerParams *p, LayerPara
     cpu_rmsnorm_backward(g->dres, dp->ln1, g->dln, inp, p->ln1, a->rstd1, T, (int)C);
 }
 
-// Forward (and backward when grads != NULL) over one allocation from the size table.
-static double step_run(const ModelConfig *m, const float *params, float *grads, const Layout *l, int checkpoint) {
+// Forward (and backward when grads != NULL) over one allocation from the size table; levels[L]
+// per layer (forward only: every layer full, one set of intermediates is enough).
+static double step_run(const ModelConfig *m, const float *params, float *grads, const Layout *l,
+                       const unsigned char *levels_in) {
     size_t T = l->n_slots, C = (size_t)m->hidden, TC = T * C, L = (size_t)m->layers;
     int backward = grads != NULL;
-    if (!backward) checkpoint = 1; // forward only: one set of intermediates is enough
-    float *mem = malloc(step_floats(m, T, checkpoint, backward) * sizeof(float));
+    unsigned char levels[PB_MODEL_MAX_LAYERS];
+    for (size_t i = 0; i < L; i++) {
+        levels[i] = backward ? levels_in[i] : RECOMPUTE_FULL;
+        if (levels[i] >= RECOMPUTE_LEVELS) return NAN;
+    }
+    float *mem = malloc(step_floats(m, T, levels, backward) * sizeof(float));
     if (!mem) return NAN;
     size_t la[LA_COUNT], ga[GA_COUNT], off[P_COUNT];
     layer_acts_sizes(m, T, la);
@@ -212,20 +272,28 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     float *lnf = resid + (L + 1) * TC; // (T, C)
     float *rstdf = lnf + TC;           // (T)
     float *p = rstdf + T;
-    size_t n_acts = checkpoint ? 1 : L;
-    LayerActs *acts = malloc(n_acts * sizeof *acts);
-    if (!acts) { free(mem); return NAN; }
-    for (size_t i = 0; i < n_acts; i++) p = carve_layer(&acts[i], p, la);
+    size_t n_acts = act_sets(m, levels);
+    LayerActs *acts = malloc((n_acts ? n_acts : 1) * sizeof *acts), scratch = {0};
+    int *own = malloc(L * sizeof *own); // layer -> its own set (-1: full)
+    if (!acts || !own) { free(acts); free(own); free(mem); return NAN; }
+    size_t next = 0;
+    for (size_t i = 0; i < L; i++) {
+        own[i] = levels[i] == RECOMPUTE_FULL ? -1 : (int)next;
+        if (own[i] >= 0) p = carve_layer(&acts[next++], p, la);
+    }
+    if (next < n_acts) p = carve_layer(&scratch, p, la);
     GradActs g;
     if (backward) p = carve_grads(&g, p, ga);
     double inv_freq[CPU_ROPE_MAX_HALF];
-    if (m->head_dim / 2 > CPU_ROPE_MAX_HALF) { free(acts); free(mem); return NAN; }
+    if (m->head_dim / 2 > CPU_ROPE_MAX_HALF) { free(acts); free(own); free(mem); return NAN; }
     model_rope_inv_freq(m, inv_freq);
+    const size_t scratch_floats = sum_sizes(la, LA_COUNT);
 
     cpu_embedding_forward(resid, l->tokens, params + off[P_EMBED], T, (int)C);
     for (size_t i = 0; i < L; i++) {
         LayerParams lp = layer_params(m, params, (int)i);
-        layer_forward(m, &lp, &acts[checkpoint ? 0 : i], resid + (i + 1) * TC, resid + i * TC, l, inv_freq);
+        LayerActs a = layer_view(own[i] >= 0 ? &acts[own[i]] : &scratch, &scratch, (RecomputeLevel)levels[i]);
+        layer_forward(m, &lp, &a, resid + (i + 1) * TC, resid + i * TC, l, inv_freq);
     }
     cpu_rmsnorm_forward(lnf, rstdf, resid + L * TC, params + off[P_LNF], T, (int)C, m->rms_eps);
     const float *head = params + off[model_lm_head(m)];
@@ -233,12 +301,13 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     if (!backward) {
         // the CE writes gradients: give it throwaway buffers (dhidden in the layer scratch, dW once)
         float *dw = calloc((size_t)m->vocab * C, sizeof(float));
-        memset(acts[0].res2, 0, TC * sizeof(float));
-        loss = dw ? cpu_linear_cross_entropy(acts[0].res2, dw, lnf, head, l->loss_row, l->loss_target,
+        memset(scratch.res2, 0, TC * sizeof(float));
+        loss = dw ? cpu_linear_cross_entropy(scratch.res2, dw, lnf, head, l->loss_row, l->loss_target,
                                              l->loss_weight, l->n_loss, (int)C, m->vocab)
                   : NAN;
         free(dw);
         free(acts);
+        free(own);
         free(mem);
         return loss;
     }
@@ -251,20 +320,38 @@ static double step_run(const ModelConfig *m, const float *params, float *grads, 
     cpu_rmsnorm_backward(g.dres, grads + off[P_LNF], g.dln, resid + L * TC, params + off[P_LNF], rstdf, T, (int)C);
     for (size_t i = L; i-- > 0;) {
         LayerParams lp = layer_params(m, params, (int)i), dlp = layer_params(m, grads, (int)i);
-        LayerActs *a = &acts[checkpoint ? 0 : i];
-        if (checkpoint) layer_forward(m, &lp, a, resid + (i + 1) * TC, resid + i * TC, l, inv_freq); // recompute
-        layer_backward(m, &lp, &dlp, a, &g, resid + i * TC, l, inv_freq);
+        const RecomputeLevel lv = (RecomputeLevel)levels[i];
+        LayerActs a = layer_view(own[i] >= 0 ? &acts[own[i]] : &scratch, &scratch, lv);
+        const float *inp = resid + i * TC;
+        if (lv != RECOMPUTE_NONE) fill_nan(scratch.ln1, scratch_floats); // what is not recomputed stays NaN
+        if (lv == RECOMPUTE_FULL) {
+            layer_forward(m, &lp, &a, resid + (i + 1) * TC, inp, l, inv_freq); // recompute all but the output's use
+        } else if (lv == RECOMPUTE_SELECTIVE) { // the norms from the input and the kept res2, then the MLP
+            norm1_forward(m, &lp, &a, inp, T);
+            mlp_inner_forward(m, &lp, &a, T);
+        }
+        layer_backward(m, &lp, &dlp, &a, &g, inp, l, inv_freq);
     }
     cpu_embedding_backward(grads + off[P_EMBED], g.dres, l->tokens, T, (int)C);
     free(acts);
+    free(own);
     free(mem);
     return loss;
 }
 
+double cpu_step_levels(const ModelConfig *m, const float *params, float *grads, const Layout *l,
+                       const unsigned char *levels) {
+    return grads && levels && m->layers <= PB_MODEL_MAX_LAYERS ? step_run(m, params, grads, l, levels) : NAN;
+}
+
 double cpu_step(const ModelConfig *m, const float *params, float *grads, const Layout *l, int checkpoint) {
-    return grads ? step_run(m, params, grads, l, checkpoint) : NAN;
+    unsigned char lv[PB_MODEL_MAX_LAYERS];
+    if (m->layers > PB_MODEL_MAX_LAYERS) return NAN;
+    memset(lv, checkpoint ? RECOMPUTE_FULL : RECOMPUTE_NONE, (size_t)m->layers);
+    return cpu_step_levels(m, params, grads, l, lv);
 }
 
 double cpu_loss(const ModelConfig *m, const float *params, const Layout *l) {
-    return step_run(m, params, NULL, l, 1);
+    unsigned char lv[1] = {RECOMPUTE_FULL}; // forward only: the levels are not read
+    return step_run(m, params, NULL, l, lv);
 }

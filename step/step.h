@@ -14,6 +14,7 @@
 
 #include "../core/status.h"
 #include "../model/model.h"
+#include "../model/recompute.h"
 #include "../model/roofline.h"
 #include "../strategies/layout.h"
 
@@ -22,7 +23,8 @@ typedef struct StepOptions {
     const char *attention; // GPU attention backend: "cudnn" or "simple"; NULL = default
     const char *prefix_attention; // cudnn prefix backward per group: "auto", "split", "copied"; NULL = auto
     int attention_phases;  // cudnn, development: print the prefix backward's phase times at destroy
-    int checkpoint;        // 1: layer checkpointing (the benchmark's setting); the GPU step always checkpoints
+    int checkpoint;        // 1: layer checkpointing (the benchmark's setting); superseded by recompute (both steps
+                           // follow recompute: full is layer checkpointing)
     int matmul_verbose;    // 1: the GPU step prints every cuBLASLt plan as it builds it (./bench --matmul-verbose)
     int mlp_chunk;         // GPU: MLP chunk cap in tokens (./bench --mlp-chunk); 0: the memory plan's choice
     int poison;            // debug (GPU): fill every buffer with NaN when it is born and when it dies, so a
@@ -30,6 +32,10 @@ typedef struct StepOptions {
     const char *gemm_select; // GPU: "timed" (time the heuristic's candidates per shape, keep the fastest) or
                              // "heuristic" (its first answer); NULL = STEP_GEMM_SELECT_DEFAULT
     int profile;           // 1: the GPU step can time its op classes (the profile entry; ./bench --profile)
+    const char *recompute; // "full" (NULL: the default), "selective", "none", "auto" (model/recompute.h); the CPU
+                           // runs the first three
+    size_t memory_budget;  // auto: the planned peak's bound in bytes; 0: the device's free memory less a margin
+    const unsigned char *recompute_levels; // tests: a RecomputeLevel per layer, overriding recompute; NULL: none
 } StepOptions;
 
 // heuristic by default: the timed choice allocates a temporary output outside the memory plan
@@ -91,6 +97,9 @@ typedef struct StepBackend {
     // One extra step, after the timed ones, with every op class timed (StepOptions.profile must
     // have been set at create); NULL where the device has no profiler (the CPU).
     PbStatus (*profile)(Step *s, StepProfile *out, char *err, size_t errlen);
+    // The recompute level of every layer for the prepared layout (levels[m->layers], RecomputeLevel)
+    // and what ran as text (recompute_describe); NULL where the backend has no policy.
+    void (*recompute)(Step *s, unsigned char *levels, char *what, size_t len);
 } StepBackend;
 
 extern const StepBackend cpu_step_backend;

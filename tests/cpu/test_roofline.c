@@ -38,7 +38,7 @@ static void expect(const RoofCosts *c, OpKind k, OpPass p, double flop, double b
 
 int main(void) {
     ModelConfig m = tiny_model();
-    RoofShape sh = {10, 25, 3};
+    RoofShape sh = {10, 25, 3, NULL};
     RoofCosts c;
     roofline_costs(&m, &sh, &c);
     // per kind: FLOPs forward / recompute / backward, then bytes
@@ -86,7 +86,7 @@ int main(void) {
     // 512 * (39151730688 model + 28 * 2 * (C(q + 2kv) + qC + 2CF) recompute) FLOPs
     ModelConfig q = {.name = "qwen2.5-7b", .vocab = 152064, .hidden = 3584, .layers = 28, .n_head = 28,
                      .n_kv_head = 4, .head_dim = 128, .mlp = 18944, .rms_eps = 1e-6f, .rope_theta = 1e6};
-    RoofShape s7 = {512, 512 * 513 / 2, 0};
+    RoofShape s7 = {512, 512 * 513 / 2, 0, NULL};
     roofline_costs(&q, &s7, &c);
     double gemm = 0;
     for (int k = 0; k < OPK_COUNT; k++)

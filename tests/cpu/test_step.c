@@ -1,7 +1,12 @@
 /*
  * test_step: the CPU reference step (cpu_step) as a whole.
  *  1. gradients against central finite differences of cpu_loss, on a sample of every tensor;
- *  2. checkpoint on == off, bit for bit;
+ *  2. checkpoint on == off, bit for bit; and every recompute policy (model/recompute.h: every layer
+ *     selective, every layer none, and mixes that put each level at each layer) gives the loss and
+ *     gradients of full, bit for bit (same functions; the tolerance of the issue, 1e-5, is what is
+ *     asserted beside it), while each takes its own path: a part that a selective or full layer
+ *     does not recompute stays NaN in the scratch, a kept part that a path overwrites is wrong;
+ *     the backend with --recompute selective / none runs that path and reports its size table;
  *  3. loss and every parameter gradient equal across padded, packed and prefix for seeded random
  *     groups (uneven lengths, K = 1, 2, 4): per tensor ||g_a - g_b|| / ||g_a|| <= 1e-5;
  *  4. the CPU StepBackend gives the same loss and gradients and an exact memory figure.
@@ -83,6 +88,30 @@ static void check_checkpoint(const ModelConfig *m, const float *params, const La
     free(g0); free(g1);
 }
 
+// Every policy against full (the checkpoint path), on one layout.
+static void check_policies(const ModelConfig *m, const float *params, const Layout *l) {
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float));
+    double l0 = cpu_step(m, params, g0, l, 1);
+    unsigned char lv[PB_MODEL_MAX_LAYERS];
+    size_t full_bytes = cpu_step_activation_bytes(m, l, 1), none_bytes = cpu_step_activation_bytes(m, l, 0);
+    for (int pat = 0; pat < 5; pat++) { // all selective, all none, then level (layer + shift) % 3
+        for (int i = 0; i < m->layers; i++)
+            lv[i] = (unsigned char)(pat == 0 ? RECOMPUTE_SELECTIVE : pat == 1 ? RECOMPUTE_NONE : (i + pat - 2) % 3);
+        double l1 = cpu_step_levels(m, params, g1, l, lv);
+        int wt = 0;
+        double el = fabs(l1 - l0) / fabs(l0), eg = grads_rel_err(m, g0, g1, &wt);
+        CHECK(el <= 1e-5 && eg <= 1e-5, "%s: recompute pattern %d: loss %.9g vs full %.9g, gradient rel err %.2e in %s",
+              strategy_name(l->strategy), pat, l1, l0, eg, model_param_name((ParamId)wt));
+        CHECK(l1 == l0 && memcmp(g0, g1, n * sizeof(float)) == 0, "%s: recompute pattern %d not bit-identical to full",
+              strategy_name(l->strategy), pat);
+        size_t b = cpu_step_activation_bytes_levels(m, l, lv);
+        CHECK(b >= full_bytes && b <= none_bytes + full_bytes, "%s: pattern %d size table %zu outside [%zu, %zu]",
+              strategy_name(l->strategy), pat, b, full_bytes, none_bytes + full_bytes);
+    }
+    free(g0); free(g1);
+}
+
 static void check_equality(const ModelConfig *m, const float *params) {
     static const int ks[] = {1, 2, 4};
     size_t off[P_COUNT], n = model_param_offsets(m, off);
@@ -150,6 +179,46 @@ static void check_backend(const ModelConfig *m, const float *params, const Layou
     free(p); free(g); free(ref);
 }
 
+// The backend runs the policy asked for (its size table and the levels it reports say which), and
+// refuses auto (the GPU plan's choice) and an unknown name in one line.
+static void check_backend_policies(const ModelConfig *m, const float *params, const Layout *l) {
+    static const char *const names[] = {"full", "selective", "none"};
+    size_t off[P_COUNT], n = model_param_offsets(m, off);
+    float *g = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    double want = cpu_step(m, params, ref, l, 1);
+    char err[256];
+    for (int p = 0; p < 3; p++) {
+        StepOptions o = {.seed = 42, .checkpoint = 1, .recompute = names[p]};
+        Step *s = cpu_step_backend.create(m, &o, err, sizeof err);
+        CHECK(s != NULL, "cpu backend --recompute %s: %s", names[p], err);
+        if (!s) continue;
+        double ms, loss = 0;
+        CHECK(cpu_step_backend.prepare(s, l, err, sizeof err) == PB_OK && cpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK,
+              "--recompute %s: %s", names[p], err);
+        cpu_step_backend.grads(s, g);
+        CHECK(loss == want && memcmp(g, ref, n * sizeof(float)) == 0, "--recompute %s differs from full", names[p]);
+        unsigned char lv[PB_MODEL_MAX_LAYERS], all[PB_MODEL_MAX_LAYERS];
+        char what[128] = "";
+        cpu_step_backend.recompute(s, lv, what, sizeof what);
+        memset(all, p, (size_t)m->layers);
+        CHECK(memcmp(lv, all, (size_t)m->layers) == 0 && !strcmp(what, names[p]), "--recompute %s reports '%s'", names[p], what);
+        StepMemory mem;
+        cpu_step_backend.memory(s, &mem);
+        CHECK(mem.allocated == 2 * n * sizeof(float) + cpu_step_activation_bytes_levels(m, l, all),
+              "--recompute %s: memory %zu is not its size table", names[p], mem.allocated);
+        cpu_step_backend.destroy(s);
+    }
+    StepOptions bad = {.seed = 42, .recompute = "auto"}, bad2 = {.seed = 42, .recompute = "some"};
+    err[0] = 0;
+    Step *s = cpu_step_backend.create(m, &bad, err, sizeof err);
+    CHECK(!s && strstr(err, "auto"), "cpu backend accepted --recompute auto (%s)", err);
+    if (s) cpu_step_backend.destroy(s);
+    s = cpu_step_backend.create(m, &bad2, err, sizeof err);
+    CHECK(!s && err[0], "cpu backend accepted an unknown policy");
+    if (s) cpu_step_backend.destroy(s);
+    free(g); free(ref);
+}
+
 static void check_arch(const ModelConfig *m) {
     printf("test_step: %s (%s: bias %d, qk_norm %d, head_dim %d x %d heads, hidden %d, tied %d, rope scaling %g)\n",
            m->name, m->arch, m->qkv_bias, m->qk_norm, m->head_dim, m->n_head, m->hidden, m->tied_embeddings,
@@ -166,7 +235,9 @@ static void check_arch(const ModelConfig *m) {
     for (int s = 0; s < STRATEGY_COUNT; s++) layout_build(&l[s], (Strategy)s, &gb);
     check_finite_differences(m, params, &l[STRATEGY_PREFIX]);
     for (int s = 0; s < STRATEGY_COUNT; s++) check_checkpoint(m, params, &l[s]);
+    for (int s = 0; s < STRATEGY_COUNT; s++) check_policies(m, params, &l[s]);
     check_backend(m, params, &l[STRATEGY_PADDED]);
+    check_backend_policies(m, params, &l[STRATEGY_PREFIX]);
     check_equality(m, params);
     for (int s = 0; s < STRATEGY_COUNT; s++) layout_free(&l[s]);
     groups_free(&gb);

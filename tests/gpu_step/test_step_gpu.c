@@ -30,6 +30,13 @@
  * completions (gain < 1.005 at any FLOP rates: the padded way) beside one of prompt 40 against
  * 4 and 6 (gain > 1.6: shared); and K = 1 (gain 1: the padded way in auto, while the plain
  * prefix layout runs single-completion groups through the split path).
+ * Recompute policies (issue 11, model/recompute.h): the tiny config under selective, none, auto
+ * (the device's budget: every layer none there) and explicit per-layer mixes (each level at each
+ * layer), Qwen3 (the q/k norm's kept lines) and d128 (cuDNN's head shape) under none and a mix:
+ * every layout against cpu_step_levels at the levels the GPU reports it ran (the CPU takes the
+ * same keep / recompute path), with the NaN poisoning on, which fails a kept line that dies early
+ * or a recomputed line read before it is written; auto over a budget nothing fits is "no memory".
+ * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
  */
 #include <math.h>
@@ -41,9 +48,12 @@
 #include "../../step/step.h"
 #include "../../reference/cpu_step.h"
 #include "../../harness/share_rule.h"
+#include "../../gpu/recompute_plan.h"
 #include "../gpu_test.h"
 #include "gpu_step_test.h"
 #include "../cpu/tiny.h"
+
+#define GPU_TEST_MAX_LAYERS 16 // the configs here have 2
 
 static ModelConfig small_model(const char *name, int head_dim) {
     ModelConfig m;
@@ -114,10 +124,27 @@ enum { N_LAYOUTS = STRATEGY_COUNT + 1, PREFIX_AUTO = STRATEGY_COUNT }; // the fo
 
 static const char *layout_label(int li) { return li == PREFIX_AUTO ? "prefix-auto" : strategy_name((Strategy)li); }
 
+// The recompute asked of a config's Step: a policy name, or explicit levels (levels != NULL).
+typedef struct Recompute { const char *policy; const unsigned char *levels; } Recompute;
+
+// The levels the prepared Step reports, checked against what was asked; into lv.
+static void check_levels(Step *s, const ModelConfig *m, const Recompute *rc, unsigned char *lv) {
+    char what[320] = "";
+    gpu_step_backend.recompute(s, lv, what, sizeof what);
+    RecomputePolicy p = POLICY_FULL;
+    recompute_policy_parse(rc->policy, &p);
+    for (int l = 0; l < m->layers; l++) {
+        int want = rc->levels ? rc->levels[l] : p == POLICY_AUTO ? RECOMPUTE_NONE : (int)p; // auto: a tiny step fits whole
+        CHECK(lv[l] == want, "layer %d runs level %d, want %d (%s)", l, lv[l], want, what);
+    }
+    CHECK(what[0] && (rc->levels || !strncmp(what, rc->policy ? rc->policy : "full", 4)), "recompute reported '%s'", what);
+}
+
 // One batch in all four layouts and prefix-auto: GPU vs CPU, then across layouts on the GPU.
 // want_shared >= 0: prefix-auto must share that many groups.
 static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char *label, const char *attention,
-                      const char *prefix_attention, const float *params, float *cpu_g, size_t n, int want_shared) {
+                      const char *prefix_attention, const Recompute *want_rc, const float *params, float *cpu_g, size_t n,
+                      int want_shared) {
     char err[256] = "";
     double gpu_loss[N_LAYOUTS] = {0};
     float *gpu_g[N_LAYOUTS] = {0};
@@ -163,7 +190,9 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
             CHECK(mem.predicted_accum >= mem.predicted, "accumulation peak %zu below the default %zu",
                   mem.predicted_accum, mem.predicted);
             CHECK(mem.driver_used >= mem.allocated, "driver_used %zu < allocated %zu", mem.driver_used, mem.allocated);
-            double cpu_loss_v = cpu_step(m, params, cpu_g, &l, 1);
+            unsigned char lv[GPU_TEST_MAX_LAYERS];
+            check_levels(s, m, want_rc, lv);
+            double cpu_loss_v = cpu_step_levels(m, params, cpu_g, &l, lv); // the CPU on the same path
             double e = fabs(loss - cpu_loss_v) / fabs(cpu_loss_v);
             printf(" %s %-6s T %4zu loss gpu %.6f cpu %.6f rel %.1e, %.2f ms, predicted %zu B, driver %zu B\n", label,
                    layout_label(li), l.n_slots, loss, cpu_loss_v, e, ms, mem.predicted, mem.driver_used);
@@ -186,17 +215,17 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
     for (int li = 0; li < N_LAYOUTS; li++) free(gpu_g[li]);
 }
 
-// prefix_attention: the cudnn prefix / tree forward ("auto", "gather", "merge").
-static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
+// prefix_attention: the cudnn prefix / tree forward ("auto", "gather", "merge"); rc: the recompute.
+static void run_config_rc(const ModelConfig *m, const char *attention, const char *prefix_attention, Recompute rc) {
     printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
-           "scaling %g), attention %s, prefix %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
+           "scaling %g), attention %s, prefix %s, recompute %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
            m->head_dim, m->mlp, m->vocab, m->qkv_bias, m->qk_norm, m->tied_embeddings, m->rope_scaling.factor,
-           attention, prefix_attention);
+           attention, prefix_attention, rc.levels ? "per-layer levels" : rc.policy ? rc.policy : "full (default)");
     char err[256] = "";
     // poison: every buffer NaN when born and when it dies (gpu/step.cu), so a buffer read outside
     // its planned lifetime (another one reusing its bytes) shows in the loss and the gradients
     StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1,
-                     .poison = 1};
+                     .poison = 1, .recompute = rc.policy, .recompute_levels = rc.levels};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
@@ -238,7 +267,7 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
             CHECK(tiny_forest(&f, 3, 20, m->vocab, 4242) == 0, "tiny_forest");
             snprintf(label, sizeof label, "depth 3");
         }
-        run_batch(s, m, &f, label, attention, prefix_attention, params, cpu_g, n, want_shared);
+        run_batch(s, m, &f, label, attention, prefix_attention, &rc, params, cpu_g, n, want_shared);
         forest_free(&f);
     }
     char name[128], versions[256];
@@ -247,6 +276,81 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
     gpu_step_backend.destroy(s);
     free(params);
     free(cpu_g);
+}
+
+static void run_config(const ModelConfig *m, const char *attention, const char *prefix_attention) {
+    run_config_rc(m, attention, prefix_attention, (Recompute){NULL, NULL});
+}
+
+// auto held to a budget below any plan of the cell: prepare says no memory (and nothing runs).
+static void check_auto_over_budget(const ModelConfig *m, const char *attention) {
+    char err[256] = "";
+    StepOptions o = {.seed = 1, .attention = attention, .checkpoint = 1, .recompute = "auto", .memory_budget = 4096};
+    Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
+    CHECK(s != NULL, "create: %s", err);
+    if (!s) return;
+    GroupBatch g;
+    Forest f;
+    Layout l;
+    CHECK(test_random_groups(&g, 3, 2, 40, 24, m->vocab, 5, 5) == 0 && forest_from_groups(&f, &g) == 0 &&
+              layout_build_forest(&l, STRATEGY_PREFIX, &f) == 0, "batch");
+    PbStatus rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
+    CHECK(rc == PB_NO_MEMORY && strstr(err, "budget"), "auto over a 4 kB budget: status %d (%s)", (int)rc, err);
+    printf(" auto over a 4 kB budget: %s\n", err);
+    gpu_step_backend.release(s);
+    layout_free(&l);
+    forest_free(&f);
+    groups_free(&g);
+    gpu_step_backend.destroy(s);
+}
+
+// auto at a budget between full's and none's planned peaks: the step chooses on the device exactly
+// what the host plan chooses (same levels, same peak) before allocating, and runs it right.
+static void check_auto_between(const ModelConfig *m, const char *attention) {
+    GroupBatch g;
+    Forest f;
+    Layout l;
+    CHECK(test_random_groups(&g, 3, 2, 40, 24, m->vocab, 9, 9) == 0 && forest_from_groups(&f, &g) == 0 &&
+              layout_build_forest(&l, STRATEGY_PREFIX, &f) == 0, "batch");
+    GpuPlanInput in = {.m = m, .l = &l, .mode = GPU_PLAN_DEFAULT, .attn_tight = -1};
+    char err[256] = "";
+    CHECK(gpu_plan_attn_figures(attention, m, &l, &(AttnMemoryAsk){ATTN_PREFIX_AUTO, 0, 0}, &in) == 0,
+          "host attention figures");
+    static RecomputeChoice full, none, mid;
+    CHECK(gpu_recompute_choose(&in, POLICY_FULL, 0, &full, err, sizeof err) == 0 &&
+              gpu_recompute_choose(&in, POLICY_NONE, 0, &none, err, sizeof err) == 0, "host choice: %s", err);
+    const size_t budget = (full.peak + none.peak) / 2;
+    CHECK(gpu_recompute_choose(&in, POLICY_AUTO, budget, &mid, err, sizeof err) == 0 && mid.fits, "host auto: %s", err);
+    StepOptions o = {.seed = 3, .attention = attention, .checkpoint = 1, .poison = 1, .recompute = "auto",
+                     .memory_budget = budget};
+    Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
+    CHECK(s != NULL, "create: %s", err);
+    if (s && gpu_step_backend.prepare(s, &l, err, sizeof err) == PB_OK) {
+        unsigned char lv[GPU_TEST_MAX_LAYERS];
+        char what[320];
+        gpu_step_backend.recompute(s, lv, what, sizeof what);
+        StepMemory mem;
+        gpu_step_backend.memory(s, &mem);
+        CHECK(!memcmp(lv, mid.level, (size_t)m->layers) && mem.predicted == mid.peak && mem.predicted <= budget,
+              "auto on the device chose %s, %zu bytes; the host %zu bytes (budget %zu)", what, mem.predicted, mid.peak, budget);
+        size_t n = model_param_offsets(m, (size_t[P_COUNT]){0});
+        float *params = malloc(n * 4), *g_gpu = malloc(n * 4), *g_cpu = malloc(n * 4);
+        double ms, loss = 0;
+        CHECK(gpu_step_backend.run(s, &ms, &loss, err, sizeof err) == PB_OK, "run: %s", err);
+        gpu_step_backend.params(s, params);
+        gpu_step_backend.grads(s, g_gpu);
+        double ref = cpu_step_levels(m, params, g_cpu, &l, lv);
+        printf(" auto at %zu bytes (full %zu, none %zu): %s, loss gpu %.6f cpu %.6f\n", budget, full.peak, none.peak, what,
+               loss, ref);
+        CHECK(fabs(loss - ref) <= 1e-3 * fabs(ref), "auto: loss gpu %.6f cpu %.6f", loss, ref);
+        compare_grads(m, g_gpu, g_cpu, "auto between", 3e-2, 2e-2);
+        free(params); free(g_gpu); free(g_cpu);
+        gpu_step_backend.release(s);
+    } else CHECK(0, "prepare: %s", err);
+    if (s) gpu_step_backend.destroy(s);
+    layout_free(&l);
+    forest_free(&f);
+    groups_free(&g);
 }
 
 int main(int argc, char **argv) {
@@ -268,12 +372,27 @@ int main(int argc, char **argv) {
     // auto gathers the flat batches and merges the depth-3 forest: each the other way too
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "merge");
     if (!strcmp(attention, "cudnn")) run_config(&tiny, attention, "gather");
+    // every recompute policy, and mixes that put each level at each of the 2 layers
+    static const unsigned char mix_a[2] = {RECOMPUTE_NONE, RECOMPUTE_SELECTIVE}, mix_b[2] = {RECOMPUTE_SELECTIVE, RECOMPUTE_FULL},
+                               mix_c[2] = {RECOMPUTE_FULL, RECOMPUTE_NONE};
+    static const char *const policies[] = {"selective", "none", "auto"};
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_a}); // --quick (memcheck) too: all three levels
+    run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_c});
+    for (int p = 0; p < 3 && !quick; p++) run_config_rc(&tiny, attention, "auto", (Recompute){policies[p], NULL});
+    if (!quick) run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_b});
+    check_auto_over_budget(&tiny, attention);
+    check_auto_between(&tiny, attention);
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
+    run_config_rc(&qwen3, attention, "auto", (Recompute){NULL, mix_a});
     if (!quick) {
+        run_config_rc(&qwen3, attention, "auto", (Recompute){"none", NULL});
         run_config(&mistral, attention, "auto");
         run_config(&d128, attention, "auto");
         run_config(&d128_qwen3, attention, "auto");
+        run_config_rc(&d128, attention, "auto", (Recompute){"none", NULL});
+        run_config_rc(&d128, attention, "auto", (Recompute){NULL, mix_c});
+        run_config_rc(&d128_qwen3, attention, "auto", (Recompute){"selective", NULL});
     }
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs

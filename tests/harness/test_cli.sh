@@ -48,6 +48,10 @@ expect 2 "bad value 'flash' for --attention" --attention flash
 expect 2 "bad value 'b' for --prefix-attention" --prefix-attention b
 expect 2 "--prefix-attention needs a value" --prefix-attention
 expect 2 "bad value 'never' for --prefix-share" --prefix-share never
+expect 2 "bad value 'some' for --recompute" --recompute some
+expect 2 "--recompute needs a value" --recompute
+expect 2 "bad value '0' for --memory-budget" --memory-budget 0
+expect 2 "bad value 'lots' for --memory-budget" --memory-budget lots
 expect 2 "bad value 'fastest' for --gemm-select" --gemm-select fastest
 expect 2 "--gemm-select needs a value" --gemm-select
 expect 2 "bad value '512' for --cells" --cells 512

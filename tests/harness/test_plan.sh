@@ -36,4 +36,18 @@ awk -F, 'NR > 1 && $3 == 4096 && $4 == 4096 && (($7 == "prefix" && $9 > 33) || (
 grep -q "MLP chunk 16384 rows" "$tmp/chunk" || fail "--mlp-chunk 16384 not used"
 "$bench" plan --mlp-chunk 7 > /dev/null 2>&1
 [ $? -eq 2 ] || fail "--mlp-chunk 7: want exit 2"
+# --recompute: the choice and its hardware FLOPs per strategy; none plans more than full; auto
+# at a budget between holds its peak to it and says what it chose; bad values exit 2
+"$bench" plan --cells 512x512 --strategy padded --recompute none --out "$tmp/rc.csv" > "$tmp/none" 2>&1 || fail "plan --recompute none"
+grep -q "recompute none; hardware FLOPs .* = 1.0000 x model FLOPs" "$tmp/none" || fail "--recompute none: no hardware FLOPs line"
+"$bench" plan --cells 512x512 --strategy padded > "$tmp/full" 2>&1 || fail "plan (full)"
+grep -q "recompute full; hardware FLOPs .* = 1.2[0-9]* x model" "$tmp/full" || fail "full: want about 1.23x hardware FLOPs"
+peak() { sed -n 's/^  padded .*: peak \([0-9.]*\) GB.*/\1/p' "$1"; }
+awk -v a="$(peak "$tmp/none")" -v b="$(peak "$tmp/full")" 'BEGIN { exit !(a > b + 5) }' || fail "none's peak not above full's"
+"$bench" plan --cells 512x512 --strategy padded --recompute auto --memory-budget 37 > "$tmp/auto" 2>&1 || fail "plan --recompute auto"
+grep -q "recompute auto: [0-9]* none, [0-9]* selective, [0-9]* full (" "$tmp/auto" || fail "auto: no choice line"
+awk -v a="$(peak "$tmp/auto")" 'BEGIN { exit !(a <= 37 && a > 31) }' || fail "auto at 37 GB: peak $(peak "$tmp/auto")"
+grep -q ',"none",$' "$tmp/rc.csv" || fail "plan CSV: no recompute column"
+"$bench" plan --recompute partial > /dev/null 2>&1
+[ $? -eq 2 ] || fail "--recompute partial: want exit 2"
 finish test_plan

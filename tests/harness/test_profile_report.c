@@ -27,7 +27,7 @@ static int line_has(const char *text, const char *row, const char *want) {
 int main(void) {
     ModelConfig q = {.name = "qwen2.5-7b", .vocab = 152064, .hidden = 3584, .layers = 28, .n_head = 28,
                      .n_kv_head = 4, .head_dim = 128, .mlp = 18944, .rms_eps = 1e-6f, .rope_theta = 1e6};
-    RoofShape sh = {1024, 1024 * 1025 / 2, 1000};
+    RoofShape sh = {1024, 1024 * 1025 / 2, 1000, NULL};
     StepProfile p;
     memset(&p, 0, sizeof p);
     p.step_ms = 18.94080577536;

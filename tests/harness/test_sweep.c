@@ -118,7 +118,7 @@ static void test_random(const char *root) {
     row.seed = 1;
     snprintf(row.device, sizeof row.device, "cpu");
     for (int s2 = 0; s2 < STRATEGY_COUNT; s2++) snprintf(row.s[s2].status, sizeof row.s[s2].status, "ok");
-    ResumeKey k = { "qwen2.5-7b", 7, 1, "cpu", "", "auto", "", "auto" };
+    ResumeKey k = { "qwen2.5-7b", 7, 1, "cpu", "", "auto", "", NULL, 0, "auto" };
     // a prefix row from before --prefix-share shared every group: not an auto row
     CHECK(resume_classify(&c0, &k, &row, 1) == RESUME_PREFIX_SHARE, "resume: a row without prefix_share taken as auto");
     k.prefix_share = "always";
@@ -152,6 +152,20 @@ static void test_random(const char *root) {
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_GEMM_SELECT, "resume: a row without gemm_select taken as timed");
     snprintf(row.gemm_select, sizeof row.gemm_select, "timed");
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: timed row not taken for timed");
+    // the recompute policy: a row without one is full; auto matches only at the same budget
+    other.recompute = "full";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: a row without recompute not taken as full");
+    other.recompute = "auto";
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_RECOMPUTE, "resume: a full row taken for auto");
+    snprintf(row.recompute, sizeof row.recompute, "auto");
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: auto row (default budget) not taken for auto");
+    other.memory_budget_gb = 80;
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_RECOMPUTE, "resume: default-budget row taken for 80 GB");
+    row.memory_budget_gb = 80;
+    CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: 80 GB row not taken for 80 GB");
+    other.recompute = NULL;
+    other.memory_budget_gb = 0;
+    snprintf(row.recompute, sizeof row.recompute, "full");
     snprintf(row.s[1].status, sizeof row.s[1].status, "skipped");
     snprintf(row.s[2].status, sizeof row.s[2].status, "error");
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_STRATEGIES, "resume: --strategy padded row taken as all");
