@@ -4,9 +4,9 @@
  * budget before anything is allocated; picks the device (gpu where gpu_step_backend.create
  * succeeds, else cpu with the tiny model and sweep); opens and locks the CSV (csv_out.h),
  * selects the cells (--shard, --resume: resume.h) and hands everything to run_sweep; or runs
- * `bench compare`, or `bench plan` (plan.c). Exit codes: core/status.h (PB_EXIT_*), listed in
- * cli_usage and the README; a usage error is one line on stderr. Interrupted, the CSV stays
- * valid: every row is one write().
+ * `bench compare`, `bench plan` (plan.c) or `bench capacity` (capacity_run.c). Exit codes:
+ * core/status.h (PB_EXIT_*), listed in cli_usage and the README; a usage error is one line on
+ * stderr. Interrupted, the CSV stays valid: every row is one write().
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "budget.h"
+#include "capacity_run.h"
 #include "cli.h"
 #include "compare.h"
 #include "config.h"
@@ -84,7 +85,7 @@ int bench_load_configs(const CliOptions *o, const char *default_sweep, SweepConf
     return 0;
 }
 
-static void measure_settings(const CliOptions *o, const SweepConfig *sw, MeasureConfig *mc) {
+void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, MeasureConfig *mc) {
     measure_defaults(mc);
     if (sw->min_reps) mc->min_reps = sw->min_reps;
     if (sw->max_reps) mc->max_reps = sw->max_reps;
@@ -95,6 +96,14 @@ static void measure_settings(const CliOptions *o, const SweepConfig *sw, Measure
     if (o->max_time >= 0) mc->max_time = o->max_time;
     if (mc->max_reps < mc->min_reps) mc->max_reps = mc->min_reps;
     if (mc->max_time < mc->min_time) mc->max_time = mc->min_time;
+}
+
+void bench_step_options(const CliOptions *o, StepOptions *so) {
+    *so = (StepOptions){ .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
+                         .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
+                         .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
+                         .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT,
+                         .profile = o->profile };
 }
 
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
@@ -123,10 +132,8 @@ static int make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *ce
 // error, over the budget).
 static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBackend **b, Step **step,
                        SweepConfig *sw, ModelConfig *m, CellSource *cells) {
-    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
-                       .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
-                       .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
-                       .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT, .profile = o->profile };
+    StepOptions so;
+    bench_step_options(o, &so);
     char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
@@ -190,6 +197,11 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (o.action == CLI_LIST) return list_configs();
     if (o.action == CLI_COMPARE) return compare_main(o.compare_argc, o.compare_argv, stdout);
     if (o.action == CLI_PLAN) return plan_main(&o, gpu, stdout);
+    if (o.action == CLI_CAPACITY) return capacity_main(argc, argv, &o, gpu, stdout);
+    if (o.memory_budget_gb > 0) { // a budget-driven recompute policy for sweeps is issue 11's other half
+        fprintf(stderr, "bench: --memory-budget: only `bench capacity` takes a budget for now (see --help)\n");
+        return PB_EXIT_USAGE;
+    }
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;
@@ -228,7 +240,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.csv = &csv;
         p.sweep_name = sweep_name;
         p.strategies = o.strategies;
-        measure_settings(&o, &sw, &p.measure);
+        bench_measure_settings(&o, &sw, &p.measure);
         p.loss_rtol = on_gpu ? 2e-2 : 1e-5;
         p.command = command;
         p.gemm_select = on_gpu ? (o.gemm_select ? o.gemm_select : STEP_GEMM_SELECT_DEFAULT) : NULL;

@@ -16,6 +16,10 @@ void cli_usage(FILE *fp) {
           "                  [--strategy S] [--attention A] [--device gpu [--min-reps N]] [--out FILE.csv]\n"
           "                          the GPU step's planned peak memory per strategy and the largest\n"
           "                          buffers at the peak, without a GPU; --device gpu also measures\n"
+          "       bench capacity [--model M] --cells PxC,... [--completions K] [--strategy S] [--memory-budget GB]\n"
+          "                  [--device cpu|gpu] [--out FILE.csv]\n"
+          "                          per strategy and cell the most prompts whose step's planned peak fits\n"
+          "                          the budget; with a device also timed (completions/s at capacity)\n"
           "options:\n"
           "  --strategy LIST       padded, packed, prefix, tree (comma-separated) or all (default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
@@ -43,6 +47,7 @@ void cli_usage(FILE *fp) {
           "                        16384, 8192 or 4096, whichever gives the lowest peak)\n"
           "  --gemm-select heuristic|timed   cuBLASLt algorithm per GEMM shape: the heuristic's first, or\n"
           "                        the fastest of its candidates timed once per shape (default timed)\n"
+          "  --memory-budget GB    capacity: the budget (default: the GPU's free memory less 1 GiB, 141 without one)\n"
           "  --profile             after timing, one more step with every op class timed: a table per strategy\n"
           "  --list                list models and sweeps\n"
           "  --help                this text\n"
@@ -78,7 +83,7 @@ static int parse_seconds(const char *s, double *out) {
 static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--gemm-select", "--shard", "--min-reps", "--min-time",
-    "--max-time", "--mlp-chunk",
+    "--max-time", "--mlp-chunk", "--memory-budget",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -140,6 +145,9 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--max-time")) {
         if (parse_seconds(v, &o->max_time)) return bad(err, errlen, flag, v, "seconds >= 0");
+    } else if (!strcmp(flag, "--memory-budget")) {
+        if (parse_seconds(v, &o->memory_budget_gb) || !(o->memory_budget_gb > 0))
+            return bad(err, errlen, flag, v, "GB, > 0 and at most 1e6");
     }
     return 0;
 }
@@ -152,7 +160,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     o->seed = -1;
     o->shard_i = 0;
     o->shard_n = 1;
-    o->min_time = o->max_time = -1;
+    o->min_time = o->max_time = o->memory_budget_gb = -1;
     if (argc > 1 && !strcmp(argv[1], "compare")) {
         o->action = CLI_COMPARE;
         o->compare_argc = argc - 2;
@@ -164,10 +172,14 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         o->action = CLI_PLAN;
         first = 2;
     }
+    if (argc > 1 && !strcmp(argv[1], "capacity")) {
+        o->action = CLI_CAPACITY;
+        first = 2;
+    }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
-        if (!strcmp(a, "--list") && o->action != CLI_PLAN) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_CAPACITY) { o->action = CLI_LIST; continue; }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }

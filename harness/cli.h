@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN } CliAction;
+typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN, CLI_CAPACITY } CliAction;
 
 typedef struct CliOptions {
     CliAction action;
@@ -34,6 +34,7 @@ typedef struct CliOptions {
     int shard_i, shard_n;   // 0/1 = everything
     int min_reps;
     double min_time, max_time; // -1: unset
+    double memory_budget_gb; // --memory-budget GB; -1: unset (the device's free memory, or 141 GB)
     int compare_argc;       // CLI_COMPARE: the arguments after "compare"
     char **compare_argv;
 } CliOptions;
