@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "budget.h"
@@ -122,22 +123,33 @@ static int write_row(const CapRun *run, const CapRow *r) {
     fputc('\n', fp);
     int bad = ferror(fp);
     if (fclose(fp) || bad) { free(line); return -1; }
-    int rc = fwrite(line, 1, len, run->csv) == len && !fflush(run->csv) ? 0 : -1;
+    int rc = write(fileno(run->csv), line, len) == (ssize_t)len ? 0 : -1; // one write(): whole rows only
     free(line);
     return rc;
 }
 
-// Opens (truncating) the CSV and writes its header; makes the file's folder when it is missing.
-static FILE *open_csv(const char *path) {
-    char dir[4096];
+// Opens the CSV to append (as `bench plan --out`: several runs, e.g. cells split over commands,
+// go into one file), writing the header when the file is new; makes the file's folder when it is
+// missing. NULL with the reason in why: cannot open, or the file holds another header.
+static FILE *open_csv(const char *path, char *why, size_t len) {
+    char dir[4096], first[sizeof CAPACITY_CSV_HEADER + 2] = "";
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
+    snprintf(why, len, "cannot write it");
     if (slash && slash != dir) {
         *slash = '\0';
         if (mkdir(dir, 0777) && errno != EEXIST) return NULL;
     }
-    FILE *fp = fopen(path, "w");
-    if (fp && (fprintf(fp, "%s\n", CAPACITY_CSV_HEADER) < 0 || fflush(fp))) { fclose(fp); return NULL; }
+    FILE *fp = fopen(path, "a+");
+    if (!fp) return NULL;
+    rewind(fp);
+    if (fgets(first, sizeof first, fp) && strcmp(first, CAPACITY_CSV_HEADER "\n")) {
+        snprintf(why, len, "it holds another header than bench capacity's");
+        fclose(fp);
+        return NULL;
+    }
+    fseek(fp, 0, SEEK_END);
+    if (ftell(fp) == 0 && (fprintf(fp, "%s\n", CAPACITY_CSV_HEADER) < 0 || fflush(fp))) { fclose(fp); return NULL; }
     return fp;
 }
 
@@ -240,6 +252,7 @@ static int run_row(const CapRun *run, CapRow *r, uint64_t seed) {
     else if (r->cap.b) fprintf(run->out, ", bounded by %s", capacity_limit_name(r->cap.limit));
     fprintf(run->out, "%s%s\n", r->cap.b ? "" : ": skipped, ", r->cap.b ? "" : "even one prompt does not fit");
     if (!run->b || r->cap.b == 0 || !within_cpu_budget(run, r)) return PB_EXIT_OK;
+    fprintf(stderr, "  %-6s timing B = %d ...\n", strategy_name(r->st), r->cap.b);
     PbStatus rc = time_row(run, r, seed);
     if (rc == PB_OK)
         fprintf(run->out, "         timed at B = %d: %.1f ms (min %.1f, %d reps), %.4g completions/s, %.4g tokens/s, "
@@ -347,9 +360,10 @@ int capacity_main(int argc, char **argv, const CliOptions *o, const StepBackend 
     const char *path = o->out ? o->out : out_default;
     char *command = cli_command_line(argc, argv);
     run.command = command ? command : "";
-    if (!(run.csv = open_csv(path))) {
+    char why[80];
+    if (!(run.csv = open_csv(path, why, sizeof why))) {
         char q[PB_QUOTE_BUF];
-        fprintf(stderr, "bench capacity: cannot write %s\n", pb_quote(path, PB_QUOTE_PATH, q, sizeof q));
+        fprintf(stderr, "bench capacity: --out %s: %s\n", pb_quote(path, PB_QUOTE_PATH, q, sizeof q), why);
         rc = PB_EXIT_USAGE;
     }
     if (!rc)

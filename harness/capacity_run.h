@@ -7,8 +7,9 @@
  * only. --device cpu times the fp32 reference (tiny models; the CPU budget applies unless
  * --force). A cell where even B = 1 does not fit is a row with status `skipped` and the reason.
  *
- * The CSV (--out, default out/capacity-<gpu|cpu|host>.csv, rewritten) has one row per
- * strategy and cell; the columns are CAPACITY_CSV_HEADER (README "Capacity").
+ * The CSV (--out, default out/capacity-<gpu|cpu|host>.csv; appended, the header written when
+ * the file is new, another header refused) has one row per strategy and cell, each one write();
+ * the columns are CAPACITY_CSV_HEADER (README "Capacity").
  */
 #ifndef PB_CAPACITY_RUN_H
 #define PB_CAPACITY_RUN_H

@@ -3,7 +3,8 @@
 # planned) and its B agrees with `bench plan`'s own peaks (B within 141 GB, B + 1 over it);
 # with --device cpu the tiny model is searched and timed at capacity on the fp32 reference:
 # completions/s and tokens/s follow from B, K, the lengths and the median; the CSV has its
-# columns and one row per strategy; a budget below one prompt is a recorded skip (exit 0);
+# columns and one row per strategy, appended under one header (another CSV refused); a budget
+# below one prompt is a recorded skip (exit 0);
 # bad input exits 2 with one line; --device gpu in a build without a GPU step exits 1.
 # Usage: test_capacity.sh BENCH SOURCE_ROOT
 set -u
@@ -50,6 +51,14 @@ grep -q "prefix / padded: B .*x, completions/s .*x" "$tmp/out" || fail "no prefi
     --out "$tmp/cpu_plan.csv" > /dev/null 2>&1 || fail "tiny plan only"
 [ "$(cols strategy,batch_size "$tmp/cpu_plan.csv")" = "$(cols strategy,batch_size "$tmp/cpu.csv")" ] ||
     fail "B differs between the plan-only and the timed run"
+
+# a second run appends to the file under its one header; another program's CSV is refused
+"$bench" capacity --model tiny --cells 16x8 --completions 2 --strategy prefix --memory-budget 0.0855 \
+    --out "$tmp/cpu_plan.csv" > /dev/null 2>&1 || fail "appending run"
+[ "$(grep -c '^model,strategy,' "$tmp/cpu_plan.csv")" -eq 1 ] && [ "$(wc -l < "$tmp/cpu_plan.csv")" -eq 8 ] ||
+    fail "want one header and 7 rows after appending, got $(wc -l < "$tmp/cpu_plan.csv") lines"
+"$bench" capacity --model tiny --cells 16x8 --completions 2 --memory-budget 0.0855 --out "$tmp/plan.csv" > /dev/null 2> "$tmp/err"
+[ $? -eq 2 ] && grep -q "another header" "$tmp/err" || fail "--out on bench plan's CSV: want exit 2 and the reason"
 
 # a budget below one prompt: recorded skips, exit 0
 "$bench" capacity --device cpu --model tiny --cells 16x8 --completions 2 --strategy padded,prefix --memory-budget 0.01 \
