@@ -31,7 +31,7 @@ typedef struct CapRow {
     double gpu_plan_gb, measured_gb, driver_gb; // the device's own accounting at b (NaN: not timed)
     MeasureStats ms;
     double cps, tps, tflops, loss;
-    char error[400];
+    char note[400];        // why skipped, oom or error; else what to know (timed below the plan's B, ...)
 } CapRow;
 
 // The run's fixed context.
@@ -108,7 +108,7 @@ static int write_row(const CapRun *run, const CapRow *r) {
     put_num(fp, timed ? r->tps : NAN, "%.6g");
     put_num(fp, timed ? r->tflops : NAN, "%.6g");
     put_num(fp, timed ? r->loss : NAN, "%.9g");
-    put_field(fp, r->error, 0);
+    put_field(fp, r->note, 0);
     put_field(fp, run->b ? run->b->device : "host", 0);
     put_field(fp, run->gpu, 0);
     put_field(fp, run->versions, 0);
@@ -204,10 +204,10 @@ static PbStatus time_row(const CapRun *run, CapRow *r, uint64_t seed) {
         if (rc == PB_NO_MEMORY) fprintf(stderr, "  %-6s B = %d: oom on the device: %s\n", strategy_name(r->st), b, err);
     }
     if (rc == PB_OK && r->b < r->cap.b)
-        snprintf(r->error, sizeof r->error, "the plan's B = %d did not fit on the device; timed at %d", r->cap.b, r->b);
+        snprintf(r->note, sizeof r->note, "the plan's B = %d did not fit on the device; timed at %d", r->cap.b, r->b);
     if (rc != PB_OK) {
         snprintf(r->status, sizeof r->status, "%s", rc == PB_NO_MEMORY ? "oom" : "error");
-        snprintf(r->error, sizeof r->error, "%s", err);
+        snprintf(r->note, sizeof r->note, "%s", err);
         return rc;
     }
     snprintf(r->status, sizeof r->status, "ok");
@@ -224,7 +224,7 @@ static int within_cpu_budget(const CapRun *run, CapRow *r) {
     cell_free(&c);
     if (rc || (cost.bytes <= PB_CPU_MAX_BYTES && cost.flop <= PB_CPU_MAX_FLOP)) return 1;
     snprintf(r->status, sizeof r->status, "skipped");
-    snprintf(r->error, sizeof r->error, "B = %d needs about %.3g GB and %.3g TFLOP per step on the cpu, over its budget "
+    snprintf(r->note, sizeof r->note, "B = %d needs about %.3g GB and %.3g TFLOP per step on the cpu, over its budget "
              "(--force runs it)", r->cap.b, cost.bytes * 1e-9, cost.flop * 1e-12);
     return 0;
 }
@@ -237,13 +237,13 @@ static int run_row(const CapRun *run, CapRow *r, uint64_t seed) {
     if (capacity_search(&run->m, &r->sh, r->st, &run->so, run->budget, &r->cap, err, sizeof err)) {
         fprintf(stderr, "bench capacity: %s\n", err);
         snprintf(r->status, sizeof r->status, "error");
-        snprintf(r->error, sizeof r->error, "%s", err);
+        snprintf(r->note, sizeof r->note, "%s", err);
         return PB_EXIT_FAILED;
     }
     snprintf(r->status, sizeof r->status, "%s", run->b ? "ok" : "planned");
     if (r->cap.b == 0) {
         snprintf(r->status, sizeof r->status, "skipped");
-        snprintf(r->error, sizeof r->error, "does not fit: one prompt plans %.6g GB, over the budget of %.6g GB",
+        snprintf(r->note, sizeof r->note, "does not fit: one prompt plans %.6g GB, over the budget of %.6g GB",
                  (double)r->cap.peak / 1e9, (double)run->budget / 1e9);
     }
     fprintf(run->out, "  %-6s B = %5d (%d completions, %lld slots): plan %.6g GB", strategy_name(r->st), r->cap.b,
@@ -259,8 +259,17 @@ static int run_row(const CapRun *run, CapRow *r, uint64_t seed) {
                 "%.4g TFLOP/s, plan %.6g GB, measured %.6g GB\n", r->b, r->ms.median_ms, r->ms.min_ms, r->ms.reps,
                 r->cps, r->tps, r->tflops, r->gpu_plan_gb, r->measured_gb);
     else
-        fprintf(run->out, "         %s: %s\n", r->status, r->error);
+        fprintf(run->out, "         %s: %s\n", r->status, r->note);
     return rc == PB_OK || rc == PB_NO_MEMORY ? PB_EXIT_OK : rc == PB_DEVICE_ERROR ? PB_EXIT_DEVICE : PB_EXIT_FAILED;
+}
+
+// A cell of prompts and completions is a two-level forest, whose tree layout is the prefix
+// layout (DESIGN.md section 7): tree's row is prefix's, not searched or timed again.
+static void same_as_prefix(FILE *out, const CapRow *prefix, CapRow *tree) {
+    *tree = *prefix;
+    tree->st = STRATEGY_TREE;
+    if (!tree->note[0]) snprintf(tree->note, sizeof tree->note, "two levels: the tree layout is prefix's (its row)");
+    fprintf(out, "  %-6s two levels: the prefix layout (as above)\n", strategy_name(STRATEGY_TREE));
 }
 
 // prefix over padded (the two rows of the cell, when both have them): B and completions/s.
@@ -382,7 +391,11 @@ int capacity_main(int argc, char **argv, const CliOptions *o, const StepBackend 
             rows[st] = (CapRow){.st = (Strategy)st, .sh = sh, .b = -1, .gpu_plan_gb = NAN, .measured_gb = NAN,
                                 .driver_gb = NAN};
             if (!(o->strategies & (1u << st))) continue;
-            int r = run_row(&run, &rows[st], run.so.seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(i + 1)));
+            int r = PB_EXIT_OK;
+            if (st == STRATEGY_TREE && (o->strategies & (1u << STRATEGY_PREFIX)))
+                same_as_prefix(out, &rows[STRATEGY_PREFIX], &rows[st]);
+            else
+                r = run_row(&run, &rows[st], run.so.seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(i + 1)));
             failed |= r == PB_EXIT_FAILED; // a failed row is recorded and the run goes on
             if (r == PB_EXIT_DEVICE) rc = r; // the device cannot be trusted after it: the run stops
             if (write_row(&run, &rows[st])) {

@@ -16,7 +16,7 @@ bench=$1 root=$2
     fail "capacity (plan only) exit $?: $(head -n 1 "$tmp/err")"
 grep -q "planned on the host" "$tmp/out" || fail "no 'planned on the host' line"
 want=model,strategy,prompt_len,completion_len,num_completions,budget_gb,recompute,status,batch_size,completions,limit
-want=$want,plan_gb,plan_next_gb,measured_gb,median_ms,completions_per_s,tokens_per_s,error,device,git_commit,command
+want=$want,plan_gb,plan_next_gb,measured_gb,median_ms,completions_per_s,tokens_per_s,note,device,git_commit,command
 cols "$want" "$tmp/host.csv" > "$tmp/host.tsv" || fail "a column is missing from the capacity CSV"
 [ "$(wc -l < "$tmp/host.tsv")" -eq 2 ] || fail "want 2 rows (padded, prefix), got $(wc -l < "$tmp/host.tsv")"
 awk -F '\t' '$8 != "planned" || $7 != "full" || $6 != 141 || $19 != "host" || $9 < 1 || $10 != 2 * $9 || $11 != "budget" ||
@@ -51,6 +51,12 @@ grep -q "prefix / padded: B .*x, completions/s .*x" "$tmp/out" || fail "no prefi
     --out "$tmp/cpu_plan.csv" > /dev/null 2>&1 || fail "tiny plan only"
 [ "$(cols strategy,batch_size "$tmp/cpu_plan.csv")" = "$(cols strategy,batch_size "$tmp/cpu.csv")" ] ||
     fail "B differs between the plan-only and the timed run"
+
+# tree at two levels is prefix's row, not run again
+"$bench" capacity --model tiny --cells 16x8 --completions 2 --memory-budget 0.0855 --out "$tmp/all.csv" > "$tmp/out" 2>&1 ||
+    fail "all strategies, plan only"
+[ "$(cols strategy,batch_size "$tmp/all.csv" | awk '$1 == "prefix" || $1 == "tree" { print $2 }' | uniq | wc -l)" -eq 1 ] &&
+    grep -q "^tiny,tree,.*two levels: the tree layout is prefix's" "$tmp/all.csv" || fail "tree's row is not prefix's with its note"
 
 # a second run appends to the file under its one header; another program's CSV is refused
 "$bench" capacity --model tiny --cells 16x8 --completions 2 --strategy prefix --memory-budget 0.0855 \
