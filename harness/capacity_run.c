@@ -54,13 +54,15 @@ typedef struct CapRun {
 // A field: control bytes escaped (a row is one line), quoted by libcsv when it needs it.
 static void put_field(FILE *fp, const char *s, int first) {
     if (!first) fputc(',', fp);
-    char esc[PB_QUOTE_BUF * 2];
     size_t n = strlen(s);
     int ctrl = 0;
     for (size_t i = 0; i < n; i++) ctrl |= (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
-    if (ctrl) { pb_escape(s, n, esc, sizeof esc); s = esc; n = strlen(s); }
+    char *esc = ctrl ? malloc(4 * n + 8) : NULL; // pb_escape's room: 4 bytes a character, and its margin
+    if (ctrl && !esc) { fputs("?", fp); return; }
+    if (ctrl) { pb_escape(s, n, esc, 4 * n + 8); s = esc; n = strlen(s); }
     if (strcspn(s, ",\"") == n) fputs(s, fp);
     else csv_fwrite(fp, s, n);
+    free(esc);
 }
 static void put_num(FILE *fp, double v, const char *fmt) {
     char b[64] = "";
