@@ -4,9 +4,9 @@
  * budget before anything is allocated; picks the device (gpu where gpu_step_backend.create
  * succeeds, else cpu with the tiny model and sweep); opens and locks the CSV (csv_out.h),
  * selects the cells (--shard, --resume: resume.h) and hands everything to run_sweep; or runs
- * `bench compare`, or `bench plan` (plan.c). Exit codes: core/status.h (PB_EXIT_*), listed in
- * cli_usage and the README; a usage error is one line on stderr. Interrupted, the CSV stays
- * valid: every row is one write().
+ * `bench compare`, `bench plan` (plan.c) or `bench capacity` (capacity_run.c). Exit codes:
+ * core/status.h (PB_EXIT_*), listed in cli_usage and the README; a usage error is one line on
+ * stderr. Interrupted, the CSV stays valid: every row is one write().
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "budget.h"
+#include "capacity_run.h"
 #include "cli.h"
 #include "compare.h"
 #include "config.h"
@@ -99,6 +100,15 @@ void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_g
     mc->warmup_auto = o->warmup == 0;
 }
 
+void bench_step_options(const CliOptions *o, StepOptions *so) {
+    *so = (StepOptions){ .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
+                         .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
+                         .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
+                         .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT,
+                         .profile = o->profile, .recompute = o->recompute,
+                         .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0 };
+}
+
 // The cells of the run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0 or 2.
 int bench_make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells) {
     char err[700];
@@ -125,12 +135,8 @@ int bench_make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cel
 // error, over the budget).
 static int pick_device(const CliOptions *o, const StepBackend *gpu, const StepBackend **b, Step **step,
                        SweepConfig *sw, ModelConfig *m, CellSource *cells) {
-    StepOptions so = { .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
-                       .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
-                       .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
-                       .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT, .profile = o->profile,
-                       .recompute = o->recompute,
-                       .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0 };
+    StepOptions so;
+    bench_step_options(o, &so);
     char err[700] = "";
     int rc;
     if (gpu && (!o->device || !strcmp(o->device, "gpu"))) {
@@ -195,6 +201,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
     if (o.action == CLI_COMPARE) return compare_main(o.compare_argc, o.compare_argv, stdout);
     if (o.action == CLI_PLAN) return plan_main(&o, gpu, stdout);
     if (o.action == CLI_ESTIMATE) return estimate_main(&o, stdout);
+    if (o.action == CLI_CAPACITY) return capacity_main(argc, argv, &o, gpu, stdout);
 
     RunPlan p = { .progress = stderr, .table = stdout };
     SweepConfig sw;

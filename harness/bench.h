@@ -25,5 +25,7 @@ void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_g
 // The cells of a run (--lengths, --cells or the sweep's, with the overrides), size-checked. 0,
 // or 2 with a line on stderr.
 int bench_make_cells(const CliOptions *o, const SweepConfig *sw, CellSource *cells);
+// The step's options from the command line: the one place every command makes them.
+void bench_step_options(const CliOptions *o, StepOptions *so);
 
 #endif

@@ -21,6 +21,10 @@ void cli_usage(FILE *fp) {
           "                  [--min-reps N] [--noise F] [--max-reps N] [--min-time S] [--max-time S]\n"
           "                          the sweep's wall clock on one GPU under the stopping rule: every\n"
           "                          cell's FLOPs at the TFLOP/s and noise of its row in FILE.csv\n"
+          "       bench capacity [--model M] --cells PxC,... [--completions K] [--strategy S] [--memory-budget GB]\n"
+          "                  [--device cpu|gpu] [--out FILE.csv]\n"
+          "                          per strategy and cell the most prompts whose step's planned peak fits\n"
+          "                          the budget; with a device also timed (completions/s at capacity)\n"
           "options:\n"
           "  --strategy LIST       padded, packed, prefix, tree (comma-separated) or all (default)\n"
           "  --model NAME|FILE     model config (configs/models; default qwen2.5-7b, tiny on cpu)\n"
@@ -211,10 +215,17 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         o->action = CLI_ESTIMATE;
         first = 2;
     }
+    if (argc > 1 && !strcmp(argv[1], "capacity")) {
+        o->action = CLI_CAPACITY;
+        first = 2;
+    }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
-        if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE) { o->action = CLI_LIST; continue; }
+        if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE && o->action != CLI_CAPACITY) {
+            o->action = CLI_LIST;
+            continue;
+        }
         if (!strcmp(a, "--resume")) { o->resume = 1; continue; }
         if (!strcmp(a, "--matmul-verbose")) { o->matmul_verbose = 1; continue; }
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN, CLI_ESTIMATE } CliAction;
+typedef enum CliAction { CLI_RUN, CLI_HELP, CLI_LIST, CLI_COMPARE, CLI_PLAN, CLI_ESTIMATE, CLI_CAPACITY } CliAction;
 
 typedef struct CliOptions {
     CliAction action;

@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_plot.sh: plot/heatmap.sh renders the reference CSV to a real, non-trivial PNG, and
 # rejects a CSV without the columns it needs; plot/bars.sh renders a random-lengths sweep
-# (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep. Usage: test_plot.sh SOURCE_ROOT
+# (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep;
+# plot/capacity.sh a timed and a plan-only capacity CSV; plot/budget.sh a sweep at a budget.
+# Usage: test_plot.sh SOURCE_ROOT
 set -u
 root=$1
 tmp=$(mktemp -d)
@@ -27,6 +29,31 @@ fi
 [ "$(wc -c < "$tmp/tree.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: strategies PNG too small: empty chart?"; fails=1; }
 if "$root/plot/strategies.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad3.png" 2>/dev/null; then
     echo "FAIL: strategies.sh accepted a garbage CSV"; fails=1
+fi
+# plot/capacity.sh: a capacity CSV timed on the cpu (data/capacity_tiny.csv, bench capacity
+# --device cpu --model tiny) and a plan-only one (data/capacity_host.csv, Qwen2.5-7B at 141 GB)
+for f in capacity_tiny capacity_host; do
+    "$root/plot/capacity.sh" "$root/tests/harness/data/$f.csv" "$tmp/$f.png" || { echo "FAIL: capacity.sh $f exit $?"; fails=1; }
+    [ "$(od -An -c -N 4 "$tmp/$f.png" 2>/dev/null | tr -d ' ')" = "211PNG" ] || { echo "FAIL: capacity.sh $f wrote no PNG"; fails=1; }
+    [ "$(wc -c < "$tmp/$f.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: capacity $f PNG too small: empty chart?"; fails=1; }
+done
+# the timed chart has two panels, the plan-only one one: the timed PNG is the larger
+[ "$(wc -c < "$tmp/capacity_tiny.png")" -gt "$(wc -c < "$tmp/capacity_host.png")" ] ||
+    { echo "FAIL: capacity.sh: the timed chart is not larger than the plan-only one"; fails=1; }
+if "$root/plot/capacity.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad4.png" 2>/dev/null; then
+    echo "FAIL: capacity.sh accepted a garbage CSV"; fails=1
+fi
+# plot/budget.sh: a sweep CSV (the random one; its budget and policy parsed from the command
+# and the optional recompute column, here a copy that has both)
+"$root/plot/budget.sh" "$root/tests/harness/data/random_tiny.csv" "$tmp/budget.png" || { echo "FAIL: budget.sh exit $?"; fails=1; }
+[ "$(od -An -c -N 4 "$tmp/budget.png" 2>/dev/null | tr -d ' ')" = "211PNG" ] || { echo "FAIL: budget.sh wrote no PNG"; fails=1; }
+[ "$(wc -c < "$tmp/budget.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: budget PNG too small: empty chart?"; fails=1; }
+awk 'NR == 1 { print $0 ",recompute"; next } { sub(/--device cpu/, "--device cpu --memory-budget 80"); print $0 ",auto" }' \
+    "$root/tests/harness/data/random_tiny.csv" > "$tmp/budget_auto.csv"
+"$root/plot/budget.sh" "$tmp/budget_auto.csv" "$tmp/budget_auto.png" || { echo "FAIL: budget.sh with a recompute column"; fails=1; }
+cmp -s "$tmp/budget.png" "$tmp/budget_auto.png" && { echo "FAIL: budget.sh: budget and policy not in the chart"; fails=1; }
+if "$root/plot/budget.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad5.png" 2>/dev/null; then
+    echo "FAIL: budget.sh accepted a garbage CSV"; fails=1
 fi
 echo "test_plot: PNG $size bytes, $fails failure(s)"
 [ "$fails" -eq 0 ]
