@@ -13,16 +13,22 @@
 #include "../attention/attn_memory.h"
 #include "../attention/prefix_path.h"
 #include "../gpu/memory_plan.h"
+#include "../gpu/recompute_plan.h"
 #include "config.h"
+#include "share_rule.h"
 #include "sweep.h"
 
 int capacity_plan_peak(const ModelConfig *m, const Layout *l, const StepOptions *so, size_t budget, size_t *peak,
                        char *err, size_t errlen) {
-    (void)budget; // the hook of a budget-driven recompute policy: today's policy does not depend on it
     const char *backend = so->attention ? so->attention : "cudnn";
     AttnPrefixMode mode;
     if (attn_prefix_mode_parse(so->prefix_attention, &mode)) {
         snprintf(err, errlen, "capacity: unknown prefix attention mode");
+        return -1;
+    }
+    RecomputePolicy policy;
+    if (recompute_policy_parse(so->recompute, &policy)) {
+        snprintf(err, errlen, "capacity: unknown recompute policy");
         return -1;
     }
     // the GPU step's own plan input (gpu/step.cu, prepare): the same fields from the same options
@@ -33,6 +39,9 @@ int capacity_plan_peak(const ModelConfig *m, const Layout *l, const StepOptions 
         snprintf(err, errlen, "capacity: no memory figures for attention backend '%s'", backend);
         return -1;
     }
+    RecomputeChoice choice; // the policy's levels at this layout (auto: held to the budget)
+    if (gpu_recompute_choose(&in, policy, budget, &choice, err, errlen)) return -1;
+    in.recompute = &choice.keep;
     GpuMemPlan p;
     if (gpu_memory_plan(&in, &p, err, errlen)) return -1;
     *peak = p.peak;
@@ -47,8 +56,8 @@ int capacity_fits(const ModelConfig *m, const Layout *l, const StepOptions *so, 
 }
 
 const char *capacity_policy_name(const StepOptions *so) {
-    (void)so;
-    return "full";
+    RecomputePolicy policy;
+    return recompute_policy_parse(so->recompute, &policy) ? "?" : recompute_policy_name(policy);
 }
 
 const char *capacity_limit_name(CapacityLimit l) {
@@ -70,7 +79,10 @@ int capacity_layout(const ModelConfig *m, const CapacityShape *sh, int b, Strate
     int rc = cell_batch(&c, m->vocab, seed, &f, why, sizeof why);
     cell_free(&c);
     if (rc) { snprintf(err, errlen, "capacity: cannot make %d prompts: %s", b, why); return -1; }
-    rc = layout_build_forest(out, s, &f);
+    // the prefix strategy as the sweep runs it: each group shared only where the share rule says
+    // it pays (--prefix-share auto), else the padded way
+    const PrefixShare share = share_rule(m, PREFIX_SHARE_AUTO);
+    rc = layout_build_forest_share(out, s, &f, &share);
     forest_free(&f);
     if (rc) snprintf(err, errlen, "capacity: cannot build the %s layout of %d prompts (out of host memory)",
                      strategy_name(s), b);
@@ -166,14 +178,14 @@ size_t capacity_default_budget(double gb, int want_gpu, const char **from) {
     if (gb > 0) { *from = "given"; return (size_t)(gb * 1e9); }
 #if PB_HAVE_CUDA
     size_t free_b = 0, total_b = 0;
-    if (want_gpu && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && free_b > CAPACITY_DEVICE_MARGIN) {
+    if (want_gpu && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && free_b > GPU_RECOMPUTE_MARGIN) {
         *from = "device";
-        return free_b - CAPACITY_DEVICE_MARGIN;
+        return free_b - GPU_RECOMPUTE_MARGIN;
     }
     if (want_gpu) cudaGetLastError(); // no usable device: the host's budget
 #else
     (void)want_gpu;
 #endif
     *from = "host";
-    return (size_t)(CAPACITY_HOST_BUDGET_GB * 1e9);
+    return GPU_RECOMPUTE_HOST_BUDGET;
 }

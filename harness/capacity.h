@@ -9,9 +9,8 @@
  * tests check at the answer: B fits and B + 1 does not.
  *
  * What the step keeps and recomputes (the recompute policy) and the budget reach the planner
- * in ONE call, capacity_plan_peak: the StepOptions the step is created with, and the budget
- * (which a budget-driven policy needs). Today the step has one policy (layer checkpointing,
- * "full"); a new policy in StepOptions flows through that call.
+ * in ONE call, capacity_plan_peak: the StepOptions the step is created with (StepOptions.recompute,
+ * gpu/recompute_plan.h's choice at each B), and the budget (which auto holds the plan to).
  */
 #ifndef PB_CAPACITY_H
 #define PB_CAPACITY_H
@@ -22,12 +21,6 @@
 #include "../step/step.h"
 #include "../strategies/layout.h"
 
-// Without a GPU the budget is one H200's nominal memory, 141 GB (1e9 bytes a GB, as every GB
-// figure of packbench); --memory-budget GB overrides it.
-#define CAPACITY_HOST_BUDGET_GB 141.0
-// With a GPU: its free memory (cudaMemGetInfo, before the step is created) less this margin for
-// what the libraries allocate outside the plan (cuBLAS and cuDNN handles, the driver's own).
-#define CAPACITY_DEVICE_MARGIN ((size_t)1 << 30)
 
 // The step's planned peak for layout l under the step's options so (attention backend, prefix
 // attention mode, MLP chunk cap; the recompute policy) and the budget. 0, or -1 with one line
@@ -69,8 +62,10 @@ int capacity_layout(const ModelConfig *m, const CapacityShape *sh, int b, Strate
 int capacity_search(const ModelConfig *m, const CapacityShape *sh, Strategy s, const StepOptions *so, size_t budget,
                     CapacityResult *out, char *err, size_t errlen);
 
-// The budget in bytes: gb > 0 as given, else with a usable GPU its free memory less the margin
-// (*from: "device"), else CAPACITY_HOST_BUDGET_GB (*from: "host"). want_gpu: 0 never asks the device.
+// The budget in bytes: gb > 0 as given, else with a usable GPU its free memory (cudaMemGetInfo,
+// before the step is created) less GPU_RECOMPUTE_MARGIN (*from: "device"), else one H200's 141 GB,
+// GPU_RECOMPUTE_HOST_BUDGET (*from: "host"), as the recompute policy's (gpu/recompute_plan.h).
+// want_gpu: 0 never asks the device.
 size_t capacity_default_budget(double gb, int want_gpu, const char **from);
 
 #endif

@@ -30,7 +30,8 @@ typedef struct CapRow {
     int b;                 // B timed (the plan's, or less after an oom on the device); -1: not timed
     double gpu_plan_gb, measured_gb, driver_gb; // the device's own accounting at b (NaN: not timed)
     MeasureStats ms;
-    double cps, tps, tflops, loss;
+    double cps, tps, tflops, hw_tflops, loss;
+    char recompute[320];   // what ran (the device's levels at b, recompute_describe); else the policy
     char note[400];        // why skipped, oom or error; else what to know (timed below the plan's B, ...)
 } CapRow;
 
@@ -89,7 +90,7 @@ static int write_row(const CapRun *run, const CapRow *r) {
     put_int(fp, r->sh.k);
     put_num(fp, (double)run->budget / 1e9, "%.4f");
     put_field(fp, run->budget_from, 0);
-    put_field(fp, capacity_policy_name(&run->so), 0);
+    put_field(fp, r->recompute[0] ? r->recompute : capacity_policy_name(&run->so), 0);
     put_field(fp, run->so.attention, 0);
     put_field(fp, r->status, 0);
     put_int(fp, r->b >= 0 ? r->b : r->cap.b);
@@ -109,6 +110,7 @@ static int write_row(const CapRun *run, const CapRow *r) {
     put_num(fp, timed ? r->cps : NAN, "%.6g");
     put_num(fp, timed ? r->tps : NAN, "%.6g");
     put_num(fp, timed ? r->tflops : NAN, "%.6g");
+    put_num(fp, timed ? r->hw_tflops : NAN, "%.6g");
     put_num(fp, timed ? r->loss : NAN, "%.9g");
     put_field(fp, r->note, 0);
     put_field(fp, run->b ? run->b->device : "host", 0);
@@ -177,7 +179,9 @@ static PbStatus time_b(const CapRun *run, CapRow *r, int b, uint64_t seed, char 
         rc = measure_run(&run->mc, step_once, &(TimeCtx){run->b, run->s}, samples, &r->ms, &loss, NULL, err, errlen);
     if (rc == PB_OK && !isfinite(loss)) { snprintf(err, errlen, "non-finite loss %g", loss); rc = PB_ERROR; }
     StepMemory mem = {0};
+    unsigned char levels[PB_MODEL_MAX_LAYERS] = {0}; // what ran (RecomputeLevel per layer): its hardware FLOPs
     if (rc == PB_OK) run->b->memory(run->s, &mem);
+    if (rc == PB_OK && run->b->recompute) run->b->recompute(run->s, levels, r->recompute, sizeof r->recompute);
     if (samples) run->b->release(run->s);
     free(samples);
     if (rc == PB_OK) {
@@ -191,6 +195,7 @@ static PbStatus time_b(const CapRun *run, CapRow *r, int b, uint64_t seed, char 
         r->cps = (double)b * r->sh.k / s;
         r->tps = (double)b * r->sh.k * (double)(r->sh.prompt_len + r->sh.completion_len) / s;
         r->tflops = model_flops(&run->m, l.n_slots, l.attn_pairs, l.n_loss_rows).total / s * 1e-12;
+        r->hw_tflops = model_hw_flops(&run->m, levels, l.n_slots, l.attn_pairs, l.n_loss_rows) / s * 1e-12;
     }
     layout_free(&l);
     return rc;
@@ -365,6 +370,7 @@ int capacity_main(int argc, char **argv, const CliOptions *o, const StepBackend 
     bench_measure_settings(o, &sw, !on_cpu, &run.mc);
     // the budget before the step exists: the device's free memory then is what the step may take
     run.budget = capacity_default_budget(o->memory_budget_gb, gpu && !on_cpu, &run.budget_from);
+    run.so.memory_budget = run.budget; // the device's auto holds its plan to the same budget
     if ((rc = open_device(&run, gpu, &cells))) { cells_source_free(&cells); return rc; }
     char out_default[64];
     snprintf(out_default, sizeof out_default, "out/capacity-%s.csv", run.b ? run.b->device : "host");

@@ -22,7 +22,7 @@
 #define CAPACITY_CSV_HEADER                                                                                       \
     "model,strategy,prompt_len,completion_len,num_completions,budget_gb,budget_from,recompute,attention,status,"   \
     "batch_size,plan_batch_size,completions,limit,slots,plan_gb,plan_next_gb,gpu_plan_gb,measured_gb,driver_gb,"   \
-    "median_ms,min_ms,iqr_ms,reps,completions_per_s,tokens_per_s,model_tflops,loss,note,device,gpu,versions,"    \
+    "median_ms,min_ms,iqr_ms,reps,completions_per_s,tokens_per_s,model_tflops,hw_tflops,loss,note,device,gpu,versions,"    \
     "git_commit,command,time"
 
 // Exit status as bench_main's: 0; 1 a step failed; 2 bad input; 3 a device error (the run stops).

@@ -21,6 +21,7 @@
 #include "../../harness/bench.h"
 #include "../../harness/capacity.h"
 #include "../../harness/config.h"
+#include "../../gpu/recompute_plan.h"
 #include "../gpu_test.h"
 #include "../test_util.h"
 
@@ -115,8 +116,8 @@ int main(void) {
     const char *from = "";
     size_t free_b = 0, total_b = 0, budget = capacity_default_budget(-1, 1, &from);
     CHECK(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess, "cudaMemGetInfo");
-    CHECK(!strcmp(from, "device") && budget + CAPACITY_DEVICE_MARGIN <= total_b &&
-          budget + CAPACITY_DEVICE_MARGIN + ((size_t)1 << 28) >= free_b, "default budget %zu (%s), free %zu, total %zu",
+    CHECK(!strcmp(from, "device") && budget + GPU_RECOMPUTE_MARGIN <= total_b &&
+          budget + GPU_RECOMPUTE_MARGIN + ((size_t)1 << 28) >= free_b, "default budget %zu (%s), free %zu, total %zu",
           budget, from, free_b, total_b);
     const CapacityShape tiny[] = {{16, 8, 2}, {5, 40, 2}, {64, 32, 4}};
     host_is_device("tiny", 0.0855, tiny, 3);
