@@ -36,8 +36,9 @@
  * every layout against cpu_step_levels at the levels the GPU reports it ran (the CPU takes the
  * same keep / recompute path), with the NaN poisoning on, which fails a kept line that dies early
  * or a recomputed line read before it is written; auto over a budget nothing fits is "no memory".
- * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
- * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck).
+ * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck);
+ * "--part i/n": only the configs whose index % n == i (one process per part, run side by side;
+ * part 0 also runs the auto budget checks and the default-backend checks).
  */
 #include <math.h>
 #include <stdio.h>
@@ -216,7 +217,10 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
 }
 
 // prefix_attention: the cudnn prefix / tree forward ("auto", "gather", "merge"); rc: the recompute.
+static int g_part_i, g_part_n = 1, g_config_index; // --part i/n
+
 static void run_config_rc(const ModelConfig *m, const char *attention, const char *prefix_attention, Recompute rc) {
+    if (g_config_index++ % g_part_n != g_part_i) return;
     printf("config %s (%s, hidden %d, heads %d/%d x %d, mlp %d, vocab %d, bias %d, qk_norm %d, tied %d, rope "
            "scaling %g), attention %s, prefix %s, recompute %s\n", m->name, m->arch, m->hidden, m->n_head, m->n_kv_head,
            m->head_dim, m->mlp, m->vocab, m->qkv_bias, m->qk_norm, m->tied_embeddings, m->rope_scaling.factor,
@@ -360,7 +364,13 @@ int main(int argc, char **argv) {
     int quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = 1;
-        else attention = argv[i];
+        else if (strcmp(argv[i], "--part") == 0 && i + 1 < argc) {
+            if (sscanf(argv[++i], "%d/%d", &g_part_i, &g_part_n) != 2 || g_part_n < 1 || g_part_i < 0 ||
+                g_part_i >= g_part_n) {
+                fprintf(stderr, "test_step_gpu: --part wants i/n with 0 <= i < n\n");
+                return 2;
+            }
+        } else attention = argv[i];
     }
     ModelConfig tiny = small_model("tiny", 16), d128 = small_model("d128", 128);
     ModelConfig llama = arch_model("llama"), qwen3 = arch_model("qwen3"), mistral = arch_model("mistral");
@@ -380,8 +390,8 @@ int main(int argc, char **argv) {
     run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_c});
     for (int p = 0; p < 3 && !quick; p++) run_config_rc(&tiny, attention, "auto", (Recompute){policies[p], NULL});
     if (!quick) run_config_rc(&tiny, attention, "auto", (Recompute){NULL, mix_b});
-    check_auto_over_budget(&tiny, attention);
-    check_auto_between(&tiny, attention);
+    if (g_part_i == 0) check_auto_over_budget(&tiny, attention);
+    if (g_part_i == 0) check_auto_between(&tiny, attention);
     run_config(&llama, attention, "auto");
     run_config(&qwen3, attention, "auto");
     run_config_rc(&qwen3, attention, "auto", (Recompute){NULL, mix_a});
