@@ -36,9 +36,12 @@ typedef struct AttnShape {
 } AttnShape;
 
 // The cuDNN workspace the host plans for one call of a layout's strategy over `slots` token slots
-// (256-byte aligned): the reserve, or for a padded call the engine's measured fp32 (slots, Hq, D)
-// buffer where that is larger.
-size_t attn_cudnn_workspace_floor(const AttnShape *sh, Strategy s, size_t slots);
+// in a pass (ATTN_FWD / ATTN_BWD; 256-byte aligned): the reserve, or for a padded call the
+// engine's measured fp32 (slots, Hq, D) buffer where that is larger, and in the backward
+// ATTN_CUDNN_PADDED_BWD_EXTRA more (cuDNN 9.14 on the H200 asked exactly that much more at every
+// padded backward of results/runs/*_d78e661: 6144 to 466944 slots, whole and in parts).
+#define ATTN_CUDNN_PADDED_BWD_EXTRA ((size_t)256)
+size_t attn_cudnn_workspace_floor(const AttnShape *sh, Strategy s, size_t slots, int pass);
 
 enum { ATTN_FWD, ATTN_BWD };
 

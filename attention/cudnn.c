@@ -127,7 +127,7 @@ static void attn_cudnn_release(AttnBackend *ab);
 static size_t workspace_reserved(const AttnBackend *ab, const Layout *l, int pass, int64_t ws) {
     const size_t slots = pass == ATTN_BWD && l->strategy == STRATEGY_PADDED
                              ? (size_t)ab->lp.parts.span[ATTN_PARTED_WHOLE].q : l->n_slots;
-    const size_t floor = attn_cudnn_workspace_floor(&ab->shape, l->strategy, slots);
+    const size_t floor = attn_cudnn_workspace_floor(&ab->shape, l->strategy, slots, pass);
     size_t w = (size_t)ws > floor ? (size_t)ws : floor;
     return (w + 255) / 256 * 256;
 }

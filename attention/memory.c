@@ -190,10 +190,11 @@ int attn_cudnn_parts(const AttnShape *sh, const Layout *l, const AttnMemoryAsk *
     return 0;
 }
 
-size_t attn_cudnn_workspace_floor(const AttnShape *sh, Strategy s, size_t slots) {
+size_t attn_cudnn_workspace_floor(const AttnShape *sh, Strategy s, size_t slots, int pass) {
     size_t ws = ATTN_CUDNN_WORKSPACE_RESERVE;
     if (s == STRATEGY_PADDED) { // the BSHD engine's workspace as measured (attn_memory.h)
-        const size_t padded_ws = slots * (size_t)sh->n_head * (size_t)sh->head_dim * sizeof(float);
+        const size_t padded_ws = slots * (size_t)sh->n_head * (size_t)sh->head_dim * sizeof(float) +
+                                 (pass == ATTN_BWD ? ATTN_CUDNN_PADDED_BWD_EXTRA : 0);
         if (padded_ws > ws) ws = padded_ws;
     }
     return align256(ws);
@@ -209,8 +210,8 @@ static void padded_memory(const AttnShape *sh, const Layout *l, const AttnMemory
     const int part = parts.part[ATTN_PARTED_WHOLE], n_parts = l->n_rows / part;
     const size_t rows = (size_t)parts.span[ATTN_PARTED_WHOLE].q;
     out->held = call_held((size_t)l->n_rows, 0) + (n_parts > 1 ? (size_t)n_parts * call_held((size_t)part, 0) : 0);
-    out->workspace[ATTN_FWD] = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots);
-    out->workspace[ATTN_BWD] = attn_cudnn_workspace_floor(sh, l->strategy, rows);
+    out->workspace[ATTN_FWD] = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots, ATTN_FWD);
+    out->workspace[ATTN_BWD] = attn_cudnn_workspace_floor(sh, l->strategy, rows, ATTN_BWD);
     out->scratch[ATTN_FWD] = out->workspace[ATTN_FWD];
     out->scratch[ATTN_BWD] = out->workspace[ATTN_BWD] + align256(rows * hq * sizeof(float)) + align256(rows * hq * d * sizeof(float));
 }
@@ -221,7 +222,7 @@ static int cudnn_memory(const AttnShape *sh, const Layout *l, const AttnMemoryAs
         padded_memory(sh, l, ask, out);
         return 0;
     }
-    const size_t ws = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots);
+    const size_t ws = attn_cudnn_workspace_floor(sh, l->strategy, l->n_slots, ATTN_FWD); // ragged: the reserve
     out->workspace[ATTN_FWD] = out->workspace[ATTN_BWD] = ws;
     out->scratch[ATTN_FWD] = ws;
     CudnnCalls k;
