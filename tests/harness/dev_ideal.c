@@ -11,21 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../harness/config.h"
-#include "../../harness/sweep.h"
+#include "dev_cells.h"
 #include "../../strategies/layout.h"
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s MODEL.conf SWEEP.conf\n", argv[0]); return 2; }
     ModelConfig m;
     SweepConfig s;
     CellSource cells;
     char err[600];
-    if (config_load_model(argv[1], &m, err, sizeof err) || config_load_sweep(argv[2], &s, err, sizeof err) ||
-        cells_from_sweep(&s, &cells, err, sizeof err)) {
-        fprintf(stderr, "ideal: %s\n", err);
-        return 2;
-    }
+    if (dev_load_cells(argc, argv, "ideal", &m, &s, &cells)) return 2;
     printf("| cell | shared x leaf | B x K | padded slots | prefix slots | tree slots | pad/packed | pad/prefix | pad/tree | prefix/tree |\n"
            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     double total[STRATEGY_COUNT] = {0};

@@ -14,21 +14,15 @@
 
 #include "../../attention/kv_gather.h"
 #include "../../attention/prefix_path.h"
-#include "../../harness/config.h"
-#include "../../harness/sweep.h"
+#include "dev_cells.h"
 #include "../../strategies/layout.h"
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: %s MODEL.conf SWEEP.conf\n", argv[0]); return 2; }
     ModelConfig m;
     SweepConfig s;
     CellSource cells;
     char err[600];
-    if (config_load_model(argv[1], &m, err, sizeof err) || config_load_sweep(argv[2], &s, err, sizeof err) ||
-        cells_from_sweep(&s, &cells, err, sizeof err)) {
-        fprintf(stderr, "tree calls: %s\n", err);
-        return 2;
-    }
+    if (dev_load_cells(argc, argv, "tree calls", &m, &s, &cells)) return 2;
     printf("| cell | shared x leaf | tokens | attention / step FLOPs | pairs per depth call (%%: depth 0, 1, ...) | "
            "keys per query row per call | merged rows / tokens | gathered K/V tokens / tokens |\n"
            "|---:|---|---:|---:|---|---|---:|---:|\n");
