@@ -199,7 +199,18 @@ int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const Pr
         forest_walk_free(&w);
         return -1;
     }
-    if (s == STRATEGY_PREFIX && n_groups && !n_shared) { // every group the padded way: the padded layout itself
+    // every group the padded way, and every path of one length (the padded layout has no padding):
+    // the padded layout itself. With paths of several lengths padding would cost more than the rule
+    // counted (it judged each group unpadded), so the groups stay documents in the prefix layout.
+    int one_length = 1;
+    for (int i = 0, len0 = -1; i < n && one_length; i++) {
+        const int seg = w.order[i];
+        if (!w.leaf[seg]) continue;
+        const int pl = path_len(f, seg);
+        if (len0 < 0) len0 = pl;
+        one_length = pl == len0;
+    }
+    if (s == STRATEGY_PREFIX && n_groups && !n_shared && one_length) {
         free(share_of);
         forest_walk_free(&w);
         if (layout_build_forest_share(out, STRATEGY_PADDED, f, NULL)) return -1;

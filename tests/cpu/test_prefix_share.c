@@ -302,11 +302,15 @@ static void check_equal_to_padded(void) {
     const PrefixShare rule = share_rule(&m, PREFIX_SHARE_AUTO);
     // group gains at the tiny model's rates: p = 1 against ~60-token completions ~1.008 (padded
     // way), p = 8 against 3-4 tokens ~1.5 (shared); K = 1 is 1 exactly (padded way)
-    static const struct { const char *name; int B, K; int32_t pl[3], cl[6]; int want_shared; } cases[] = {
-        {"all padded", 2, 2, {1, 2}, {60, 50, 64, 58}, 0},
-        {"mixed", 3, 2, {1, 8, 2}, {60, 50, 3, 4, 62, 55}, 1},
-        {"all shared", 2, 2, {8, 6}, {3, 4, 2, 5}, 2},
-        {"K = 1", 2, 1, {5, 9}, {3, 4}, 0},
+    // padded_layout: no group shares and every path has one length, so the prefix step is the
+    // padded layout itself; unshared groups of several path lengths stay documents (no padding)
+    static const struct { const char *name; int B, K; int32_t pl[3], cl[6]; int want_shared, padded_layout; } cases[] = {
+        {"all padded", 2, 2, {1, 2}, {60, 50, 64, 58}, 0, 0},
+        {"one length", 2, 2, {1, 2}, {60, 60, 59, 59}, 0, 1},
+        {"mixed", 3, 2, {1, 8, 2}, {60, 50, 3, 4, 62, 55}, 1, 0},
+        {"all shared", 2, 2, {8, 6}, {3, 4, 2, 5}, 2, 0},
+        {"K = 1", 2, 1, {5, 9}, {3, 4}, 0, 0},
+        {"K = 1 even", 2, 1, {5, 4}, {4, 5}, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         GroupBatch g;
@@ -318,8 +322,10 @@ static void check_equal_to_padded(void) {
         }
         CHECK(pre.n_prefix_groups == cases[i].B && pre.n_shared_groups == cases[i].want_shared, "%s: %d/%d shared (want %d)",
               cases[i].name, pre.n_shared_groups, pre.n_prefix_groups, cases[i].want_shared);
-        CHECK((pre.strategy == STRATEGY_PADDED) == (cases[i].want_shared == 0), "%s: layout kind %s", cases[i].name,
+        CHECK((pre.strategy == STRATEGY_PADDED) == cases[i].padded_layout, "%s: layout kind %s", cases[i].name,
               strategy_name(pre.strategy));
+        CHECK(pre.strategy == STRATEGY_PADDED || pre.n_slots <= pad.n_slots, "%s: %zu slots above padded's %zu",
+              cases[i].name, pre.n_slots, pad.n_slots);
         check_mask(&pre, cases[i].name);
         double el, eg;
         check_equal_padded(&m, &pad, &pre, cases[i].name, &el, &eg);

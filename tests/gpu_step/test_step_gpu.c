@@ -242,7 +242,7 @@ static void run_config_rc(const ModelConfig *m, const char *attention, const cha
     CHECK(max_abs(params, n) > 0.0 && params[off[P_LN1]] == 1.0f, "weights not initialised");
     for (int bi = 0; bi < 5; bi++) {
         // two flat batches (K = 2, 4), a forest of depth 3 (tree layouts deeper than prefix), a batch
-        // prefix-auto mixes (1 of 3 groups shared), one of K = 1 (prefix-auto: the padded layout)
+        // prefix-auto mixes (1 of 3 groups shared), one of K = 1 (prefix-auto: no group shares; the paths differ in length, so documents, not the padded layout)
         Forest f;
         char label[32];
         int want_shared = -1;
