@@ -118,6 +118,10 @@ PbStatus sdpa_backward(cudnnHandle_t handle, const AttnShape *sh, const SdpaCall
     const size_t qel = (size_t)(sh->n_head * sh->head_dim), qrow = qel * 2,
                  kvrow = (size_t)(sh->n_kv_head * sh->head_dim) * 2;
     const SdpaPart whole = {c->len_q, c->len_kv, c->off_q, c->off_kv, c->off_s, 0, 0, 0, 0};
+    if (dq_tmp && !c->n_parts) { // its dq would go to dq_tmp and never be added: the runs come with the parts
+        snprintf(err, errlen, "cudnn: a backward into dq_tmp without parts (no runs to add dq into)");
+        return PB_ERROR;
+    }
     const int n = c->n_parts ? c->n_parts : 1;
     for (int i = 0; i < n; i++) {
         const SdpaPart *pt = c->n_parts ? &c->parts[i] : &whole;
