@@ -18,10 +18,12 @@
 #include "cli.h"
 #include "measure.h"
 
-// Seconds per strategy and cell that are not steps, by default: the 64-cell grid at d69a914
-// took about 53 GPU-minutes (dev/NOTES.md) where its steps, one warm-up and its timed reps
-// per strategy, add up to 46.5 minutes (results/nll_2_qwen7b.csv): 2.1 s for each of 192.
-#define PB_ESTIMATE_OVERHEAD_S 2.0
+// Seconds per strategy and cell that are not steps, by default. At d78e661 on the H200 the
+// progress lines less the steps give 0.2-0.5 s per strategy and cell (results/runs/
+// profile_d78e661.txt, system_shard0of5_d78e661.csv: 512x512 0.2 s, the system cells 0.33 and
+// 0.5 s; layout, plan, arena, cuDNN graphs); at d69a914 the grid's wall clock less its steps
+// came to 2.1 s (53 GPU-minutes for 46.5 of steps; the allocator then held every buffer at once).
+#define PB_ESTIMATE_OVERHEAD_S 0.5
 
 // What a warm-up costs beyond a step (plans, first launches) where the rates row does not say
 // (S_warmup_ms - S_min_ms, recorded since the stopping rule): an assumption, not a measurement.
