@@ -199,24 +199,6 @@ int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const Pr
         forest_walk_free(&w);
         return -1;
     }
-    // every group the padded way, and every path of one length (the padded layout has no padding):
-    // the padded layout itself. With paths of several lengths padding would cost more than the rule
-    // counted (it judged each group unpadded), so the groups stay documents in the prefix layout.
-    int one_length = 1;
-    for (int i = 0, len0 = -1; i < n && one_length; i++) {
-        const int seg = w.order[i];
-        if (!w.leaf[seg]) continue;
-        const int pl = path_len(f, seg);
-        if (len0 < 0) len0 = pl;
-        one_length = pl == len0;
-    }
-    if (s == STRATEGY_PREFIX && n_groups && !n_shared && one_length) {
-        free(share_of);
-        forest_walk_free(&w);
-        if (layout_build_forest_share(out, STRATEGY_PADDED, f, NULL)) return -1;
-        out->n_prefix_groups = n_groups;
-        return 0;
-    }
     // sizes: every path whole (padded, packed), each parent of leaves' path once (prefix), each segment once (tree)
     size_t paths_tok = 0, longest = 0, tree_tok = 0, prefix_tok = 0, loss_cap = 0; // loss_cap: pairs in padded
     int n_nodes = 0;
@@ -233,6 +215,16 @@ int layout_build_forest_share(Layout *out, Strategy s, const Forest *f, const Pr
             prefix_tok += (size_t)path_len(f, seg) * (size_t)(share_of[seg] ? 1 : w.leaf_children[seg]);
             n_nodes += share_of[seg];
         }
+    }
+    // every group the padded way, and the padded layout without padding (every path of one length):
+    // the padded layout itself. With paths of several lengths padding would cost more than the rule
+    // counted (it judged each group unpadded), so the groups stay documents in the prefix layout.
+    if (s == STRATEGY_PREFIX && n_groups && !n_shared && paths_tok == (size_t)w.n_leaves * longest) {
+        free(share_of);
+        forest_walk_free(&w);
+        if (layout_build_forest_share(out, STRATEGY_PADDED, f, NULL)) return -1;
+        out->n_prefix_groups = n_groups;
+        return 0;
     }
     Layout *l = out;
     l->strategy = s;
