@@ -103,7 +103,7 @@ void bench_measure_settings(const CliOptions *o, const SweepConfig *sw, int on_g
 void bench_step_options(const CliOptions *o, StepOptions *so) {
     *so = (StepOptions){ .seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = o->attention,
                          .prefix_attention = o->prefix_attention, .attention_phases = o->attention_phases,
-                         .checkpoint = 1, .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
+                         .matmul_verbose = o->matmul_verbose, .mlp_chunk = o->mlp_chunk,
                          .gemm_select = o->gemm_select ? o->gemm_select : STEP_GEMM_SELECT_DEFAULT,
                          .profile = o->profile, .recompute = o->recompute,
                          .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0 };

@@ -140,7 +140,7 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     Step *s = NULL;
     if (o->device && !strcmp(o->device, "gpu")) {
         StepOptions so = {.seed = o->seed >= 0 ? (uint64_t)o->seed : 1, .attention = attention,
-                          .prefix_attention = o->prefix_attention, .checkpoint = 1, .mlp_chunk = o->mlp_chunk,
+                          .prefix_attention = o->prefix_attention, .mlp_chunk = o->mlp_chunk,
                           .recompute = o->recompute,
                           .memory_budget = o->memory_budget_gb > 0 ? (size_t)(o->memory_budget_gb * 1e9) : 0};
         if (!gpu) { fprintf(stderr, "bench plan: --device gpu: this build has no GPU step\n"); cells_source_free(&cells); return PB_EXIT_FAILED; }

@@ -21,10 +21,8 @@
 typedef struct StepOptions {
     uint64_t seed;         // weight initialisation
     const char *attention; // GPU attention backend: "cudnn" or "simple"; NULL = default
-    const char *prefix_attention; // cudnn prefix backward per group: "auto", "split", "copied"; NULL = auto
+    const char *prefix_attention; // cudnn prefix / tree forward: "auto", "gather", "merge"; NULL = auto
     int attention_phases;  // cudnn, development: print the prefix backward's phase times at destroy
-    int checkpoint;        // 1: layer checkpointing (the benchmark's setting); superseded by recompute (both steps
-                           // follow recompute: full is layer checkpointing)
     int matmul_verbose;    // 1: the GPU step prints every cuBLASLt plan as it builds it (./bench --matmul-verbose)
     int mlp_chunk;         // GPU: MLP chunk cap in tokens (./bench --mlp-chunk); 0: the memory plan's choice
     int poison;            // debug (GPU): fill every buffer with NaN when it is born and when it dies, so a

@@ -150,7 +150,7 @@ static void check_equality(const ModelConfig *m, const float *params) {
 
 static void check_backend(const ModelConfig *m, const float *params, const Layout *l) {
     char err[256];
-    StepOptions o = {.seed = 42, .attention = NULL, .checkpoint = 1};
+    StepOptions o = {.seed = 42, .attention = NULL};
     Step *s = cpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "cpu backend create: %s", err);
     if (!s) return;
@@ -188,7 +188,7 @@ static void check_backend_policies(const ModelConfig *m, const float *params, co
     double want = cpu_step(m, params, ref, l, 1);
     char err[256];
     for (int p = 0; p < 3; p++) {
-        StepOptions o = {.seed = 42, .checkpoint = 1, .recompute = names[p]};
+        StepOptions o = {.seed = 42, .recompute = names[p]};
         Step *s = cpu_step_backend.create(m, &o, err, sizeof err);
         CHECK(s != NULL, "cpu backend --recompute %s: %s", names[p], err);
         if (!s) continue;

@@ -34,7 +34,7 @@ static void load(const char *name, ModelConfig *m) {
 static void host_is_device(const char *model, double budget_gb, const CapacityShape *sh, int n_shapes) {
     ModelConfig m;
     load(model, &m);
-    StepOptions so = {.seed = 1, .checkpoint = 1, .gemm_select = "heuristic"};
+    StepOptions so = {.seed = 1, .gemm_select = "heuristic"};
     char err[600] = "";
     Step *s = gpu_step_backend.create(&m, &so, err, sizeof err);
     CHECK(s != NULL, "%s: create: %s", model, err);

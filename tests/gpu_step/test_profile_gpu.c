@@ -71,7 +71,7 @@ static void check_profile(const ModelConfig *m, const Layout *l, const unsigned 
 static int profile_policy(const ModelConfig *m, const char *attention, const GroupBatch *g, const char *policy,
                           RecomputeLevel want) {
     char err[256] = "";
-    StepOptions o = {.seed = 7, .attention = attention, .checkpoint = 1, .profile = 1, .recompute = policy};
+    StepOptions o = {.seed = 7, .attention = attention, .profile = 1, .recompute = policy};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return -1;
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
 
     char err[256] = "";
     Step *s;
-    StepOptions plain = {.seed = 7, .attention = attention, .checkpoint = 1};
+    StepOptions plain = {.seed = 7, .attention = attention};
     s = gpu_step_backend.create(&m, &plain, err, sizeof err);
     Layout l;
     CHECK(s && layout_build(&l, STRATEGY_PACKED, &g) == 0, "create / layout");

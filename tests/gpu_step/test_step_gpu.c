@@ -228,7 +228,7 @@ static void run_config_rc(const ModelConfig *m, const char *attention, const cha
     char err[256] = "";
     // poison: every buffer NaN when born and when it dies (gpu/step.cu), so a buffer read outside
     // its planned lifetime (another one reusing its bytes) shows in the loss and the gradients
-    StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention, .checkpoint = 1,
+    StepOptions o = {.seed = 1234, .attention = attention, .prefix_attention = prefix_attention,
                      .poison = 1, .recompute = rc.policy, .recompute_levels = rc.levels};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
@@ -289,7 +289,7 @@ static void run_config(const ModelConfig *m, const char *attention, const char *
 // auto held to a budget below any plan of the cell: prepare says no memory (and nothing runs).
 static void check_auto_over_budget(const ModelConfig *m, const char *attention) {
     char err[256] = "";
-    StepOptions o = {.seed = 1, .attention = attention, .checkpoint = 1, .recompute = "auto", .memory_budget = 4096};
+    StepOptions o = {.seed = 1, .attention = attention, .recompute = "auto", .memory_budget = 4096};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
     if (!s) return;
@@ -325,7 +325,7 @@ static void check_auto_between(const ModelConfig *m, const char *attention) {
               gpu_recompute_choose(&in, POLICY_NONE, 0, &none, err, sizeof err) == 0, "host choice: %s", err);
     const size_t budget = (full.peak + none.peak) / 2;
     CHECK(gpu_recompute_choose(&in, POLICY_AUTO, budget, &mid, err, sizeof err) == 0 && mid.fits, "host auto: %s", err);
-    StepOptions o = {.seed = 3, .attention = attention, .checkpoint = 1, .poison = 1, .recompute = "auto",
+    StepOptions o = {.seed = 3, .attention = attention, .poison = 1, .recompute = "auto",
                      .memory_budget = budget};
     Step *s = gpu_step_backend.create(m, &o, err, sizeof err);
     CHECK(s != NULL, "create: %s", err);
@@ -406,18 +406,18 @@ int main(int argc, char **argv) {
     }
     char err[256] = "";
     // no backend asked for: cuDNN where it was built, else simple; the CSV writes what runs
-    StepOptions dflt = {.seed = 1, .attention = NULL, .checkpoint = 1};
+    StepOptions dflt = {.seed = 1, .attention = NULL};
     Step *d = gpu_step_backend.create(&tiny, &dflt, err, sizeof err);
     CHECK(d && strcmp(gpu_step_backend.attention(d), PB_HAVE_CUDNN ? "cudnn" : "simple") == 0,
           "default attention '%s' (%s)", d ? gpu_step_backend.attention(d) : "-", err);
     if (d) gpu_step_backend.destroy(d);
     // an unknown backend is an error, not a default
-    StepOptions bad = {.seed = 1, .attention = "no-such-attention", .checkpoint = 1};
+    StepOptions bad = {.seed = 1, .attention = "no-such-attention"};
     Step *s = gpu_step_backend.create(&tiny, &bad, err, sizeof err);
     CHECK(s == NULL && err[0], "unknown attention backend accepted");
     if (s) gpu_step_backend.destroy(s);
     // so is an unknown prefix attention path
-    StepOptions bad_prefix = {.seed = 1, .attention = attention, .prefix_attention = "b", .checkpoint = 1};
+    StepOptions bad_prefix = {.seed = 1, .attention = attention, .prefix_attention = "b"};
     err[0] = 0;
     s = gpu_step_backend.create(&tiny, &bad_prefix, err, sizeof err);
     CHECK(s == NULL && strstr(err, "prefix attention"), "unknown prefix attention accepted (%s)", err);

@@ -37,7 +37,7 @@ static size_t planner_peak(const ModelConfig *m, const CapacityShape *sh, int b,
 
 // The search's B against the planner at B and B + 1.
 static int check_largest(const ModelConfig *m, const CapacityShape *sh, Strategy s, size_t budget) {
-    const StepOptions so = {.seed = 1, .attention = "cudnn", .checkpoint = 1};
+    const StepOptions so = {.seed = 1, .attention = "cudnn"};
     CapacityResult r;
     char err[400] = "";
     CHECK(capacity_search(m, sh, s, &so, budget, &r, err, sizeof err) == 0, "search: %s", err);
@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
         }
 
     // a budget below one prompt: B = 0 with the one prompt's peak, not an error
-    const StepOptions so = {.seed = 1, .attention = "cudnn", .checkpoint = 1};
+    const StepOptions so = {.seed = 1, .attention = "cudnn"};
     CapacityResult r;
     char err[400] = "";
     CHECK(capacity_search(&tiny, &shapes[0], STRATEGY_PADDED, &so, 1000000, &r, err, sizeof err) == 0 && r.b == 0 &&
