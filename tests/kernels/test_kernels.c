@@ -494,6 +494,26 @@ static void bench(Matmul *mm, cudaStream_t s) {
     CK(cudaMemset(pos, 0, T * 4));
     TIMED(&tm, s, ms, rope_forward(x, pos, T, 28, 128, 1e6, s));
     printf("rope_forward      T %zu H 28 D 128: %8.3f ms %7.0f GB/s\n", T, ms, 2.0 * T * 28 * 128 * 2 / ms / 1e6);
+    { // the step's form: 7B's q (28 heads) and k (4) in one launch, positions 0 .. 1023 per sequence
+        int32_t *hpos = xmalloc(T * 4);
+        for (size_t t = 0; t < T; t++) hpos[t] = (int32_t)(t % 1024);
+        CK(cudaMemcpy(pos, hpos, T * 4, cudaMemcpyHostToDevice));
+        free(hpos);
+        double hfreq[64], *freq = dmalloc(sizeof hfreq);
+        rope_inv_freq(1e6, NULL, 128, hfreq);
+        CK(cudaMemcpy(freq, hfreq, sizeof hfreq, cudaMemcpyHostToDevice));
+        const size_t rope_T[2] = {T, 6144};
+        for (int i = 0; i < 2; i++) {
+            const size_t nt = rope_T[i];
+            TIMED(&tm, s, ms, rope_qk_forward_freq(x, y, pos, nt, 28, 4, 128, freq, s));
+            printf("rope_qk_forward   T %zu Hq 28 Hkv 4 D 128: %8.3f ms %7.0f GB/s\n", nt, ms,
+                   2.0 * nt * 32 * 128 * 2 / ms / 1e6);
+            TIMED(&tm, s, ms, rope_qk_backward_freq(x, y, pos, nt, 28, 4, 128, freq, s));
+            printf("rope_qk_backward  T %zu Hq 28 Hkv 4 D 128: %8.3f ms %7.0f GB/s\n", nt, ms,
+                   2.0 * nt * 32 * 128 * 2 / ms / 1e6);
+        }
+        cudaFree(freq);
+    }
     TIMED(&tm, s, ms, add_inplace(x, y, T * C, s));
     printf("add_inplace       n %zu: %8.3f ms %7.0f GB/s\n", T * C, ms, 3.0 * T * C * 2 / ms / 1e6);
 
@@ -571,7 +591,14 @@ int main(int argc, char **argv) {
         test_rmsnorm(&r, 60, 8192, 0, s);    // two packs per thread
         test_rmsnorm(&r, 20, 20000, 0, s);   // four packs per thread, 1024 threads
     }
-    if (wanted(only, "rope")) check_rope(&r, 777, 3, 128, 32767, NULL, s);
+    if (wanted(only, "rope")) {
+        check_rope(&r, 777, 3, 0, 128, 32767, NULL, s);
+        check_rope(&r, 777, 28, 4, 128, 32767, NULL, s); // 7B's q and k in one launch; T odd
+        check_rope(&r, 301, 14, 2, 64, 32767, NULL, s);  // qwen2.5-0.5b
+        check_rope(&r, 333, 5, 0, 64, 9000, NULL, s);    // head dim 64, heads not a multiple of 4
+        check_rope(&r, 99, 6, 2, 256, 9000, NULL, s);    // two frequency packs per 16 threads
+        check_rope(&r, 130, 3, 1, 32, 9000, NULL, s);    // two packs per head, more groups than heads
+    }
     if (wanted(only, "swiglu")) test_swiglu(&r, 1000003, 0, 0, s), test_swiglu(&r, 65536 + 5, 0, 1, s);
     if (wanted(only, "elementwise")) test_elementwise(&r, s);
     if (wanted(only, "gemm")) {
@@ -592,7 +619,8 @@ int main(int argc, char **argv) {
         test_embedding(&r, 50, 60, 100, s);
         test_rmsnorm(&r, 33, 100, 0, s);
         test_rmsnorm(&r, 41, 3000, 0, s); // C % 8 != 0: four scalar packs per thread
-        check_rope(&r, 301, 4, 40, 4000, NULL, s);
+        check_rope(&r, 301, 4, 0, 40, 4000, NULL, s);
+        check_rope(&r, 301, 4, 2, 24, 4000, NULL, s); // q and k, D / 2 not a multiple of 8
         test_swiglu(&r, 1000003, 1, 0, s);
         test_fused_ce(&r, mm, 200, 128, 997, 301, 64, 0, s);
     }
