@@ -3,8 +3,9 @@
  * One block per row, the row held in registers: a thread owns the same NV packs of VEC columns
  * in every row (column (k * blockDim + thread) * VEC), so the weight is loaded once per block
  * and each input is read from memory once. Blocks stay resident (as many as fit on the GPU)
- * and walk rows blockIdx.x, +gridDim.x, ...; the next row's loads are issued before the block
- * reduction of the current one, so memory stays busy while the block synchronises.
+ * and walk rows blockIdx.x, +gridDim.x, ...; the next rows' loads are issued before the block
+ * reduction of the current one (forward: two rows ahead, backward: one), so memory stays busy
+ * while the block synchronises.
  * Forward: sum of squares in fp32 over the block, rstd kept for backward.
  * Backward: one block reduction per row for mean(dnorm * xhat); dinp is read-modify-written
  * (it is the residual stream's gradient). dw: each thread accumulates its own columns over its
@@ -40,10 +41,13 @@ __global__ void __launch_bounds__(NV == 4 ? 1024 : 512)
     int col[NV];
     bool on[NV];
     row_columns<VEC, NV>(col, on, C);
-    Bf16Pack<VEC> wp[NV], xp[NV];
+    // xp: row t, xq: row t + gridDim.x (two rows in flight: one row of loads per block is too
+    // little to cover the memory latency with the few blocks that fit)
+    Bf16Pack<VEC> wp[NV], xp[NV], xq[NV];
     load_row<VEC, NV>(wp, w, col, on);
     size_t t = blockIdx.x; // < T: the grid has at most T blocks
     load_row<VEC, NV>(xp, inp + t * (size_t)C, col, on);
+    if (t + gridDim.x < T) load_row<VEC, NV>(xq, inp + (t + gridDim.x) * (size_t)C, col, on);
     for (; t < T; t += gridDim.x) {
         float x[NV][VEC], ss = 0.0f;
 #pragma unroll
@@ -52,9 +56,10 @@ __global__ void __launch_bounds__(NV == 4 ? 1024 : 512)
             unpack_bf16<VEC>(x[k], xp[k]);
 #pragma unroll
             for (int j = 0; j < VEC; j++) ss += x[k][j] * x[k][j];
+            xp[k] = xq[k];
         }
-        const size_t tn = t + gridDim.x;
-        if (tn < T) load_row<VEC, NV>(xp, inp + tn * (size_t)C, col, on);
+        const size_t tn = t + 2 * (size_t)gridDim.x;
+        if (tn < T) load_row<VEC, NV>(xq, inp + tn * (size_t)C, col, on);
         ss = block_sum(ss, red);
         const float r = rsqrtf(ss / (float)C + eps);
         if (threadIdx.x == 0) rstd[t] = r;
