@@ -16,7 +16,7 @@
 
 #define ROPE_HB 4            // heads whose loads a thread issues before it rotates them
 #define ROPE_SLOT_THREADS 32 // threads per slot aimed at (G * S)
-#define ROPE_BLOCK 256
+#define ROPE_BLOCK 128 // ~94 registers a thread: 5 blocks of 128 fit an SM, 2 of 256
 
 // sign = +1: forward, -1: backward. table: the D/2 inverse frequencies, else theta^(-2i/D).
 template <int VEC>
