@@ -46,8 +46,7 @@ static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t
         head_rmsnorm_forward(k, fb(s, GB_KRSTD, l, ps), kp, layer_w(s, P_KNORM, l), s->T, Hkv, D, m->rms_eps, st);
     }
     profile_begin(s->prof, OPK_ROPE, st);
-    rope_forward_freq(q, ib(s, GB_POS), s->T, Hq, D, freq, st);
-    rope_forward_freq(k, ib(s, GB_POS), s->T, Hkv, D, freq, st);
+    rope_qk_forward_freq(q, k, ib(s, GB_POS), s->T, Hq, Hkv, D, freq, st);
     fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
     s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
     profile_begin(s->prof, OPK_ATTN, st);
@@ -181,8 +180,7 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
     const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
     profile_begin(s->prof, OPK_ROPE, st);
-    rope_backward_freq(dq, ib(s, GB_POS), s->T, Hq, D, freq, st);
-    rope_backward_freq(dk, ib(s, GB_POS), s->T, Hkv, D, freq, st);
+    rope_qk_backward_freq(dq, dk, ib(s, GB_POS), s->T, Hq, Hkv, D, freq, st);
     if (m->qk_norm) { // in place: dq, dk become the projections' output gradients
         profile_begin(s->prof, OPK_NORM, st);
         head_rmsnorm_backward(dq, norm_acc_qnorm(s, l), dq, bb(s, GB_QRAW, l, B), layer_w(s, P_QNORM, l),

@@ -51,6 +51,30 @@ __device__ __forceinline__ void store_bf16(bf16_t *p, const float *src) {
     }
 }
 
+// VEC bf16 held packed in registers (a row prefetched while the previous one is reduced): half
+// the registers of the fp32 values. load_pack: one 16-byte load for VEC 8 (p 16-byte aligned).
+template <int VEC>
+struct alignas(VEC == 8 ? 16 : 2) Bf16Pack {
+    bf16_t h[VEC];
+};
+
+template <int VEC>
+__device__ __forceinline__ Bf16Pack<VEC> load_pack(const bf16_t *p) {
+    Bf16Pack<VEC> r;
+    if constexpr (VEC == 8) {
+        *reinterpret_cast<int4 *>(&r) = *reinterpret_cast<const int4 *>(p);
+    } else {
+#pragma unroll
+        for (int i = 0; i < VEC; i++) r.h[i] = p[i];
+    }
+    return r;
+}
+
+template <int VEC>
+__device__ __forceinline__ void unpack_bf16(float *dst, const Bf16Pack<VEC> &r) {
+    load_bf16<VEC>(dst, r.h);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = PB_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

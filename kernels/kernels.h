@@ -44,15 +44,21 @@ void head_rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf1
 void head_rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout, const bf16_t *inp, const bf16_t *w,
                            const float *rstd, size_t T, int H, int D, cudaStream_t s);
 
-// defines: rope_forward, rope_backward, rope_forward_freq, rope_backward_freq (kernels/rope.cu);
-// in place on (T, H, D), rotate-half. The _freq forms take the D/2 inverse frequencies
-// (model.h rope_inv_freq: Llama 3 scaling included) as a device array of doubles; the others
-// use theta^(-2i/D).
+// defines: rope_forward, rope_backward, rope_forward_freq, rope_backward_freq,
+// rope_qk_forward_freq, rope_qk_backward_freq (kernels/rope.cu); in place on (T, H, D),
+// rotate-half. The _freq forms take the D/2 inverse frequencies (model.h rope_inv_freq: Llama 3
+// scaling included) as a device array of doubles; the others use theta^(-2i/D). The _qk forms
+// rotate q (T, Hq, D) and k (T, Hkv, D) in one launch (the step's: cos / sin once per slot and
+// frequency for all heads of both).
 void rope_forward(bf16_t *x, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
 void rope_backward(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, double theta, cudaStream_t s);
 void rope_forward_freq(bf16_t *x, const int32_t *pos, size_t T, int H, int D, const double *inv_freq, cudaStream_t s);
 void rope_backward_freq(bf16_t *dx, const int32_t *pos, size_t T, int H, int D, const double *inv_freq,
                         cudaStream_t s);
+void rope_qk_forward_freq(bf16_t *q, bf16_t *k, const int32_t *pos, size_t T, int Hq, int Hkv, int D,
+                          const double *inv_freq, cudaStream_t s);
+void rope_qk_backward_freq(bf16_t *dq, bf16_t *dk, const int32_t *pos, size_t T, int Hq, int Hkv, int D,
+                           const double *inv_freq, cudaStream_t s);
 
 // defines: swiglu_forward, swiglu_backward (kernels/swiglu.cu)
 void swiglu_forward(bf16_t *h, const bf16_t *gate, const bf16_t *up, size_t n, cudaStream_t s);

@@ -18,6 +18,7 @@
 #include "../../core/rng.h"
 #include "../../kernels/bf16_host.h"
 #include "../../kernels/kernels.h"
+#include "../../model/model.h"
 #include "../../reference/cpu_ops.h"
 
 #define TOL_BF16 1e-2 // bf16 outputs of fp32 math
@@ -121,24 +122,36 @@ static inline void check_scalar(const char *name, double gpu, double cpu, double
 }
 
 /* RoPE forward and backward against the CPU op at positions up to max_pos (pos[0] = max_pos):
- * with freq (D / 2 inverse frequencies, host) through the _freq launchers, else with theta 1e6. */
-static inline void check_rope(Rng *r, size_t T, int H, int D, int max_pos, const double *freq, cudaStream_t s) {
-    char name[128];
+ * with freq (D / 2 inverse frequencies, host) through the _freq launchers, else with theta 1e6.
+ * Hkv > 0: q (T, H, D) and k (T, Hkv, D) in one launch (the _qk launchers; without freq they get
+ * theta 1e6's table from model.h rope_inv_freq). */
+static inline void check_rope(Rng *r, size_t T, int H, int Hkv, int D, int max_pos, const double *freq,
+                              cudaStream_t s) {
+    char name[160];
     const double theta = 1e6;
-    const size_t n = T * (size_t)H * D;
-    double *d_freq = NULL;
-    if (freq) {
-        d_freq = (double *)dmalloc((size_t)(D / 2) * sizeof(double));
-        CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
+    const size_t n = T * (size_t)H * D, nk = T * (size_t)Hkv * D;
+    const size_t half = (size_t)(D / 2);
+    double *table = NULL, *d_freq = NULL;
+    if (!freq && Hkv > 0) {
+        table = (double *)xmalloc(half * sizeof(double));
+        rope_inv_freq(theta, NULL, D, table);
+    }
+    const double *f = freq ? freq : table;
+    if (f) {
+        d_freq = (double *)dmalloc(half * sizeof(double));
+        CK(cudaMemcpy(d_freq, f, half * sizeof(double), cudaMemcpyHostToDevice));
     }
     int32_t *pos = (int32_t *)xmalloc(T * 4), *d_pos = (int32_t *)dmalloc(T * 4);
     for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, max_pos);
     pos[0] = max_pos;
     CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
     for (int dir = 0; dir < 2; dir++) {
-        float *x = rand_bf16_values(r, n, 1.0f);
-        bf16_t *d_x = dev_bf16_from(x, n);
-        if (freq) {
+        float *x = rand_bf16_values(r, n, 1.0f), *k = Hkv ? rand_bf16_values(r, nk, 1.0f) : NULL;
+        bf16_t *d_x = dev_bf16_from(x, n), *d_k = Hkv ? dev_bf16_from(k, nk) : NULL;
+        if (Hkv) {
+            if (dir == 0) rope_qk_forward_freq(d_x, d_k, d_pos, T, H, Hkv, D, d_freq, s);
+            else rope_qk_backward_freq(d_x, d_k, d_pos, T, H, Hkv, D, d_freq, s);
+        } else if (freq) {
             if (dir == 0) rope_forward_freq(d_x, d_pos, T, H, D, d_freq, s);
             else rope_backward_freq(d_x, d_pos, T, H, D, d_freq, s);
         } else {
@@ -146,21 +159,32 @@ static inline void check_rope(Rng *r, size_t T, int H, int D, int max_pos, const
             else rope_backward(d_x, d_pos, T, H, D, theta, s);
         }
         sync();
-        if (freq) {
-            if (dir == 0) cpu_rope_forward(x, pos, T, H, D, freq);
-            else cpu_rope_backward(x, pos, T, H, D, freq);
+        if (f) {
+            if (dir == 0) cpu_rope_forward(x, pos, T, H, D, f);
+            else cpu_rope_backward(x, pos, T, H, D, f);
+            if (Hkv && dir == 0) cpu_rope_forward(k, pos, T, Hkv, D, f);
+            if (Hkv && dir == 1) cpu_rope_backward(k, pos, T, Hkv, D, f);
         } else {
             if (dir == 0) cpu_rope_forward_theta(x, pos, T, H, D, theta);
             else cpu_rope_backward_theta(x, pos, T, H, D, theta);
         }
+        const char *form = Hkv ? "_qk" : "", *src = freq ? "_freq (table)" : "";
         float *got = download_bf16(d_x, n);
-        snprintf(name, sizeof name, "rope_%s%s T %zu H %d D %d pos<=%d", dir ? "backward" : "forward",
-                 freq ? "_freq (table)" : "", T, H, D, max_pos);
+        snprintf(name, sizeof name, "rope%s_%s%s T %zu H %d D %d pos<=%d%s", form, dir ? "backward" : "forward", src,
+                 T, H, D, max_pos, Hkv ? " (q)" : "");
         check(name, got, x, n, TOL_BF16);
         free(got), free(x);
         cudaFree(d_x);
+        if (Hkv) {
+            got = download_bf16(d_k, nk);
+            snprintf(name, sizeof name, "rope%s_%s%s T %zu Hkv %d D %d (k)", form, dir ? "backward" : "forward", src,
+                     T, Hkv, D);
+            check(name, got, k, nk, TOL_BF16);
+            free(got), free(k);
+            cudaFree(d_k);
+        }
     }
-    free(pos);
+    free(pos), free(table);
     cudaFree(d_pos);
     if (d_freq) cudaFree(d_freq);
 }

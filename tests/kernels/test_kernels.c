@@ -94,7 +94,8 @@ static void test_embedding(Rng *r, size_t T, int C, int V, cudaStream_t s) {
 
 /* ---- rmsnorm ----------------------------------------------------------------------------- */
 
-static void test_rmsnorm(Rng *r, size_t T, int C, cudaStream_t s) {
+// dw_off: dw_acc offset by that many floats (1: not 16-byte aligned, the scalar atomics).
+static void test_rmsnorm(Rng *r, size_t T, int C, int dw_off, cudaStream_t s) {
     char name[96];
     const float eps = 1e-6f;
     size_t n = T * C;
@@ -118,7 +119,7 @@ static void test_rmsnorm(Rng *r, size_t T, int C, cudaStream_t s) {
 
     // Backward with the oracle's rstd so it is tested on its own; dinp and dw accumulate.
     bf16_t *d_dout = dev_bf16_from(dout, n), *d_dinp = dev_bf16_from(dinp0, n);
-    float *d_dw = dmalloc(C * sizeof(float));
+    float *b_dw = dmalloc((C + dw_off) * sizeof(float)), *d_dw = b_dw + dw_off;
     CK(cudaMemcpy(d_rstd, rstd, T * sizeof(float), cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d_dw, dw0, C * sizeof(float), cudaMemcpyHostToDevice));
     rmsnorm_backward(d_dinp, d_dw, d_dout, d_inp, d_w, d_rstd, T, C, s);
@@ -127,12 +128,12 @@ static void test_rmsnorm(Rng *r, size_t T, int C, cudaStream_t s) {
     float *got_dinp = download_bf16(d_dinp, n), *got_dw = download_f32(d_dw, C);
     snprintf(name, sizeof name, "rmsnorm_backward dinp (+=) T %zu C %d", T, C);
     check(name, got_dinp, dinp0, n, TOL_BF16);
-    snprintf(name, sizeof name, "rmsnorm_backward dw (+=) T %zu C %d", T, C);
+    snprintf(name, sizeof name, "rmsnorm_backward dw (+=) T %zu C %d%s", T, C, dw_off ? " dw offset" : "");
     check(name, got_dw, dw0, C, TOL_F32 * 10);
     free(inp), free(w), free(dout), free(dinp0), free(dw0), free(ref), free(rstd), free(got), free(got_rstd);
     free(got_dinp), free(got_dw);
     cudaFree(d_inp), cudaFree(d_w), cudaFree(d_out), cudaFree(d_rstd), cudaFree(d_dout), cudaFree(d_dinp);
-    cudaFree(d_dw);
+    cudaFree(b_dw);
 }
 
 /* ---- swiglu ------------------------------------------------------------------------------ */
@@ -473,10 +474,17 @@ static void bench(Matmul *mm, cudaStream_t s) {
     CK(cudaMemset(dwacc, 0, C * 4));
     printf("\nspeed (H200 peak ~4.8 TB/s HBM, ~990 dense bf16 TFLOP/s)\n");
 
-    TIMED(&tm, s, ms, rmsnorm_forward(y, rstd, x, w, T, C, 1e-6f, s));
-    printf("rmsnorm_forward   T %zu C %d: %8.3f ms %7.0f GB/s\n", T, C, ms, 2.0 * T * C * 2 / ms / 1e6);
-    TIMED(&tm, s, ms, rmsnorm_backward(z, dwacc, y, x, w, rstd, T, C, s));
-    printf("rmsnorm_backward  T %zu C %d: %8.3f ms %7.0f GB/s\n", T, C, ms, 4.0 * T * C * 2 / ms / 1e6);
+    // rows of the 16k x 16 bench, of the 512x512 cell (6 x 1024 slots), and qwen2.5-0.5b's C
+    const size_t norm_T[3] = {T, 6144, 6144};
+    const int norm_C[3] = {C, C, 896};
+    for (int i = 0; i < 3; i++) {
+        const size_t nt = norm_T[i];
+        const int nc = norm_C[i];
+        TIMED(&tm, s, ms, rmsnorm_forward(y, rstd, x, w, nt, nc, 1e-6f, s));
+        printf("rmsnorm_forward   T %zu C %d: %8.3f ms %7.0f GB/s\n", nt, nc, ms, 2.0 * nt * nc * 2 / ms / 1e6);
+        TIMED(&tm, s, ms, rmsnorm_backward(z, dwacc, y, x, w, rstd, nt, nc, s));
+        printf("rmsnorm_backward  T %zu C %d: %8.3f ms %7.0f GB/s\n", nt, nc, ms, 4.0 * nt * nc * 2 / ms / 1e6);
+    }
     TIMED(&tm, s, ms, swiglu_forward(z, x, y, T * F, s));
     printf("swiglu_forward    n %zu: %8.3f ms %7.0f GB/s\n", T * F, ms, 3.0 * T * F * 2 / ms / 1e6);
     TIMED(&tm, s, ms, swiglu_backward(x, y, z, x, y, T * F, s));
@@ -486,6 +494,26 @@ static void bench(Matmul *mm, cudaStream_t s) {
     CK(cudaMemset(pos, 0, T * 4));
     TIMED(&tm, s, ms, rope_forward(x, pos, T, 28, 128, 1e6, s));
     printf("rope_forward      T %zu H 28 D 128: %8.3f ms %7.0f GB/s\n", T, ms, 2.0 * T * 28 * 128 * 2 / ms / 1e6);
+    { // the step's form: 7B's q (28 heads) and k (4) in one launch, positions 0 .. 1023 per sequence
+        int32_t *hpos = xmalloc(T * 4);
+        for (size_t t = 0; t < T; t++) hpos[t] = (int32_t)(t % 1024);
+        CK(cudaMemcpy(pos, hpos, T * 4, cudaMemcpyHostToDevice));
+        free(hpos);
+        double hfreq[64], *freq = dmalloc(sizeof hfreq);
+        rope_inv_freq(1e6, NULL, 128, hfreq);
+        CK(cudaMemcpy(freq, hfreq, sizeof hfreq, cudaMemcpyHostToDevice));
+        const size_t rope_T[2] = {T, 6144};
+        for (int i = 0; i < 2; i++) {
+            const size_t nt = rope_T[i];
+            TIMED(&tm, s, ms, rope_qk_forward_freq(x, y, pos, nt, 28, 4, 128, freq, s));
+            printf("rope_qk_forward   T %zu Hq 28 Hkv 4 D 128: %8.3f ms %7.0f GB/s\n", nt, ms,
+                   2.0 * nt * 32 * 128 * 2 / ms / 1e6);
+            TIMED(&tm, s, ms, rope_qk_backward_freq(x, y, pos, nt, 28, 4, 128, freq, s));
+            printf("rope_qk_backward  T %zu Hq 28 Hkv 4 D 128: %8.3f ms %7.0f GB/s\n", nt, ms,
+                   2.0 * nt * 32 * 128 * 2 / ms / 1e6);
+        }
+        cudaFree(freq);
+    }
     TIMED(&tm, s, ms, add_inplace(x, y, T * C, s));
     printf("add_inplace       n %zu: %8.3f ms %7.0f GB/s\n", T * C, ms, 3.0 * T * C * 2 / ms / 1e6);
 
@@ -554,8 +582,23 @@ int main(int argc, char **argv) {
     Matmul *mm = matmul_create((size_t)32 << 20);
 
     if (wanted(only, "embedding")) test_embedding(&r, 1000, 64, 400, s), test_embedding(&r, 777, 3584, 300, s);
-    if (wanted(only, "rmsnorm")) test_rmsnorm(&r, 1000, 64, s), test_rmsnorm(&r, 777, 3584, s);
-    if (wanted(only, "rope")) check_rope(&r, 777, 3, 128, 32767, NULL, s);
+    if (wanted(only, "rmsnorm")) {
+        test_rmsnorm(&r, 1000, 64, 0, s);
+        test_rmsnorm(&r, 777, 3584, 0, s);   // 7B; T not a multiple of the resident blocks
+        test_rmsnorm(&r, 3001, 3584, 1, s);  // several rows per block; dw_acc not 16-byte aligned
+        test_rmsnorm(&r, 2001, 896, 0, s);   // qwen2.5-0.5b
+        test_rmsnorm(&r, 1, 3584, 0, s);     // one row
+        test_rmsnorm(&r, 60, 8192, 0, s);    // two packs per thread
+        test_rmsnorm(&r, 20, 20000, 0, s);   // four packs per thread, 1024 threads
+    }
+    if (wanted(only, "rope")) {
+        check_rope(&r, 777, 3, 0, 128, 32767, NULL, s);
+        check_rope(&r, 777, 28, 4, 128, 32767, NULL, s); // 7B's q and k in one launch; T odd
+        check_rope(&r, 301, 14, 2, 64, 32767, NULL, s);  // qwen2.5-0.5b
+        check_rope(&r, 333, 5, 0, 64, 9000, NULL, s);    // head dim 64, heads not a multiple of 4
+        check_rope(&r, 99, 6, 2, 256, 9000, NULL, s);    // two frequency packs per 16 threads
+        check_rope(&r, 130, 3, 1, 32, 9000, NULL, s);    // two packs per head, more groups than heads
+    }
     if (wanted(only, "swiglu")) test_swiglu(&r, 1000003, 0, 0, s), test_swiglu(&r, 65536 + 5, 0, 1, s);
     if (wanted(only, "elementwise")) test_elementwise(&r, s);
     if (wanted(only, "gemm")) {
@@ -574,8 +617,10 @@ int main(int argc, char **argv) {
     // refusal there must not hide the results above.
     if (wanted(only, "scalar")) {
         test_embedding(&r, 50, 60, 100, s);
-        test_rmsnorm(&r, 33, 100, s);
-        check_rope(&r, 301, 4, 40, 4000, NULL, s);
+        test_rmsnorm(&r, 33, 100, 0, s);
+        test_rmsnorm(&r, 41, 3000, 0, s); // C % 8 != 0: four scalar packs per thread
+        check_rope(&r, 301, 4, 0, 40, 4000, NULL, s);
+        check_rope(&r, 301, 4, 2, 24, 4000, NULL, s); // q and k, D / 2 not a multiple of 8
         test_swiglu(&r, 1000003, 1, 0, s);
         test_fused_ce(&r, mm, 200, 128, 997, 301, 64, 0, s);
     }

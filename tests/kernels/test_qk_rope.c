@@ -1,7 +1,8 @@
 /*
  * test_qk_rope.c: the kernels of the architecture variants against their CPU ops
  * (reference/cpu_ops.c): Qwen3's q/k norm (head_rmsnorm_forward / backward, out of place and in
- * place, dw accumulating) and RoPE from a frequency table (rope_forward_freq / backward_freq)
+ * place, dw accumulating) and RoPE from a frequency table (rope_forward_freq / backward_freq, and
+ * rope_qk_*: q and k in one launch)
  * with Llama 3.1's scaled frequencies (model.h rope_inv_freq) at long positions. Shapes: the
  * real heads (D 128, 64) and the tiny test models' (D 8, 24: the scalar paths). Outputs are
  * poisoned before every launch. Tolerances as test_kernels.c (kernel_test.h).
@@ -50,11 +51,12 @@ static void test_head_rmsnorm(Rng *r, size_t T, int H, int D, int in_place, cuda
 }
 
 // RoPE with a Llama 3.1 frequency table (factor 8, bands 1 / 4, original 8192, theta 5e5).
-static void test_rope_freq(Rng *r, size_t T, int H, int D, int max_pos, cudaStream_t s) {
+// Hkv > 0: q and k in one launch (rope_qk_*).
+static void test_rope_freq(Rng *r, size_t T, int H, int Hkv, int D, int max_pos, cudaStream_t s) {
     RopeScaling sc = {.factor = 8.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0, .original_max_pos = 8192.0};
     double *freq = xmalloc((size_t)(D / 2) * sizeof(double));
     rope_inv_freq(5e5, &sc, D, freq);
-    check_rope(r, T, H, D, max_pos, freq, s);
+    check_rope(r, T, H, Hkv, D, max_pos, freq, s);
     free(freq);
 }
 
@@ -69,9 +71,12 @@ int main(void) {
     test_head_rmsnorm(&r, 301, 4, 24, 0, s);    // the tiny qwen3 test model
     test_head_rmsnorm(&r, 301, 3, 8, 1, s);
     test_head_rmsnorm(&r, 50, 2, 256, 0, s);    // the largest D supported
-    test_rope_freq(&r, 777, 4, 128, 131071, s); // Llama 3.1's context
-    test_rope_freq(&r, 301, 3, 64, 32767, s);   // Llama 3.2-1B's head dim
-    test_rope_freq(&r, 301, 3, 8, 4000, s);     // scalar path
+    test_rope_freq(&r, 777, 4, 0, 128, 131071, s);  // Llama 3.1's context
+    test_rope_freq(&r, 777, 32, 8, 128, 131071, s); // Llama 3.1-8B's q and k in one launch
+    test_rope_freq(&r, 301, 3, 0, 64, 32767, s);    // Llama 3.2-1B's head dim
+    test_rope_freq(&r, 301, 32, 8, 64, 32767, s);   // its q and k
+    test_rope_freq(&r, 301, 3, 0, 8, 4000, s);      // scalar path
+    test_rope_freq(&r, 301, 3, 1, 8, 4000, s);
     CK(cudaStreamDestroy(s));
     printf("test_qk_rope: %d failures\n", g_failures);
     return g_failures ? 1 : 0;
