@@ -204,22 +204,23 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
     // dq, dk, dv gathered into dqkv (T, N), rows [dq | dk | dv] as qkv's: RoPE's backward (or,
     // with the q/k norm, the norm's) writes the q and k parts, dv is one strided copy
     profile_begin(s->prof, OPK_ROPE, st);
-    if (m->qk_norm) { // RoPE in place, then the norm into dqkv, reading its input from the fused qkv
-        const bf16_t *qkv = bb(s, GB_QKV, l, B);
+    if (m->qk_norm) { // RoPE in place here, the norm below writes dqkv
         rope_backward_freq(dq, pos, s->T, Hq, D, freq, st);
         rope_backward_freq(dk, pos, s->T, Hkv, D, freq, st);
-        profile_begin(s->prof, OPK_NORM, st);
-        head_rmsnorm_backward_ld(dqkv, N, norm_acc_qnorm(s, l), dq, QD, qkv, N, layer_w(s, P_QNORM, l),
-                                 fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
-        head_rmsnorm_backward_ld(dqkv + QD, N, norm_acc_knorm(s, l), dk, KVD, qkv + QD, N, layer_w(s, P_KNORM, l),
-                                 fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
-        profile_begin(s->prof, OPK_ROPE, st);
     } else {
         rope_backward_ld(dqkv, N, dq, QD, pos, s->T, Hq, D, freq, st);
         rope_backward_ld(dqkv + QD, N, dk, KVD, pos, s->T, Hkv, D, freq, st);
     }
     cudaCheck(cudaMemcpy2DAsync(dqkv + QD + KVD, (size_t)N * sizeof(bf16_t), dv, (size_t)KVD * sizeof(bf16_t),
                                 (size_t)KVD * sizeof(bf16_t), s->T, cudaMemcpyDeviceToDevice, st));
+    if (m->qk_norm) { // the norm's backward into dqkv, its input read from the fused qkv
+        const bf16_t *qkv = bb(s, GB_QKV, l, B);
+        profile_begin(s->prof, OPK_NORM, st);
+        head_rmsnorm_backward_ld(dqkv, N, norm_acc_qnorm(s, l), dq, QD, qkv, N, layer_w(s, P_QNORM, l),
+                                 fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
+        head_rmsnorm_backward_ld(dqkv + QD, N, norm_acc_knorm(s, l), dk, KVD, qkv + QD, N, layer_w(s, P_KNORM, l),
+                                 fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
+    }
     // ONE GEMM each over [wq; wk; wv]: its gradient (with [dbq; dbk; dbv]) and dln1
     profile_begin(s->prof, OPK_QKV, st);
     matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dqkv, ln1, T, C, N, 0, st);
