@@ -146,8 +146,8 @@ typedef struct GpuMemPlan {
     int peak_tick;       // a tick where the live bytes are largest
     size_t live_peak;    // the largest sum of live bytes (arena_live_peak), <= peak
     int mlp_rows, ce_rows;
-    size_t mlp_line;     // bytes of one of the MLP chunk's three lines
-    size_t mlp_full_line;// the same for all T tokens (a layer that keeps its MLP: gate, up, h at x {0, 1, 2})
+    size_t mlp_line;     // bytes of one third of the MLP chunk: rows [gate | up] take two at 0, h one at 2 x mlp_line
+    size_t mlp_full_line;// the same for all T tokens (a layer that keeps its MLP: rows [gate | up] at 0, h at x 2)
     size_t n_uniq_max;   // U
     AttnMemory attn;     // the attention backend's figures the plan used
     int attn_tight;      // how tight its backward's parts are (AttnMask.tight_parts; 0: few)
