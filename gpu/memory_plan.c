@@ -2,6 +2,7 @@
 #include "memory_plan.h"
 
 #include "../kernels/cross_entropy_scratch.h"
+#include "weight_layout.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -36,11 +37,10 @@ static const char *const buf_names[] = {
     [GB_DRES] = "dres",
     [GB_LN1] = "ln1",
     [GB_RSTD1] = "rstd1",
+    [GB_QKV] = "qkv",
     [GB_Q] = "q",
     [GB_K] = "k",
     [GB_V] = "v",
-    [GB_QRAW] = "qraw",
-    [GB_KRAW] = "kraw",
     [GB_QRSTD] = "qrstd",
     [GB_KRSTD] = "krstd",
     [GB_ATT] = "att",
@@ -55,6 +55,7 @@ static const char *const buf_names[] = {
     [GB_DQ] = "dq",
     [GB_DK] = "dk",
     [GB_DV] = "dv",
+    [GB_DQKV] = "dqkv",
     [GB_ATTN_BWD_SCRATCH] = "attn_bwd_scratch",
     [GB_DLN_ATT] = "dln_att",
     [GB_GRAD] = "grad",
@@ -64,7 +65,7 @@ static_assert(sizeof buf_names / sizeof buf_names[0] == GB_COUNT, "every GpuBuf 
 static_assert(GB_COUNT <= 64, "GpuRecompute.keep is a 64-bit set of kinds");
 
 uint64_t gpu_recompute_keep(RecomputeLevel lv) {
-    const uint64_t sel = (1ull << GB_Q) | (1ull << GB_K) | (1ull << GB_V) | (1ull << GB_QRAW) | (1ull << GB_KRAW) |
+    const uint64_t sel = (1ull << GB_Q) | (1ull << GB_K) | (1ull << GB_V) | (1ull << GB_QKV) |
                          (1ull << GB_QRSTD) | (1ull << GB_KRSTD) | (1ull << GB_ATT) | (1ull << GB_LSE) | (1ull << GB_X1);
     const uint64_t all = sel | (1ull << GB_LN1) | (1ull << GB_RSTD1) | (1ull << GB_LN2) | (1ull << GB_RSTD2) |
                          (1ull << GB_MLP_CHUNK);
@@ -108,12 +109,13 @@ typedef struct LayerKind { GpuBuf kind; int fwd_first, fwd_last, bwd_first, bwd_
 static const LayerKind layer_kinds[] = {
     {GB_LN1, FWD_LN1, FWD_QKV, BWD_LN1, BWD_QKV_BWD, 0},
     {GB_RSTD1, FWD_LN1, FWD_LN1, BWD_LN1, BWD_LN1_BWD, 0},
+    // the fused projection's output: read by RoPE and the v copy in the same sub-step; with the
+    // q/k norm also by the norm's backward (bwd_last BWD_QKV_BWD then: bwd_last_of)
+    {GB_QKV, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV, 0},
     {GB_Q, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
     {GB_K, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
     {GB_V, FWD_QKV, FWD_ATTN, BWD_QKV, BWD_ATTN_BWD, 0},
-    // Qwen3's q/k norm: its inputs and rstd, from the projections to the norm's backward
-    {GB_QRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
-    {GB_KRAW, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
+    // Qwen3's q/k norm: its rstd, from the projections to the norm's backward
     {GB_QRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
     {GB_KRSTD, FWD_QKV, FWD_QKV, BWD_QKV, BWD_QKV_BWD, 0},
     {GB_ATT, FWD_ATTN, FWD_OPROJ, BWD_ATTN, BWD_ATTN_BWD, 0},
@@ -128,6 +130,7 @@ static const LayerKind layer_kinds[] = {
     {GB_DQ, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
     {GB_DK, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
     {GB_DV, -1, -1, BWD_ATTN_BWD, BWD_QKV_BWD, 0},
+    {GB_DQKV, -1, -1, BWD_QKV_BWD, BWD_QKV_BWD, 0},
     {GB_ATTN_BWD_SCRATCH, -1, -1, BWD_ATTN_BWD, BWD_ATTN_BWD, 0},
     {GB_DLN_ATT, -1, -1, BWD_QKV_BWD, BWD_LN1_BWD, 0},
 };
@@ -140,6 +143,11 @@ static int grad_birth(ParamId id) {
     case P_WO: return BWD_OGRAD;
     default: return BWD_QKV_BWD; // q, k, v weights and biases
     }
+}
+
+// A kind's last backward sub-step: GB_QKV lives to the q/k norm's backward where the model has it.
+static int bwd_last_of(const LayerKind *lk, const ModelConfig *m) {
+    return lk->kind == GB_QKV && m->qk_norm ? BWD_QKV_BWD : lk->bwd_last;
 }
 
 static int index_of(const GpuMemPlan *p, GpuBuf kind, int layer, GpuPass pass) {
@@ -176,7 +184,7 @@ const GpuPlanLine *gpu_plan_buf(const GpuMemPlan *p, GpuBuf kind, int layer, Gpu
 
 const GpuPlanLine *gpu_plan_grad(const GpuMemPlan *p, int param, int layer) {
     if (param < 0 || param >= P_COUNT || layer < -1 || layer >= p->L) return NULL;
-    int i = p->index[grad_index_of(p, param, layer)];
+    int i = p->index[grad_index_of(p, gpu_weight_group((ParamId)param), layer)];
     return i < 0 ? NULL : &p->lines[i];
 }
 
@@ -188,8 +196,7 @@ static size_t layer_kind_bytes(GpuBuf k, const ModelConfig *m, size_t T, const G
     case GB_Q: case GB_ATT: case GB_DATT: case GB_DQ: return T * QD * 2;
     case GB_K: case GB_V: case GB_DK: case GB_DV: return T * KVD * 2;
     case GB_LSE: return T * (size_t)m->n_head * 4;
-    case GB_QRAW: return m->qk_norm ? T * QD * 2 : 0;
-    case GB_KRAW: return m->qk_norm ? T * KVD * 2 : 0;
+    case GB_QKV: case GB_DQKV: return T * (QD + 2 * KVD) * 2;
     case GB_QRSTD: return m->qk_norm ? T * (size_t)m->n_head * 4 : 0;
     case GB_KRSTD: return m->qk_norm ? T * (size_t)m->n_kv_head * 4 : 0;
     case GB_MLP_CHUNK: return 3 * p->mlp_line; // kept: 3 * mlp_full_line (fill_table)
@@ -204,6 +211,7 @@ size_t gpu_plan_keep_bytes(const ModelConfig *m, size_t T, uint64_t keep) {
     for (int k = 0; k < N_LAYER_KINDS; k++) {
         const GpuBuf b = layer_kinds[k].kind;
         if (!((keep >> b) & 1) || layer_kinds[k].fwd_first < 0 || b == GB_ATTN_FWD_SCRATCH) continue;
+        if (b == GB_QKV && !m->qk_norm) continue; // kept only as the q/k norm's input (fill_table)
         sum += b == GB_MLP_CHUNK ? 3 * align_up(T * (size_t)m->mlp * 2) : align_up(layer_kind_bytes(b, m, T, NULL));
     }
     return sum;
@@ -255,8 +263,11 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
             size_t bytes = kept && lk->kind == GB_MLP_CHUNK ? 3 * p->mlp_full_line : layer_kind_bytes(lk->kind, m, T, p);
             // attention kept: the backward runs no attention forward, so lends it no scratch
             if (lk->kind == GB_ATTN_FWD_SCRATCH && (keep >> GB_ATT) & 1) kept = -1;
+            // q, k, v kept and no q/k norm: the backward reads nothing of qkv, so it keeps none
+            if (lk->kind == GB_QKV && kept && !m->qk_norm) kept = -1;
+            const int bwd_last = bwd_last_of(lk, m);
             if (lk->fwd_first >= 0 && (!lk->kept_only || kept == 1)) {
-                int end = kept == 1 ? gpu_plan_tick_bwd(L, ly, lk->bwd_last) : gpu_plan_tick_fwd(ly, lk->fwd_last);
+                int end = kept == 1 ? gpu_plan_tick_bwd(L, ly, bwd_last) : gpu_plan_tick_fwd(ly, lk->fwd_last);
                 rc |= add_line(p, lk->kind, ly, -1, PASS_FWD, bytes, gpu_plan_tick_fwd(ly, lk->fwd_first), end);
                 // kept lines nest like the checkpoints (born layer by layer, dying in reverse): the
                 // same bottom stack, so they leave no holes between them
@@ -264,7 +275,7 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
             }
             if (!kept)
                 rc |= add_line(p, lk->kind, ly, -1, PASS_BWD, bytes, gpu_plan_tick_bwd(L, ly, lk->bwd_first),
-                               gpu_plan_tick_bwd(L, ly, lk->bwd_last));
+                               gpu_plan_tick_bwd(L, ly, bwd_last));
         }
     }
     // weight gradients: per-layer slices born in their layer's backward; the rest at the loss
@@ -275,6 +286,8 @@ static int fill_table(const GpuPlanInput *in, GpuMemPlan *p) {
         if (!sizes[id]) continue;
         size_t per_layer = model_param_layer_size(m, (ParamId)id);
         if (per_layer && !model_param_is_norm((ParamId)id)) { // norms: cast from fp32 at the end
+            if (gpu_weight_group((ParamId)id) != (ParamId)id) continue; // in its group's line
+            per_layer = gpu_weight_group_layer_size(m, (ParamId)id);
             for (int ly = 0; ly < L; ly++)
                 rc |= add_line(p, GB_GRAD, ly, id, PASS_NONE, per_layer * 2,
                                accum ? 0 : gpu_plan_tick_bwd(L, ly, grad_birth((ParamId)id)), last);
@@ -437,7 +450,7 @@ int gpu_memory_plan(const GpuPlanInput *in, GpuMemPlan *out, char *err, size_t e
 
 void gpu_plan_line_name(const GpuPlanLine *ln, char *buf, size_t len) {
     if (ln->kind == GB_GRAD) {
-        if (ln->layer >= 0) snprintf(buf, len, "grad %s[%d]", model_param_name((ParamId)ln->param), ln->layer);
+        if (ln->layer >= 0) snprintf(buf, len, "grad %s[%d]", gpu_weight_group_name((ParamId)ln->param), ln->layer);
         else snprintf(buf, len, "grad %s", model_param_name((ParamId)ln->param));
     } else if (ln->pass != PASS_NONE) {
         snprintf(buf, len, "%s %s[%d]", gpu_buf_name(ln->kind), ln->pass == PASS_FWD ? "fwd" : "bwd", ln->layer);

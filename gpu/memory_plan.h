@@ -22,7 +22,8 @@
  * lives until its last backward use and no backward line is made; gpu_plan_buf() then answers
  * the forward line for the backward pass. The step runs the three levels of model/recompute.h,
  * whose keep sets are gpu_recompute_keep's (any other set plans, but the step does not run it):
- * selective keeps q, k, v (+ the q/k norm's lines), att, lse and x1 (a forward line of its own
+ * selective keeps q, k, v (+ the q/k norm's lines: its rstd, and GB_QKV as its input; without
+ * the norm GB_QKV is not kept, its backward reads nothing of it), att, lse and x1 (a forward line of its own
  * then, T x C); none also ln1, ln2, their rstd and the MLP's gate, up, h of every token (one
  * line of 3 x mlp_full_line instead of the chunk). A layer whose attention output is kept runs
  * no attention forward in backward: no backward attention-forward scratch line. Kept lines are
@@ -81,17 +82,19 @@ typedef enum GpuBuf {
     /* per layer and pass */
     GB_LN1,              // bf16 (T, C)
     GB_RSTD1,            // fp32 (T)
+    GB_QKV,              // bf16 (T, Hq*D + 2*Hkv*D) the fused projection's output, rows [q | k | v] before
+                         //   RoPE (and the q/k norm): RoPE / the norm read q and k from it, v is copied out;
+                         //   with the q/k norm it lives on as the norm's input (its backward reads it)
     GB_Q,                // bf16 (T, Hq, D)   after RoPE
     GB_K, GB_V,          // bf16 (T, Hkv, D)
-    GB_QRAW,             // bf16 (T, Hq, D)   q projection before the q/k norm (qk_norm only; else 0 bytes)
-    GB_KRAW,             // bf16 (T, Hkv, D)  (qk_norm only)
     GB_QRSTD,            // fp32 (T, Hq)      (qk_norm only)
     GB_KRSTD,            // fp32 (T, Hkv)     (qk_norm only)
     GB_ATT,              // bf16 (T, Hq, D)   attention output
     GB_LSE,              // fp32 (T, Hq)
     GB_LN2,              // bf16 (T, C)
     GB_RSTD2,            // fp32 (T)
-    GB_MLP_CHUNK,        // bf16 3 x (mlp_rows, F): gate, up, h at mlp_line x {0, 1, 2}
+    GB_MLP_CHUNK,        // bf16 (mlp_rows, 2F) gate | up (the fused GEMM's rows) at 0, h (mlp_rows, F) at
+                         //   2 x mlp_line: 3 x mlp_line bytes
     GB_ATTN_FWD_SCRATCH, // lent to one attention forward call
     /* per layer, backward pass only */
     GB_X1,               // bf16 (T, C) recomputed residual after attention
@@ -99,9 +102,12 @@ typedef enum GpuBuf {
     GB_DATT,             // bf16 (T, Hq, D)
     GB_DQ,               // bf16 (T, Hq, D)
     GB_DK, GB_DV,        // bf16 (T, Hkv, D)
+    GB_DQKV,             // bf16 (T, Hq*D + 2*Hkv*D) gradient of GB_QKV: RoPE's (the q/k norm's) backward writes
+                         //   its q and k parts, dv is copied in; ONE GEMM each for dln1 and the weights
     GB_ATTN_BWD_SCRATCH, // lent to one attention backward call
     GB_DLN_ATT,          // bf16 (T, C) gradient of ln1's output
-    /* weight gradients: one line per per-layer slice (GB_GRAD, param, layer), else per tensor */
+    /* weight gradients: one line per layer and fused group (GB_GRAD, group lead, layer; the
+     * groups of gpu/weight_layout.h: wq|wk|wv, bq|bk|bv, wgate|wup, else one tensor), else per tensor */
     GB_GRAD,
     GB_COUNT
 } GpuBuf;
@@ -140,8 +146,8 @@ typedef struct GpuMemPlan {
     int peak_tick;       // a tick where the live bytes are largest
     size_t live_peak;    // the largest sum of live bytes (arena_live_peak), <= peak
     int mlp_rows, ce_rows;
-    size_t mlp_line;     // bytes of one of the MLP chunk's three lines
-    size_t mlp_full_line;// the same for all T tokens (a layer that keeps its MLP: gate, up, h at x {0, 1, 2})
+    size_t mlp_line;     // bytes of one third of the MLP chunk: rows [gate | up] take two at 0, h one at 2 x mlp_line
+    size_t mlp_full_line;// the same for all T tokens (a layer that keeps its MLP: rows [gate | up] at 0, h at x 2)
     size_t n_uniq_max;   // U
     AttnMemory attn;     // the attention backend's figures the plan used
     int attn_tight;      // how tight its backward's parts are (AttnMask.tight_parts; 0: few)
@@ -189,6 +195,7 @@ size_t gpu_plan_norm_acc_floats(const ModelConfig *m);
 int gpu_plan_balanced_rows(size_t n, int cap);
 
 // The line of (kind, layer, pass) or of a gradient (param, layer; layer -1 for a whole tensor).
+// A fused tensor's gradient is inside its group's line, at gpu_weight_group_offset elements.
 const GpuPlanLine *gpu_plan_buf(const GpuMemPlan *p, GpuBuf kind, int layer, GpuPass pass);
 const GpuPlanLine *gpu_plan_grad(const GpuMemPlan *p, int param, int layer);
 

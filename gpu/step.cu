@@ -4,7 +4,8 @@
  *
  * The spine only: every op is a launcher of kernels/ or an attention backend (attention.h).
  *   create   device check, stream/events, cuBLASLt (matmul_create), the weights (one allocation
- *            in model.h table order), seeded on the device.
+ *            in the per-layer order of gpu/weight_layout.h: a layer's q/k/v and gate/up weights
+ *            adjacent, one GEMM each), seeded on the device.
  *   prepare  the memory plan (gpu/memory_plan.h) from the host's figures, ONE arena of its size
  *            carved by the plan's offsets (layout inputs, checkpoints, every working buffer of
  *            every layer and pass, the gradients, the fused CE's and the attention backend's
@@ -23,8 +24,8 @@
  * their layer's backward (the chunked MLP accumulates over its chunks); norm weight gradients
  * accumulate in fp32 and are cast at the end.
  * Architectures (model.h): q/k/v biases where the table has them; Qwen3's q/k norm between the
- * projections and RoPE (projections into GB_QRAW / GB_KRAW, the norm into GB_Q / GB_K, its
- * backward in place on dq / dk); RoPE from the rope_inv_freq table (GB_ROPE_FREQ, uploaded in
+ * projections and RoPE (the norm reads q and k from the fused GB_QKV into GB_Q / GB_K, its
+ * backward writes the q and k parts of GB_DQKV); RoPE from the rope_inv_freq table (GB_ROPE_FREQ, uploaded in
  * prepare: Llama 3 scaling); a tied LM head: the fused CE writes the embedding's gradient, the
  * embedding backward then adds its own.
  */
@@ -67,13 +68,22 @@ void gpu_tick(Step *s, int t) {
 // ------------------------------------------------------------------------------------------
 // create / destroy
 
+// The values as if each tensor were filled whole in the table order (fill_normal_bf16_at: element
+// i of a tensor draws counter i), slice by slice into the per-layer order: the same weights as
+// before the order changed, so losses stay comparable across commits.
 static void init_weights(Step *s) {
     size_t sizes[P_COUNT];
     model_param_sizes(&s->m, sizes);
     for (int i = 0; i < P_COUNT; i++) {
         if (!sizes[i]) continue;
-        if (model_param_is_norm((ParamId)i)) fill_const_bf16(s->w[i], sizes[i], 1.0f, s->stream);
-        else fill_normal_bf16(s->w[i], sizes[i], s->opt.seed * 1000003ull + (uint64_t)i, 0.0f, 0.02f, s->stream);
+        const size_t per = model_param_layer_size(&s->m, (ParamId)i);
+        const uint64_t seed = s->opt.seed * 1000003ull + (uint64_t)i;
+        for (int l = 0; l < (per ? s->m.layers : 1); l++) {
+            bf16_t *p = per ? layer_w(s, (ParamId)i, l) : s->w[i];
+            const size_t n = per ? per : sizes[i];
+            if (model_param_is_norm((ParamId)i)) fill_const_bf16(p, n, 1.0f, s->stream);
+            else fill_normal_bf16_at(p, n, seed, (size_t)l * per, 0.0f, 0.02f, s->stream);
+        }
     }
     cudaCheck(cudaStreamSynchronize(s->stream));
 }
@@ -169,9 +179,8 @@ Step *gpu_create_step(const ModelConfig *m, const StepOptions *o, Step **keep, c
         gpu_destroy_step(s);
         return NULL;
     }
-    size_t offsets[P_COUNT];
-    model_param_offsets(m, offsets);
-    for (int i = 0; i < P_COUNT; i++) s->w[i] = s->weights + offsets[i];
+    for (int i = 0; i < P_COUNT; i++) // per-layer tensors: layer_w (step_internal.h)
+        s->w[i] = model_param_layer_size(m, (ParamId)i) ? NULL : s->weights + gpu_weight_offset(m, (ParamId)i, -1);
     s->mm = matmul_create(GPU_MATMUL_WORKSPACE);
     matmul_set_verbose(s->mm, s->opt.matmul_verbose);
     matmul_set_select(s->mm, gemm_select_of(&s->opt));

@@ -42,13 +42,25 @@ static PbStatus copy_out(Step *s, const bf16_t *dev, size_t n, float *out) {
     return PB_OK;
 }
 
+// The weights, from the per-layer order (weight_layout.h) into model.h table order.
 static PbStatus gpu_params(Step *s, float *out) {
     if (s->device_lost) return PB_DEVICE_ERROR;
-    size_t offsets[P_COUNT];
-    return copy_out(s, s->weights, model_param_offsets(&s->m, offsets), out);
+    size_t offsets[P_COUNT], sizes[P_COUNT];
+    model_param_offsets(&s->m, offsets);
+    model_param_sizes(&s->m, sizes);
+    for (int id = 0; id < P_COUNT; id++) {
+        if (!sizes[id]) continue;
+        size_t per = model_param_layer_size(&s->m, (ParamId)id);
+        PbStatus rc = per ? PB_OK : copy_out(s, s->w[id], sizes[id], out + offsets[id]);
+        for (int l = 0; per && rc == PB_OK && l < s->m.layers; l++)
+            rc = copy_out(s, layer_w(s, (ParamId)id, l), per, out + offsets[id] + (size_t)l * per);
+        if (rc != PB_OK) return rc;
+    }
+    return PB_OK;
 }
 
-// The gradient lines of the memory plan (per layer slice, or per tensor) into model.h table order.
+// The gradient lines of the memory plan (per layer and fused group, or per tensor) into model.h
+// table order.
 static PbStatus gpu_grads(Step *s, float *out) {
     if (s->device_lost) return PB_DEVICE_ERROR;
     if (!s->arena) return PB_ERROR;
@@ -62,8 +74,7 @@ static PbStatus gpu_grads(Step *s, float *out) {
         PbStatus rc = PB_OK;
         if (whole) rc = copy_out(s, (const bf16_t *)gpu_line_ptr(s, whole), sizes[id], out + offsets[id]);
         for (int l = 0; !whole && rc == PB_OK && l < s->m.layers; l++)
-            rc = copy_out(s, (const bf16_t *)gpu_line_ptr(s, gpu_plan_grad(&s->plan, id, l)), per,
-                          out + offsets[id] + (size_t)l * per);
+            rc = copy_out(s, grad(s, (ParamId)id, l), per, out + offsets[id] + (size_t)l * per);
         if (rc != PB_OK) return rc;
     }
     return PB_OK;

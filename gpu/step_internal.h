@@ -21,6 +21,7 @@ extern "C" {
 #include "../step/step.h"
 #include "memory_plan.h"
 #include "recompute_plan.h"
+#include "weight_layout.h"
 }
 
 struct Step {
@@ -39,8 +40,8 @@ struct Step {
     StepClocks last_clocks;    // around the last run
 
     // model (create)
-    bf16_t *weights;           // flat, model.h table order
-    bf16_t *w[P_COUNT];
+    bf16_t *weights;           // flat, in the GPU step's per-layer order (weight_layout.h)
+    bf16_t *w[P_COUNT];        // the tensors of no layer (P_EMBED, P_LNF, P_LMHEAD); per-layer ones: layer_w
     size_t weight_bytes;       // allocated (the plan's weights line)
 
     // layout (prepare)
@@ -89,10 +90,11 @@ static inline float *fb(Step *s, GpuBuf b, int l, GpuPass p) { return (float *)b
 static inline int32_t *ib(Step *s, GpuBuf b) { return (int32_t *)buf_at(s, b, -1, PASS_NONE); }
 static inline bf16_t *ckpt(Step *s, int l) { return bb(s, GB_CHECKPOINT, l, PASS_NONE); }
 
-// One layer's slice of a weight; NULL for a tensor the variant lacks (biases, q/k norms).
+// One layer's slice of a weight; NULL for a tensor the variant lacks (biases, q/k norms). A fused
+// group's lead (P_WQ, P_BQ, P_WGATE) is the group's slice: [wq; wk; wv], [bq; bk; bv], [wgate; wup].
 static inline bf16_t *layer_w(Step *s, ParamId id, int l) {
     size_t n = model_param_layer_size(&s->m, id);
-    return n ? s->w[id] + (size_t)l * n : NULL;
+    return n ? s->weights + gpu_weight_offset(&s->m, id, l) : NULL;
 }
 // fp32 gradient accumulators of the q/k norm weights (GB_NORM_GRAD_ACC after ln1, ln2, lnf).
 static inline float *norm_acc_qnorm(Step *s, int l) {
@@ -100,7 +102,13 @@ static inline float *norm_acc_qnorm(Step *s, int l) {
            (size_t)l * s->m.head_dim;
 }
 static inline float *norm_acc_knorm(Step *s, int l) { return norm_acc_qnorm(s, s->m.layers + l); }
-static inline bf16_t *grad(Step *s, ParamId id, int l) { return (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l)); }
+// A weight's gradient (layer l's slice, or the whole tensor for l -1): inside its fused group's line
+// at the tensor's offset in the group (so grad(s, P_WQ, l) is the whole [dwq; dwk; dwv]); NULL where
+// the variant lacks the tensor.
+static inline bf16_t *grad(Step *s, ParamId id, int l) {
+    bf16_t *g = (bf16_t *)line_ptr(s, gpu_plan_grad(&s->plan, id, l));
+    return g && l >= 0 ? g + gpu_weight_group_offset(&s->m, id) : g;
+}
 
 // The plan's tick t begins (poisoning: lines that died at t - 1 or are born at t become NaN).
 void gpu_tick(Step *s, int t);

@@ -10,6 +10,11 @@
  *              r0); the backward recomputes nothing.
  * Every tick of the pass runs in order whatever is skipped, so poisoning still marks every birth
  * and death.
+ * Fused projections (issue 12; the weights' per-layer order is gpu/weight_layout.h): q, k, v are
+ * ONE GEMM into GB_QKV (rows [q | k | v]) that RoPE (and the q/k norm) split, and their gradients
+ * are gathered into GB_DQKV for ONE input-gradient and ONE weight-gradient GEMM; gate and up are
+ * ONE GEMM into rows [gate | up] that SwiGLU reads, and one GEMM each in backward. The FLOPs are
+ * the separate GEMMs' (model_layer_macs): the same math in fewer, larger launches.
  */
 #include "pb_config.h"
 
@@ -19,34 +24,49 @@
 #include "../kernels/kernels.h"
 #include "step_internal.h"
 
-// x1 = x + attention(ln1(x)); leaves the pass's ln1, rstd1, q, k (roped), v, att, lse, and
+// The fused projection's output qkv (T, N = QD + 2 KVD), rows [q | k | v], split into the contiguous
+// q, k (roped; with the q/k norm first normed) and v the attention backends take: RoPE (or the
+// norm) reads q and k at qkv's row stride and writes them contiguous, so it is the split; v is one
+// strided copy (cuBLASLt's D has one leading dimension for all its columns, so the GEMM cannot
+// write the v part into a line of its own).
+static void qkv_split_forward(Step *s, int l, GpuPass ps, const bf16_t *qkv, bf16_t *q, bf16_t *k, bf16_t *v) {
+    const ModelConfig *m = &s->m;
+    const int D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
+    const size_t QD = (size_t)Hq * D, KVD = (size_t)Hkv * D, N = gpu_qkv_width(m);
+    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    const int32_t *pos = ib(s, GB_POS);
+    cudaStream_t st = s->stream;
+    if (m->qk_norm) { // the norm splits, RoPE then runs in place
+        profile_begin(s->prof, OPK_NORM, st);
+        head_rmsnorm_forward_ld(q, QD, fb(s, GB_QRSTD, l, ps), qkv, N, layer_w(s, P_QNORM, l), s->T, Hq, D, m->rms_eps, st);
+        head_rmsnorm_forward_ld(k, KVD, fb(s, GB_KRSTD, l, ps), qkv + QD, N, layer_w(s, P_KNORM, l), s->T, Hkv, D,
+                                m->rms_eps, st);
+    }
+    profile_begin(s->prof, OPK_ROPE, st);
+    if (m->qk_norm) rope_qk_forward_freq(q, k, pos, s->T, Hq, Hkv, D, freq, st);
+    else rope_qk_forward_ld(q, QD, k, KVD, qkv, qkv + QD, N, pos, s->T, Hq, Hkv, D, freq, st);
+    cudaCheck(cudaMemcpy2DAsync(v, KVD * sizeof(bf16_t), qkv + QD + KVD, N * sizeof(bf16_t), KVD * sizeof(bf16_t), s->T,
+                                cudaMemcpyDeviceToDevice, st));
+}
+
+// x1 = x + attention(ln1(x)); leaves the pass's ln1, rstd1, qkv, q, k (roped), v, att, lse, and
 // ln2 = ln2(x1), rstd2. Ticks: LN1, QKV, ATTN, OPROJ of the pass.
 static PbStatus attention_block_forward(Step *s, int l, GpuPass ps, const bf16_t *x, bf16_t *x1, char *err,
                                         size_t errlen) {
     const ModelConfig *m = &s->m;
-    const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
-    const int QD = Hq * D, KVD = Hkv * D, fwd = ps == PASS_FWD;
+    const int T = (int)s->T, C = m->hidden, QD = m->n_head * m->head_dim;
+    const int N = (int)gpu_qkv_width(m), fwd = ps == PASS_FWD;
     cudaStream_t st = s->stream;
     fwd ? tick_fwd(s, l, FWD_LN1) : tick_bwd(s, l, BWD_LN1);
     bf16_t *ln1 = bb(s, GB_LN1, l, ps), *q = bb(s, GB_Q, l, ps), *k = bb(s, GB_K, l, ps), *v = bb(s, GB_V, l, ps);
-    bf16_t *att = bb(s, GB_ATT, l, ps);
-    const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    bf16_t *att = bb(s, GB_ATT, l, ps), *qkv = bb(s, GB_QKV, l, ps);
     profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_forward(ln1, fb(s, GB_RSTD1, l, ps), x, layer_w(s, P_LN1, l), s->T, C, m->rms_eps, st);
     fwd ? tick_fwd(s, l, FWD_QKV) : tick_bwd(s, l, BWD_QKV);
-    // with the q/k norm the projections go to their own lines and the norm writes q, k
-    bf16_t *qp = m->qk_norm ? bb(s, GB_QRAW, l, ps) : q, *kp = m->qk_norm ? bb(s, GB_KRAW, l, ps) : k;
+    // ONE GEMM over [wq; wk; wv] (and [bq; bk; bv]): weight_layout.h keeps them adjacent
     profile_begin(s->prof, OPK_QKV, st);
-    matmul_forward(s->mm, qp, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, QD, 0, st);
-    matmul_forward(s->mm, kp, ln1, layer_w(s, P_WK, l), layer_w(s, P_BK, l), T, C, KVD, 0, st);
-    matmul_forward(s->mm, v, ln1, layer_w(s, P_WV, l), layer_w(s, P_BV, l), T, C, KVD, 0, st);
-    if (m->qk_norm) {
-        profile_begin(s->prof, OPK_NORM, st);
-        head_rmsnorm_forward(q, fb(s, GB_QRSTD, l, ps), qp, layer_w(s, P_QNORM, l), s->T, Hq, D, m->rms_eps, st);
-        head_rmsnorm_forward(k, fb(s, GB_KRSTD, l, ps), kp, layer_w(s, P_KNORM, l), s->T, Hkv, D, m->rms_eps, st);
-    }
-    profile_begin(s->prof, OPK_ROPE, st);
-    rope_qk_forward_freq(q, k, ib(s, GB_POS), s->T, Hq, Hkv, D, freq, st);
+    matmul_forward(s->mm, qkv, ln1, layer_w(s, P_WQ, l), layer_w(s, P_BQ, l), T, C, N, 0, st);
+    qkv_split_forward(s, l, ps, qkv, q, k, v);
     fwd ? tick_fwd(s, l, FWD_ATTN) : tick_bwd(s, l, BWD_ATTN);
     s->attn_ops->set_scratch(s->attn, ATTN_FWD, buf_at(s, GB_ATTN_FWD_SCRATCH, l, ps));
     profile_begin(s->prof, OPK_ATTN, st);
@@ -83,37 +103,38 @@ static PbStatus recompute_norms(Step *s, int l, const bf16_t *x, const bf16_t *x
     return PB_OK;
 }
 
-// gate, up, h = silu(gate) * up for token rows [r0, r0 + n) from ln2, in the pass's MLP chunk.
-static void mlp_chunk_forward(Step *s, int l, GpuPass ps, size_t r0, int n, bf16_t *gate, bf16_t *up, bf16_t *h) {
+// gu = ln2 [wgate; wup]^T (rows [gate | up], ONE GEMM), h = silu(gate) * up for token rows
+// [r0, r0 + n) from ln2, in the pass's MLP chunk.
+static void mlp_chunk_forward(Step *s, int l, GpuPass ps, size_t r0, int n, bf16_t *gu, bf16_t *h) {
     const int C = s->m.hidden, F = s->m.mlp;
     const bf16_t *ln2 = bb(s, GB_LN2, l, ps) + r0 * C;
     profile_begin(s->prof, OPK_MLP, s->stream);
-    matmul_forward(s->mm, gate, ln2, layer_w(s, P_WGATE, l), NULL, n, C, F, 0, s->stream);
-    matmul_forward(s->mm, up, ln2, layer_w(s, P_WUP, l), NULL, n, C, F, 0, s->stream);
+    matmul_forward(s->mm, gu, ln2, layer_w(s, P_WGATE, l), NULL, n, C, (int)gpu_gate_up_width(&s->m), 0, s->stream);
     profile_begin(s->prof, OPK_SWIGLU, s->stream);
-    swiglu_forward(h, gate, up, (size_t)n * F, s->stream);
+    swiglu_forward_rows(h, gu, (size_t)n, (size_t)F, s->stream);
 }
 
-// gate, up, h for token rows from r0: the chunk's lines, or a kept MLP's (level none) full-T
-// lines at row r0 (the forward fills them chunk by chunk, the backward reads them so).
-static void mlp_lines(Step *s, int l, GpuPass ps, size_t r0, bf16_t **gate, bf16_t **up, bf16_t **h) {
+// gu (n, 2F) and h (n, F) for token rows from r0: the chunk's line (gu at 0, h at 2 x mlp_line),
+// or a kept MLP's (level none) full-T line at row r0 of each (the forward fills them chunk by
+// chunk, the backward reads them so).
+static void mlp_lines(Step *s, int l, GpuPass ps, size_t r0, bf16_t **gu, bf16_t **h) {
     const int kept = layer_level(s, l) == RECOMPUTE_NONE;
-    const size_t line = kept ? s->plan.mlp_full_line : s->plan.mlp_line;
-    char *c = buf_at(s, GB_MLP_CHUNK, l, ps) + (kept ? r0 * (size_t)s->m.mlp * sizeof(bf16_t) : 0);
-    *gate = (bf16_t *)c;
-    *up = (bf16_t *)(c + line);
-    *h = (bf16_t *)(c + 2 * line);
+    const size_t line = kept ? s->plan.mlp_full_line : s->plan.mlp_line, F = (size_t)s->m.mlp;
+    char *c = buf_at(s, GB_MLP_CHUNK, l, ps);
+    const size_t row = kept ? r0 : 0;
+    *gu = (bf16_t *)c + row * 2 * F;
+    *h = (bf16_t *)(c + 2 * line) + row * F;
 }
 
 // out = x1 + mlp(ln2), chunk by chunk; out may be x1 (then the MLP adds into it in place).
 static void mlp_block_forward(Step *s, int l, const bf16_t *x1, bf16_t *out) {
     const int C = s->m.hidden, F = s->m.mlp, R = s->plan.mlp_rows;
-    bf16_t *gate, *up, *h;
+    bf16_t *gu, *h;
     tick_fwd(s, l, FWD_MLP);
     for (size_t r0 = 0; r0 < s->T; r0 += R) {
         int n = (int)(s->T - r0 < (size_t)R ? s->T - r0 : (size_t)R);
-        mlp_lines(s, l, PASS_FWD, r0, &gate, &up, &h);
-        mlp_chunk_forward(s, l, PASS_FWD, r0, n, gate, up, h);
+        mlp_lines(s, l, PASS_FWD, r0, &gu, &h);
+        mlp_chunk_forward(s, l, PASS_FWD, r0, n, gu, h);
         profile_begin(s->prof, OPK_MLP, s->stream);
         if (out == x1) matmul_forward(s->mm, out + r0 * C, h, layer_w(s, P_WDOWN, l), NULL, n, F, C, 1, s->stream);
         else matmul_forward_residual(s->mm, out + r0 * C, x1 + r0 * C, h, layer_w(s, P_WDOWN, l), n, F, C, s->stream);
@@ -126,7 +147,8 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
     cudaStream_t st = s->stream;
     float *acc_ln2 = fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + ((size_t)s->m.layers + l) * C;
     tick_bwd(s, l, BWD_MLP);
-    bf16_t *gate, *up, *h;
+    const int F2 = (int)gpu_gate_up_width(&s->m);
+    bf16_t *gu, *h;
     const int recompute = layer_level(s, l) != RECOMPUTE_NONE; // none: gate, up, h kept from the forward
     bf16_t *dres0 = bb(s, GB_DRES, -1, PASS_NONE), *dln0 = bb(s, GB_DLN_MLP, l, PASS_BWD);
     const bf16_t *ln20 = bb(s, GB_LN2, l, PASS_BWD);
@@ -136,22 +158,21 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
         int acc = r0 > 0; // weight gradients accumulate over chunks
         bf16_t *dres = dres0 + r0 * C, *dln = dln0 + r0 * C;
         const bf16_t *ln2 = ln20 + r0 * C;
-        mlp_lines(s, l, PASS_BWD, r0, &gate, &up, &h);
+        mlp_lines(s, l, PASS_BWD, r0, &gu, &h);
         if (recompute) {
             profile_pass(s->prof, OPP_RECOMPUTE);
-            mlp_chunk_forward(s, l, PASS_BWD, r0, n, gate, up, h);
+            mlp_chunk_forward(s, l, PASS_BWD, r0, n, gu, h);
         }
         profile_pass(s->prof, OPP_BWD);
         profile_begin(s->prof, OPK_MLP, st);
         matmul_backward_weight(s->mm, grad(s, P_WDOWN, l), NULL, dres, h, n, F, C, acc, st);
         matmul_backward_input(s->mm, h, dres, layer_w(s, P_WDOWN, l), n, F, C, 0, st);  // h := dh
         profile_begin(s->prof, OPK_SWIGLU, st);
-        swiglu_backward(gate, up, h, gate, up, (size_t)n * F, st);                      // in place: dgate, dup
+        swiglu_backward_rows(gu, h, gu, (size_t)n, (size_t)F, st);                      // in place: gu := [dgate | dup]
         profile_begin(s->prof, OPK_MLP, st);
-        matmul_backward_weight(s->mm, grad(s, P_WGATE, l), NULL, gate, ln2, n, C, F, acc, st);
-        matmul_backward_weight(s->mm, grad(s, P_WUP, l), NULL, up, ln2, n, C, F, acc, st);
-        matmul_backward_input(s->mm, dln, gate, layer_w(s, P_WGATE, l), n, C, F, 0, st);
-        matmul_backward_input(s->mm, dln, up, layer_w(s, P_WUP, l), n, C, F, 1, st);
+        // ONE GEMM each over [wgate; wup]: its gradient [dwgate; dwup] and dln2
+        matmul_backward_weight(s->mm, grad(s, P_WGATE, l), NULL, gu, ln2, n, C, F2, acc, st);
+        matmul_backward_input(s->mm, dln, gu, layer_w(s, P_WGATE, l), n, C, F2, 0, st);
         profile_begin(s->prof, OPK_NORM, st);
         rmsnorm_backward(dres, acc_ln2, dln, x1 + r0 * C, layer_w(s, P_LN2, l), rstd2 + r0, (size_t)n, C, st);
     }
@@ -161,7 +182,7 @@ static void mlp_block_backward(Step *s, int l, const bf16_t *x1) {
 static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *err, size_t errlen) {
     const ModelConfig *m = &s->m;
     const int T = (int)s->T, C = m->hidden, D = m->head_dim, Hq = m->n_head, Hkv = m->n_kv_head;
-    const int QD = Hq * D, KVD = Hkv * D;
+    const int QD = Hq * D, KVD = Hkv * D, N = (int)gpu_qkv_width(m);
     const GpuPass B = PASS_BWD;
     cudaStream_t st = s->stream;
     bf16_t *dres = bb(s, GB_DRES, -1, PASS_NONE), *ln1 = bb(s, GB_LN1, l, B), *att = bb(s, GB_ATT, l, B);
@@ -177,24 +198,28 @@ static PbStatus attention_block_backward(Step *s, int l, const bf16_t *x, char *
                                         fb(s, GB_LSE, l, B), dq, dk, dv, st, err, errlen);
     if (rc != PB_OK) return rc;
     tick_bwd(s, l, BWD_QKV_BWD);
-    bf16_t *dln = bb(s, GB_DLN_ATT, l, B);
+    bf16_t *dln = bb(s, GB_DLN_ATT, l, B), *dqkv = bb(s, GB_DQKV, l, B);
     const double *freq = (const double *)buf_at(s, GB_ROPE_FREQ, -1, PASS_NONE);
+    const int32_t *pos = ib(s, GB_POS);
+    // dq, dk, dv gathered into dqkv (T, N), rows [dq | dk | dv] as qkv's: RoPE's backward (or,
+    // with the q/k norm, the norm's) writes the q and k parts, dv is one strided copy
     profile_begin(s->prof, OPK_ROPE, st);
-    rope_qk_backward_freq(dq, dk, ib(s, GB_POS), s->T, Hq, Hkv, D, freq, st);
-    if (m->qk_norm) { // in place: dq, dk become the projections' output gradients
+    if (m->qk_norm) rope_qk_backward_freq(dq, dk, pos, s->T, Hq, Hkv, D, freq, st); // the norm below writes dqkv
+    else rope_qk_backward_ld(dqkv, dqkv + QD, N, dq, QD, dk, KVD, pos, s->T, Hq, Hkv, D, freq, st);
+    cudaCheck(cudaMemcpy2DAsync(dqkv + QD + KVD, (size_t)N * sizeof(bf16_t), dv, (size_t)KVD * sizeof(bf16_t),
+                                (size_t)KVD * sizeof(bf16_t), s->T, cudaMemcpyDeviceToDevice, st));
+    if (m->qk_norm) { // the norm's backward into dqkv, its input read from the fused qkv
+        const bf16_t *qkv = bb(s, GB_QKV, l, B);
         profile_begin(s->prof, OPK_NORM, st);
-        head_rmsnorm_backward(dq, norm_acc_qnorm(s, l), dq, bb(s, GB_QRAW, l, B), layer_w(s, P_QNORM, l),
-                              fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
-        head_rmsnorm_backward(dk, norm_acc_knorm(s, l), dk, bb(s, GB_KRAW, l, B), layer_w(s, P_KNORM, l),
-                              fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
+        head_rmsnorm_backward_ld(dqkv, N, norm_acc_qnorm(s, l), dq, QD, qkv, N, layer_w(s, P_QNORM, l),
+                                 fb(s, GB_QRSTD, l, B), s->T, Hq, D, st);
+        head_rmsnorm_backward_ld(dqkv + QD, N, norm_acc_knorm(s, l), dk, KVD, qkv + QD, N, layer_w(s, P_KNORM, l),
+                                 fb(s, GB_KRSTD, l, B), s->T, Hkv, D, st);
     }
+    // ONE GEMM each over [wq; wk; wv]: its gradient (with [dbq; dbk; dbv]) and dln1
     profile_begin(s->prof, OPK_QKV, st);
-    matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dq, ln1, T, C, QD, 0, st);
-    matmul_backward_weight(s->mm, grad(s, P_WK, l), grad(s, P_BK, l), dk, ln1, T, C, KVD, 0, st);
-    matmul_backward_weight(s->mm, grad(s, P_WV, l), grad(s, P_BV, l), dv, ln1, T, C, KVD, 0, st);
-    matmul_backward_input(s->mm, dln, dq, layer_w(s, P_WQ, l), T, C, QD, 0, st);
-    matmul_backward_input(s->mm, dln, dk, layer_w(s, P_WK, l), T, C, KVD, 1, st);
-    matmul_backward_input(s->mm, dln, dv, layer_w(s, P_WV, l), T, C, KVD, 1, st);
+    matmul_backward_weight(s->mm, grad(s, P_WQ, l), grad(s, P_BQ, l), dqkv, ln1, T, C, N, 0, st);
+    matmul_backward_input(s->mm, dln, dqkv, layer_w(s, P_WQ, l), T, C, N, 0, st);
     tick_bwd(s, l, BWD_LN1_BWD);
     profile_begin(s->prof, OPK_NORM, st);
     rmsnorm_backward(dres, fb(s, GB_NORM_GRAD_ACC, -1, PASS_NONE) + (size_t)l * C, dln, x, layer_w(s, P_LN1, l),

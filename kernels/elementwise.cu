@@ -2,7 +2,8 @@
  * elementwise.cu: small elementwise launchers: residual add, fp32 -> bf16 cast, seeded normal
  * fill, constant fill, zeroing of listed rows. Grid-stride loops with size_t indices.
  * fill_normal_bf16 is counter-based: element i gets Box-Muller of two uniforms drawn from a
- * splitmix64 hash of (seed, i), so the values never depend on the launch shape or the GPU.
+ * splitmix64 hash of (seed, i), so the values never depend on the launch shape or the GPU;
+ * fill_normal_bf16_at fills elements first .. first + n - 1 of that sequence (one slice of it).
  */
 #include "common.cuh"
 
@@ -32,10 +33,10 @@ __device__ __forceinline__ uint64_t splitmix64_hash(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-__global__ void fill_normal_kernel(bf16_t *p, size_t n, uint64_t seed, float mean, float std) {
+__global__ void fill_normal_kernel(bf16_t *p, size_t n, uint64_t seed, size_t first, float mean, float std) {
     uint64_t key = splitmix64_hash(seed);
     GRID_STRIDE(i, n) {
-        uint64_t r = splitmix64_hash(key ^ (uint64_t)i * 0xD1B54A32D192ED03ull);
+        uint64_t r = splitmix64_hash(key ^ (uint64_t)(first + i) * 0xD1B54A32D192ED03ull);
         float u1 = ((float)(uint32_t)(r >> 40) + 1.0f) * 0x1.0p-24f; // (0, 1]
         float u2 = (float)(uint32_t)(r & 0xFFFFFFu) * 0x1.0p-24f;    // [0, 1)
         float z = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
@@ -69,10 +70,15 @@ extern "C" void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStr
     cudaCheckLaunch();
 }
 
-extern "C" void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s) {
+extern "C" void fill_normal_bf16_at(bf16_t *p, size_t n, uint64_t seed, size_t first, float mean, float std,
+                                   cudaStream_t s) {
     if (n == 0) return;
-    fill_normal_kernel<<<grid_for(n, 256), 256, 0, s>>>(p, n, seed, mean, std);
+    fill_normal_kernel<<<grid_for(n, 256), 256, 0, s>>>(p, n, seed, first, mean, std);
     cudaCheckLaunch();
+}
+
+extern "C" void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s) {
+    fill_normal_bf16_at(p, n, seed, 0, mean, std, s);
 }
 
 extern "C" void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s) {

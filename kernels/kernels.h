@@ -43,9 +43,18 @@ void head_rmsnorm_forward(bf16_t *out, float *rstd, const bf16_t *inp, const bf1
                           float eps, cudaStream_t s);
 void head_rmsnorm_backward(bf16_t *dinp, float *dw_acc, const bf16_t *dout, const bf16_t *inp, const bf16_t *w,
                            const float *rstd, size_t T, int H, int D, cudaStream_t s);
+// The same with a row stride per operand (elements from token t's H*D values to token t+1's,
+// >= H*D): the step reads q and k out of the fused (T, Hq*D + 2*Hkv*D) projection output and
+// writes their gradients into its gradient. rstd stays (T, H).
+void head_rmsnorm_forward_ld(bf16_t *out, size_t ld_out, float *rstd, const bf16_t *inp, size_t ld_inp,
+                             const bf16_t *w, size_t T, int H, int D, float eps, cudaStream_t s);
+void head_rmsnorm_backward_ld(bf16_t *dinp, size_t ld_dinp, float *dw_acc, const bf16_t *dout, size_t ld_dout,
+                              const bf16_t *inp, size_t ld_inp, const bf16_t *w, const float *rstd, size_t T, int H,
+                              int D, cudaStream_t s);
 
 // defines: rope_forward, rope_backward, rope_forward_freq, rope_backward_freq,
-// rope_qk_forward_freq, rope_qk_backward_freq (kernels/rope.cu); in place on (T, H, D),
+// rope_qk_forward_freq, rope_qk_backward_freq, rope_forward_ld, rope_backward_ld,
+// rope_qk_forward_ld, rope_qk_backward_ld (kernels/rope.cu); in place on (T, H, D),
 // rotate-half. The _freq forms take the D/2 inverse frequencies (model.h rope_inv_freq: Llama 3
 // scaling included) as a device array of doubles; the others use theta^(-2i/D). The _qk forms
 // rotate q (T, Hq, D) and k (T, Hkv, D) in one launch (the step's: cos / sin once per slot and
@@ -59,12 +68,35 @@ void rope_qk_forward_freq(bf16_t *q, bf16_t *k, const int32_t *pos, size_t T, in
                           const double *inv_freq, cudaStream_t s);
 void rope_qk_backward_freq(bf16_t *dq, bf16_t *dk, const int32_t *pos, size_t T, int Hq, int Hkv, int D,
                            const double *inv_freq, cudaStream_t s);
+// Out of place with row strides (elements between tokens, >= H*D): out (T rows of H*D at ld_out)
+// = RoPE of inp (T rows at ld_inp), from the frequency table. out == inp with ld_out == ld_inp
+// is in place. The step's split of the fused q/k/v output: q and k read at its row stride,
+// written contiguous (forward); their gradients written back into the fused gradient (backward).
+void rope_forward_ld(bf16_t *out, size_t ld_out, const bf16_t *inp, size_t ld_inp, const int32_t *pos, size_t T,
+                     int H, int D, const double *inv_freq, cudaStream_t s);
+void rope_backward_ld(bf16_t *dout, size_t ld_out, const bf16_t *dinp, size_t ld_inp, const int32_t *pos, size_t T,
+                      int H, int D, const double *inv_freq, cudaStream_t s);
+// Both at once, as the step runs them (cos / sin once per slot and frequency for q's and k's
+// heads): forward reads q and k at q_inp / k_inp (row stride ld_inp, the fused projection
+// output) and writes them at q (ld_q) and k (ld_k); backward reads dq (ld_q) and dk (ld_k) and
+// writes them at dq_out / dk_out (row stride ld_out, the fused gradient). Equal pointers and
+// strides: in place.
+void rope_qk_forward_ld(bf16_t *q, size_t ld_q, bf16_t *k, size_t ld_k, const bf16_t *q_inp, const bf16_t *k_inp,
+                        size_t ld_inp, const int32_t *pos, size_t T, int Hq, int Hkv, int D, const double *inv_freq,
+                        cudaStream_t s);
+void rope_qk_backward_ld(bf16_t *dq_out, bf16_t *dk_out, size_t ld_out, const bf16_t *dq, size_t ld_q,
+                         const bf16_t *dk, size_t ld_k, const int32_t *pos, size_t T, int Hq, int Hkv, int D,
+                         const double *inv_freq, cudaStream_t s);
 
-// defines: swiglu_forward, swiglu_backward (kernels/swiglu.cu)
+// defines: swiglu_forward, swiglu_backward, swiglu_forward_rows, swiglu_backward_rows (kernels/swiglu.cu)
 void swiglu_forward(bf16_t *h, const bf16_t *gate, const bf16_t *up, size_t n, cudaStream_t s);
 // dgate may alias gate and dup may alias up (in place).
 void swiglu_backward(bf16_t *dgate, bf16_t *dup, const bf16_t *dh, const bf16_t *gate, const bf16_t *up,
                      size_t n, cudaStream_t s);
+// Over the fused gate/up GEMM's output gu (rows, 2F), each row [gate | up]: h (rows, F) =
+// silu(gate) * up; backward dgu (rows, 2F) = [dgate | dup], which may alias gu (in place).
+void swiglu_forward_rows(bf16_t *h, const bf16_t *gu, size_t rows, size_t F, cudaStream_t s);
+void swiglu_backward_rows(bf16_t *dgu, const bf16_t *dh, const bf16_t *gu, size_t rows, size_t F, cudaStream_t s);
 
 // defines: bias_backward (kernels/bias_backward.cu); used by matmul_backward_weight where the
 // BGRADB epilogue cannot serve. dbias (N) = (accumulate: +=) sum over T rows of dout (T, N);
@@ -72,12 +104,15 @@ void swiglu_backward(bf16_t *dgate, bf16_t *dup, const bf16_t *dh, const bf16_t 
 void bias_backward(bf16_t *dbias, const bf16_t *dout, size_t T, int N, int accumulate, float *scratch,
                    size_t scratch_bytes, cudaStream_t s);
 
-// defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_const_bf16
+// defines: add_inplace, cast_f32_to_bf16, fill_normal_bf16, fill_normal_bf16_at, fill_const_bf16
 // (kernels/elementwise.cu)
 void add_inplace(bf16_t *y, const bf16_t *x, size_t n, cudaStream_t s); // y += x
 void cast_f32_to_bf16(bf16_t *out, const float *in, size_t n, cudaStream_t s);
 // Seeded N(mean, std) from (seed, element index): the same values for any launch shape.
 void fill_normal_bf16(bf16_t *p, size_t n, uint64_t seed, float mean, float std, cudaStream_t s);
+// Elements first .. first + n - 1 of fill_normal_bf16's sequence into p[0 .. n) (a slice of a
+// tensor filled whole: the GPU step's per-layer weight order, gpu/weight_layout.h).
+void fill_normal_bf16_at(bf16_t *p, size_t n, uint64_t seed, size_t first, float mean, float std, cudaStream_t s);
 void fill_const_bf16(bf16_t *p, size_t n, float value, cudaStream_t s);
 // p[rows[i]] (C wide) = 0 for i < n_rows (e.g. gradient rows of padding slots).
 

@@ -61,7 +61,7 @@ void roofline_costs(const ModelConfig *m, const RoofShape *sh, RoofCosts *o) {
         o->c[OPK_NORM][OPP_RECOMPUTE].bytes += L_rope * hn;
         o->c[OPK_NORM][OPP_BWD].bytes += hn_bwd;
     }
-    const double rope = 4 * T * (q + kv);
+    const double rope = 4 * T * (q + 2 * kv); // q, k rotated; v (dv) copied out of (into) the fused q/k/v rows
     set_bytes(o, OPK_ROPE, L * rope, L_rope * rope, L * rope);
     set_bytes(o, OPK_SWIGLU, 6 * L * T * F, 6 * L_norm * T * F, 10 * L * T * F);
     o->c[OPK_CE][OPP_BWD].bytes = 10 * N * C + 4 * N * V;

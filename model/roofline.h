@@ -19,7 +19,8 @@
  *     embedding fwd 4TC; bwd 2TC + 2VC (dres read, the whole table written; counted so when tied too)
  *     norms fwd / recompute 4TC + 4T each (2L + 1 / 2 per full or selective layer); bwd 8TC + 4T (dinp read and written);
  *       with qk_norm (Qwen3) per layer also 4T(q + kv) + 4T(Hq + Hkv) fwd / recompute, 8T(q + kv) + 4T(Hq + Hkv) bwd
- *     RoPE 4T(q + kv) per layer, in place on q and k (dq, dk backward); recomputed in full layers only
+ *     RoPE 4T(q + 2kv) per layer: q and k read from the fused q/k/v output and written contiguous
+ *       (dq, dk back into its gradient), and v (dv) copied out (in): the split; recomputed in full layers only
  *     SwiGLU fwd 6TF, bwd 10TF per layer (recomputed in full and selective layers) (the residual adds are the o and down projections' C)
  *     CE (gather, softmax and dlogits, scatter-add) 10NC + 4NV; misc (zero fills of dres and
  *     dln, the norm-gradient accumulators and their casts) 4TC + 10(2L + 1)C.
@@ -37,7 +38,7 @@ typedef enum OpKind {
     OPK_EMBED,    // embedding gather / its gradient
     OPK_NORM,     // RMSNorms (ln1, ln2, final)
     OPK_QKV,      // q, k, v projections (GEMM, bias in the epilogue)
-    OPK_ROPE,
+    OPK_ROPE,     // RoPE, which is also the split of the fused q/k/v output (v copied out; dv in)
     OPK_ATTN,     // the attention backend's forward / backward
     OPK_O,        // o projection (GEMM)
     OPK_MLP,      // gate, up, down (GEMMs)

@@ -110,7 +110,8 @@ static PlanFig check_plan(const ModelConfig *m, const Layout *l, const char *wha
     CHECK(p[0].ce_rows > 0 && p[0].ce_rows <= GPU_CE_CHUNK_MAX && (size_t)p[0].ce_rows <= (l->n_loss ? l->n_loss : 1),
           "%s: CE rows %d", what, p[0].ce_rows);
     const GpuPlanLine *wq = gpu_plan_grad(&p[0], P_WQ, 7);
-    CHECK(wq && wq->a.bytes == al(model_param_layer_size(m, P_WQ) * 2) && wq->a.first == gpu_plan_tick_bwd(m->layers, 7, BWD_QKV_BWD),
+    const size_t wqkv = model_param_layer_size(m, P_WQ) + model_param_layer_size(m, P_WK) + model_param_layer_size(m, P_WV);
+    CHECK(wq && wq->a.bytes == al(wqkv * 2) && wq->a.first == gpu_plan_tick_bwd(m->layers, 7, BWD_QKV_BWD),
           "%s: grad wq[7] line", what);
     CHECK(gpu_plan_grad(&p[1], P_WQ, 7)->a.first == 0, "%s: accumulated gradient not held from the start", what);
     // every gradient byte is counted once, both ways
