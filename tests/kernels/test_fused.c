@@ -4,6 +4,7 @@
  *  - rope_forward_ld / rope_backward_ld: q and k read out of a (T, Hq*D + 2*Hkv*D) buffer at its
  *    row stride and written contiguous (forward, the split), and gradients written back into such
  *    a buffer (backward); the columns they do not own stay untouched; in place with a stride.
+ *  - rope_qk_forward_ld / rope_qk_backward_ld: both at once, as the step runs them.
  *  - head_rmsnorm_forward_ld / backward_ld: Qwen3's q/k norm with the same strides.
  *  - swiglu_forward_rows / backward_rows: over rows [gate | up] of 2F, backward in place.
  *  - fill_normal_bf16_at: a slice equals the same elements of a whole fill, bit for bit.
@@ -104,6 +105,52 @@ static void test_rope_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, c
     cudaFree(d_fused), cudaFree(d_out), cudaFree(d_dx), cudaFree(d_dfused), cudaFree(d_pos), cudaFree(d_freq);
 }
 
+// The step's form: q (Hq heads at column 0) and k (Hkv heads at column Hq*D) of a fused (T, ld)
+// buffer in one launch, forward into contiguous q and k, backward from them into a marked fused
+// gradient whose v columns (and any beyond) stay untouched.
+static void test_rope_qk_ld(Rng *r, size_t T, int Hq, int Hkv, int D, cudaStream_t s) {
+    char name[128];
+    const size_t QD = (size_t)Hq * D, KVD = (size_t)Hkv * D, ld = QD + 2 * KVD;
+    double *freq = xmalloc((size_t)(D / 2) * sizeof(double)), *d_freq = dmalloc((size_t)(D / 2) * sizeof(double));
+    rope_inv_freq(1e6, NULL, D, freq);
+    CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
+    int32_t *pos = xmalloc(T * 4), *d_pos = dmalloc(T * 4);
+    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, 32767);
+    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
+
+    float *fused = rand_bf16_values(r, T * ld, 1.0f);
+    bf16_t *d_fused = dev_bf16_from(fused, T * ld), *d_q = dmalloc(T * QD * 2), *d_k = dmalloc(T * KVD * 2);
+    poison(d_q, T * QD * 2), poison(d_k, T * KVD * 2);
+    rope_qk_forward_ld(d_q, QD, d_k, KVD, d_fused, d_fused + QD, ld, d_pos, T, Hq, Hkv, D, d_freq, s);
+    sync();
+    float *rq = cols(fused, T, ld, 0, QD), *rk = cols(fused, T, ld, QD, KVD);
+    float *gq = download_bf16(d_q, T * QD), *gk = download_bf16(d_k, T * KVD);
+    cpu_rope_forward(rq, pos, T, Hq, D, freq);
+    cpu_rope_forward(rk, pos, T, Hkv, D, freq);
+    snprintf(name, sizeof name, "rope_qk_forward_ld q T %zu Hq %d Hkv %d D %d", T, Hq, Hkv, D);
+    check(name, gq, rq, T * QD, TOL_BF16);
+    snprintf(name, sizeof name, "rope_qk_forward_ld k T %zu Hq %d Hkv %d D %d", T, Hq, Hkv, D);
+    check(name, gk, rk, T * KVD, TOL_BF16);
+    free(gq), free(gk), free(rq), free(rk);
+
+    float *dq = rand_bf16_values(r, T * QD, 1.0f), *dk = rand_bf16_values(r, T * KVD, 1.0f);
+    bf16_t *d_dq = dev_bf16_from(dq, T * QD), *d_dk = dev_bf16_from(dk, T * KVD), *d_dfused = dev_marked(T * ld);
+    rope_qk_backward_ld(d_dfused, d_dfused + QD, ld, d_dq, QD, d_dk, KVD, d_pos, T, Hq, Hkv, D, d_freq, s);
+    sync();
+    float *all = download_bf16(d_dfused, T * ld);
+    gq = cols(all, T, ld, 0, QD), gk = cols(all, T, ld, QD, KVD);
+    cpu_rope_backward(dq, pos, T, Hq, D, freq);
+    cpu_rope_backward(dk, pos, T, Hkv, D, freq);
+    snprintf(name, sizeof name, "rope_qk_backward_ld dq T %zu Hq %d Hkv %d D %d", T, Hq, Hkv, D);
+    check(name, gq, dq, T * QD, TOL_BF16);
+    snprintf(name, sizeof name, "rope_qk_backward_ld dk T %zu Hq %d Hkv %d D %d", T, Hq, Hkv, D);
+    check(name, gk, dk, T * KVD, TOL_BF16);
+    count("rope_qk_backward_ld: v columns", touched_outside(d_dfused, T, ld, 0, QD + KVD));
+    free(gq), free(gk), free(all), free(fused), free(dq), free(dk), free(pos), free(freq);
+    cudaFree(d_fused), cudaFree(d_q), cudaFree(d_k), cudaFree(d_dq), cudaFree(d_dk), cudaFree(d_dfused);
+    cudaFree(d_pos), cudaFree(d_freq);
+}
+
 static void test_head_rmsnorm_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, cudaStream_t s) {
     char name[128];
     const size_t w = (size_t)H * D, rows = T * (size_t)H;
@@ -194,6 +241,8 @@ int main(void) {
     test_rope_ld(&r, 777, 1, 128, 768, 512, s); // k
     test_rope_ld(&r, 301, 3, 24, 168, 72, s);   // the tiny qwen3 model's k (scalar path)
     test_rope_ld(&r, 301, 2, 8, 40, 16, s);     // the tiny llama's (D 8)
+    test_rope_qk_ld(&r, 777, 28, 4, 128, s);    // Qwen2.5-7B's step
+    test_rope_qk_ld(&r, 301, 6, 3, 24, s);      // the tiny qwen3's (scalar path)
     test_head_rmsnorm_ld(&r, 777, 4, 128, 768, 0, s);
     test_head_rmsnorm_ld(&r, 777, 1, 128, 768, 512, s);
     test_head_rmsnorm_ld(&r, 301, 3, 24, 168, 72, s);
