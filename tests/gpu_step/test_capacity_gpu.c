@@ -25,9 +25,17 @@
 #include "../gpu_test.h"
 #include "../test_util.h"
 
+// configs/ as packbench finds it (beside the binary, else the source tree): the test runs from
+// a copy of the build on the GPU machine, where the source tree's path may not exist
+static void model_path(const char *name, char *path, size_t len) {
+    char dir[900];
+    if (config_dir(dir, sizeof dir)) { printf("configs/ folder not found\n"); exit(1); }
+    snprintf(path, len, "%s/models/%s.conf", dir, name);
+}
+
 static void load(const char *name, ModelConfig *m) {
     char path[1024], err[600] = "";
-    snprintf(path, sizeof path, "%s/configs/models/%s.conf", PB_SOURCE_ROOT, name);
+    model_path(name, path, sizeof path);
     if (config_load_model(path, m, err, sizeof err)) { printf("cannot load %s: %s\n", name, err); exit(1); }
 }
 
@@ -78,7 +86,7 @@ static void command_end_to_end(void) {
     char out[] = "/tmp/test_capacity_gpu_XXXXXX", csv[600], model[1024];
     CHECK(mkdtemp(out) != NULL, "mkdtemp");
     snprintf(csv, sizeof csv, "%s/cap.csv", out);
-    snprintf(model, sizeof model, "%s/configs/models/tiny.conf", PB_SOURCE_ROOT);
+    model_path("tiny", model, sizeof model);
     char *argv[] = {"bench", "capacity", "--device", "gpu", "--model", model, "--cells", "16x8,5x40", "--completions", "2",
                     "--strategy", "padded,packed,prefix", "--memory-budget", "0.0855", "--min-reps", "2", "--min-time", "0",
                     "--out", csv, NULL};
