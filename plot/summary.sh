@@ -100,10 +100,10 @@ function below(v, thr,    d) {
 }
 # "what (2 cells): 512x512 0.926, 128x256 0.930" (worst first), or "what: none"; the values
 # are below thr, or with thr "gb" minus an excess in GB (the largest first), shown as "+0.25 GB"
-function listing(what, v, l, n, thr,    i, s) {
+function listing(what, v, l, n, thr, note,    i, s) {
     if (!n) return what ": none"
     vsort(v, l, n)
-    s = what " (" cellword(n) "):"
+    s = what " (" cellword(n) note "):"
     for (i = 1; i <= n; i++) s = s (i > 1 ? "," : "") " " l[i] " " (thr == "gb" ? "+" gbf(-v[i]) " GB" : below(v[i], thr))
     return s
 }
@@ -218,7 +218,7 @@ END {
         vsort(q, ql, nq)
         print "- **Prefix against its FLOP ideal** (speedup_pad_prefix / ideal_speedup_pad_prefix, " cellword(nq) "): " mmm(q, nq, "%.3f")
         print "  - " listing("below 0.97", lo, lol, nlow, 0.97)
-        print "  - " listing("prefix slower than padded (padded / prefix ms)", sl, sll, nslow, 1)
+        print "  - " listing("prefix slower than padded", sl, sll, nslow, 1, ", padded / prefix ms")
     } else print "- **Prefix against its FLOP ideal**: no cell with padded and prefix ok"
     if (tree) {
         nq = 0; nlow = 0; nslow = 0
@@ -235,7 +235,7 @@ END {
             print "- **Tree against its FLOP ideal** (padded_ms / tree_ms / ideal_speedup_pad_tree, " cellword(nq) "): " mmm(q, nq, "%.3f")
             print "  - " listing("below 0.95", lo, lol, nlow, 0.95)
         } else print "- **Tree against its FLOP ideal**: no cell with padded and tree ok"
-        print "  - " listing("tree slower than prefix (prefix / tree ms)", sl, sll, nslow, 1)
+        print "  - " listing("tree slower than prefix", sl, sll, nslow, 1, ", prefix / tree ms")
     }
 
     # 4. memory
