@@ -53,8 +53,8 @@ void head_rmsnorm_backward_ld(bf16_t *dinp, size_t ld_dinp, float *dw_acc, const
                               int D, cudaStream_t s);
 
 // defines: rope_forward, rope_backward, rope_forward_freq, rope_backward_freq,
-// rope_qk_forward_freq, rope_qk_backward_freq, rope_forward_ld, rope_backward_ld,
-// rope_qk_forward_ld, rope_qk_backward_ld (kernels/rope.cu); in place on (T, H, D),
+// rope_qk_forward_freq, rope_qk_backward_freq, rope_qk_forward_ld, rope_qk_backward_ld
+// (kernels/rope.cu); in place on (T, H, D),
 // rotate-half. The _freq forms take the D/2 inverse frequencies (model.h rope_inv_freq: Llama 3
 // scaling included) as a device array of doubles; the others use theta^(-2i/D). The _qk forms
 // rotate q (T, Hq, D) and k (T, Hkv, D) in one launch (the step's: cos / sin once per slot and
@@ -68,19 +68,11 @@ void rope_qk_forward_freq(bf16_t *q, bf16_t *k, const int32_t *pos, size_t T, in
                           const double *inv_freq, cudaStream_t s);
 void rope_qk_backward_freq(bf16_t *dq, bf16_t *dk, const int32_t *pos, size_t T, int Hq, int Hkv, int D,
                            const double *inv_freq, cudaStream_t s);
-// Out of place with row strides (elements between tokens, >= H*D): out (T rows of H*D at ld_out)
-// = RoPE of inp (T rows at ld_inp), from the frequency table. out == inp with ld_out == ld_inp
-// is in place. The step's split of the fused q/k/v output: q and k read at its row stride,
-// written contiguous (forward); their gradients written back into the fused gradient (backward).
-void rope_forward_ld(bf16_t *out, size_t ld_out, const bf16_t *inp, size_t ld_inp, const int32_t *pos, size_t T,
-                     int H, int D, const double *inv_freq, cudaStream_t s);
-void rope_backward_ld(bf16_t *dout, size_t ld_out, const bf16_t *dinp, size_t ld_inp, const int32_t *pos, size_t T,
-                      int H, int D, const double *inv_freq, cudaStream_t s);
-// Both at once, as the step runs them (cos / sin once per slot and frequency for q's and k's
-// heads): forward reads q and k at q_inp / k_inp (row stride ld_inp, the fused projection
-// output) and writes them at q (ld_q) and k (ld_k); backward reads dq (ld_q) and dk (ld_k) and
-// writes them at dq_out / dk_out (row stride ld_out, the fused gradient). Equal pointers and
-// strides: in place.
+// Out of place with row strides (elements between tokens, >= H*D), q and k in one launch as
+// the step runs them: forward reads q and k at q_inp / k_inp (row stride ld_inp, the fused
+// projection output) and writes them at q (ld_q) and k (ld_k); backward reads dq (ld_q) and dk
+// (ld_k) and writes them at dq_out / dk_out (row stride ld_out, the fused gradient). Equal
+// pointers and strides: in place. k absent (NULL pointers, Hkv 0): q alone.
 void rope_qk_forward_ld(bf16_t *q, size_t ld_q, bf16_t *k, size_t ld_k, const bf16_t *q_inp, const bf16_t *k_inp,
                         size_t ld_inp, const int32_t *pos, size_t T, int Hq, int Hkv, int D, const double *inv_freq,
                         cudaStream_t s);

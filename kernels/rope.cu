@@ -157,16 +157,6 @@ extern "C" void rope_qk_backward_freq(bf16_t *dq, bf16_t *dk, const int32_t *pos
     rope_launch(in_place(dq, Hq, D), in_place(dk, Hkv, D), pos, T, D, 0.0, inv_freq, -1.0f, s);
 }
 
-extern "C" void rope_forward_ld(bf16_t *out, size_t ld_out, const bf16_t *inp, size_t ld_inp, const int32_t *pos,
-                                size_t T, int H, int D, const double *inv_freq, cudaStream_t s) {
-    rope_launch(RopeOperand{out, ld_out, inp, ld_inp, H}, no_operand, pos, T, D, 0.0, inv_freq, 1.0f, s);
-}
-
-extern "C" void rope_backward_ld(bf16_t *dout, size_t ld_out, const bf16_t *dinp, size_t ld_inp, const int32_t *pos,
-                                 size_t T, int H, int D, const double *inv_freq, cudaStream_t s) {
-    rope_launch(RopeOperand{dout, ld_out, dinp, ld_inp, H}, no_operand, pos, T, D, 0.0, inv_freq, -1.0f, s);
-}
-
 extern "C" void rope_qk_forward_ld(bf16_t *q, size_t ld_q, bf16_t *k, size_t ld_k, const bf16_t *q_inp,
                                    const bf16_t *k_inp, size_t ld_inp, const int32_t *pos, size_t T, int Hq, int Hkv,
                                    int D, const double *inv_freq, cudaStream_t s) {

@@ -1,10 +1,10 @@
 /*
  * test_fused.c: the kernels of the fused projections (issue 12) against the CPU ops
  * (reference/cpu_ops.c), on strided operands as the step passes them:
- *  - rope_forward_ld / rope_backward_ld: q and k read out of a (T, Hq*D + 2*Hkv*D) buffer at its
- *    row stride and written contiguous (forward, the split), and gradients written back into such
- *    a buffer (backward); the columns they do not own stay untouched; in place with a stride.
- *  - rope_qk_forward_ld / rope_qk_backward_ld: both at once, as the step runs them.
+ *  - rope_qk_forward_ld / rope_qk_backward_ld: one head group (k absent) read out of a
+ *    (T, Hq*D + 2*Hkv*D) buffer at its row stride and written contiguous (forward, the split),
+ *    and gradients written back into such a buffer (backward); the columns they do not own stay
+ *    untouched; in place with a stride; then q and k at once, as the step runs them.
  *  - head_rmsnorm_forward_ld / backward_ld: Qwen3's q/k norm with the same strides.
  *  - swiglu_forward_rows / backward_rows: over rows [gate | up] of 2F, backward in place.
  *  - fill_normal_bf16_at: a slice equals the same elements of a whole fill, bit for bit.
@@ -71,35 +71,35 @@ static void test_rope_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, c
     float *fused = rand_bf16_values(r, T * ld, 1.0f);
     bf16_t *d_fused = dev_bf16_from(fused, T * ld), *d_out = dmalloc(T * w * 2);
     poison(d_out, T * w * 2);
-    rope_forward_ld(d_out, w, d_fused + c0, ld, d_pos, T, H, D, d_freq, s);
+    rope_qk_forward_ld(d_out, w, NULL, 0, d_fused + c0, NULL, ld, d_pos, T, H, 0, D, d_freq, s);
     sync();
     float *ref = cols(fused, T, ld, c0, w), *got = download_bf16(d_out, T * w);
     cpu_rope_forward(ref, pos, T, H, D, freq);
-    snprintf(name, sizeof name, "rope_forward_ld T %zu H %d D %d ld %zu col %zu", T, H, D, ld, c0);
+    snprintf(name, sizeof name, "rope_qk_forward_ld (q only) T %zu H %d D %d ld %zu col %zu", T, H, D, ld, c0);
     check(name, got, ref, T * w, TOL_BF16);
     free(got), free(ref);
 
     // backward: contiguous in, strided out into a marked fused buffer
     float *dx = rand_bf16_values(r, T * w, 1.0f);
     bf16_t *d_dx = dev_bf16_from(dx, T * w), *d_dfused = dev_marked(T * ld);
-    rope_backward_ld(d_dfused + c0, ld, d_dx, w, d_pos, T, H, D, d_freq, s);
+    rope_qk_backward_ld(d_dfused + c0, NULL, ld, d_dx, w, NULL, 0, d_pos, T, H, 0, D, d_freq, s);
     sync();
     float *all = download_bf16(d_dfused, T * ld);
     got = cols(all, T, ld, c0, w);
     cpu_rope_backward(dx, pos, T, H, D, freq);
-    snprintf(name, sizeof name, "rope_backward_ld T %zu H %d D %d ld %zu col %zu", T, H, D, ld, c0);
+    snprintf(name, sizeof name, "rope_qk_backward_ld (q only) T %zu H %d D %d ld %zu col %zu", T, H, D, ld, c0);
     check(name, got, dx, T * w, TOL_BF16);
-    snprintf(name, sizeof name, "rope_backward_ld ld %zu col %zu: other columns", ld, c0);
+    snprintf(name, sizeof name, "rope_qk_backward_ld (q only) ld %zu col %zu: other columns", ld, c0);
     count(name, touched_outside(d_dfused, T, ld, c0, w));
     free(got), free(all);
 
     // in place at the fused stride
-    rope_forward_ld(d_fused + c0, ld, d_fused + c0, ld, d_pos, T, H, D, d_freq, s);
+    rope_qk_forward_ld(d_fused + c0, ld, NULL, 0, d_fused + c0, NULL, ld, d_pos, T, H, 0, D, d_freq, s);
     sync();
     all = download_bf16(d_fused, T * ld);
     got = cols(all, T, ld, c0, w), ref = cols(fused, T, ld, c0, w);
     cpu_rope_forward(ref, pos, T, H, D, freq);
-    snprintf(name, sizeof name, "rope_forward_ld in place ld %zu col %zu", ld, c0);
+    snprintf(name, sizeof name, "rope_qk_forward_ld (q only) in place ld %zu col %zu", ld, c0);
     check(name, got, ref, T * w, TOL_BF16);
     free(got), free(ref), free(all), free(fused), free(dx), free(pos), free(freq);
     cudaFree(d_fused), cudaFree(d_out), cudaFree(d_dx), cudaFree(d_dfused), cudaFree(d_pos), cudaFree(d_freq);
