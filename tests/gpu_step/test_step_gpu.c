@@ -315,7 +315,7 @@ static void check_layouts_chunked(const ModelConfig *m, const char *attention) {
         double ms = 0;
         int rc = gpu_step_backend.prepare(s, &l, err, sizeof err);
         CHECK(rc == PB_OK, "chunked %s prepare: %s", strategy_name((Strategy)st), err);
-        grads[st] = malloc(n * 4);
+        grads[st] = calloc(n, 4);
         if (rc == PB_OK) {
             CHECK(gpu_step_backend.run(s, &ms, &loss[st], err, sizeof err) == PB_OK, "run: %s", err);
             CHECK(gpu_step_backend.grads(s, grads[st]) == 0, "grads()");
