@@ -56,16 +56,35 @@ static void count(const char *name, size_t bad) {
     if (bad) g_failures++;
 }
 
+// RoPE's inputs on both sides: Qwen2's inverse frequencies for head dim D, and T random positions
+// up to 32767.
+typedef struct RopeTables {
+    double *freq, *d_freq;
+    int32_t *pos, *d_pos;
+} RopeTables;
+
+static RopeTables rope_tables(Rng *r, size_t T, int D) {
+    RopeTables t = {xmalloc((size_t)(D / 2) * sizeof(double)), dmalloc((size_t)(D / 2) * sizeof(double)),
+                    xmalloc(T * 4), dmalloc(T * 4)};
+    rope_inv_freq(1e6, NULL, D, t.freq);
+    CK(cudaMemcpy(t.d_freq, t.freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
+    for (size_t i = 0; i < T; i++) t.pos[i] = (int32_t)rng_range(r, 0, 32767);
+    CK(cudaMemcpy(t.d_pos, t.pos, T * 4, cudaMemcpyHostToDevice));
+    return t;
+}
+
+static void rope_tables_free(RopeTables *t) {
+    free(t->freq), free(t->pos);
+    cudaFree(t->d_freq), cudaFree(t->d_pos);
+}
+
 // One head group (H heads of D) at column c0 of a (T, ld) fused row buffer.
 static void test_rope_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, cudaStream_t s) {
     char name[128];
     const size_t w = (size_t)H * D;
-    double *freq = xmalloc((size_t)(D / 2) * sizeof(double)), *d_freq = dmalloc((size_t)(D / 2) * sizeof(double));
-    rope_inv_freq(1e6, NULL, D, freq);
-    CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
-    int32_t *pos = xmalloc(T * 4), *d_pos = dmalloc(T * 4);
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, 32767);
-    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
+    RopeTables rt = rope_tables(r, T, D);
+    const double *freq = rt.freq, *d_freq = rt.d_freq;
+    const int32_t *pos = rt.pos, *d_pos = rt.d_pos;
 
     // forward: strided in, contiguous out (the split)
     float *fused = rand_bf16_values(r, T * ld, 1.0f);
@@ -101,8 +120,9 @@ static void test_rope_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, c
     cpu_rope_forward(ref, pos, T, H, D, freq);
     snprintf(name, sizeof name, "rope_qk_forward_ld (q only) in place ld %zu col %zu", ld, c0);
     check(name, got, ref, T * w, TOL_BF16);
-    free(got), free(ref), free(all), free(fused), free(dx), free(pos), free(freq);
-    cudaFree(d_fused), cudaFree(d_out), cudaFree(d_dx), cudaFree(d_dfused), cudaFree(d_pos), cudaFree(d_freq);
+    free(got), free(ref), free(all), free(fused), free(dx);
+    cudaFree(d_fused), cudaFree(d_out), cudaFree(d_dx), cudaFree(d_dfused);
+    rope_tables_free(&rt);
 }
 
 // The step's form: q (Hq heads at column 0) and k (Hkv heads at column Hq*D) of a fused (T, ld)
@@ -111,12 +131,9 @@ static void test_rope_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, c
 static void test_rope_qk_ld(Rng *r, size_t T, int Hq, int Hkv, int D, cudaStream_t s) {
     char name[128];
     const size_t QD = (size_t)Hq * D, KVD = (size_t)Hkv * D, ld = QD + 2 * KVD;
-    double *freq = xmalloc((size_t)(D / 2) * sizeof(double)), *d_freq = dmalloc((size_t)(D / 2) * sizeof(double));
-    rope_inv_freq(1e6, NULL, D, freq);
-    CK(cudaMemcpy(d_freq, freq, (size_t)(D / 2) * sizeof(double), cudaMemcpyHostToDevice));
-    int32_t *pos = xmalloc(T * 4), *d_pos = dmalloc(T * 4);
-    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)rng_range(r, 0, 32767);
-    CK(cudaMemcpy(d_pos, pos, T * 4, cudaMemcpyHostToDevice));
+    RopeTables rt = rope_tables(r, T, D);
+    const double *freq = rt.freq, *d_freq = rt.d_freq;
+    const int32_t *pos = rt.pos, *d_pos = rt.d_pos;
 
     float *fused = rand_bf16_values(r, T * ld, 1.0f);
     bf16_t *d_fused = dev_bf16_from(fused, T * ld), *d_q = dmalloc(T * QD * 2), *d_k = dmalloc(T * KVD * 2);
@@ -146,9 +163,9 @@ static void test_rope_qk_ld(Rng *r, size_t T, int Hq, int Hkv, int D, cudaStream
     snprintf(name, sizeof name, "rope_qk_backward_ld dk T %zu Hq %d Hkv %d D %d", T, Hq, Hkv, D);
     check(name, gk, dk, T * KVD, TOL_BF16);
     count("rope_qk_backward_ld: v columns", touched_outside(d_dfused, T, ld, 0, QD + KVD));
-    free(gq), free(gk), free(all), free(fused), free(dq), free(dk), free(pos), free(freq);
+    free(gq), free(gk), free(all), free(fused), free(dq), free(dk);
     cudaFree(d_fused), cudaFree(d_q), cudaFree(d_k), cudaFree(d_dq), cudaFree(d_dk), cudaFree(d_dfused);
-    cudaFree(d_pos), cudaFree(d_freq);
+    rope_tables_free(&rt);
 }
 
 static void test_head_rmsnorm_ld(Rng *r, size_t T, int H, int D, size_t ld, size_t c0, cudaStream_t s) {
