@@ -19,13 +19,20 @@
 
 
 
-static void test_grid(const char *root) {
+// configs/sweeps/NAME.conf loaded into s and its cells into src (each step's error a failure).
+static void load_cells(const char *root, const char *name, SweepConfig *s, CellSource *src) {
     char path[1024], err[600] = "";
+    snprintf(path, sizeof path, "%s/configs/sweeps/%s.conf", root, name);
+    CHECK(config_load_sweep(path, s, err, sizeof err) == 0, "%s", err);
+    CHECK(cells_from_sweep(s, src, err, sizeof err) == 0, "%s cells: %s", name, err);
+}
+
+static void test_grid(const char *root) {
+    char err[600] = "";
     SweepConfig s;
     CellSource src;
-    snprintf(path, sizeof path, "%s/configs/sweeps/nll_2_qwen7b.conf", root);
-    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
-    CHECK(cells_from_sweep(&s, &src, err, sizeof err) == 0 && src.n == 64, "grid cells %d", src.n);
+    load_cells(root, "nll_2_qwen7b", &s, &src);
+    CHECK(src.n == 64, "grid cells %d", src.n);
     CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == 0, "grid size: %s", err);
     Cell c;
     CHECK(cell_make(&src, 0, &c) == 0 && c.prompt_len == 128 && c.completion_len == 128, "first cell");
@@ -53,12 +60,11 @@ static void test_grid(const char *root) {
 
 // A tree sweep: system (1 root of 1024..16384, 4 prompts of 256, 4 completions of 256 | 1024 each).
 static void test_tree(const char *root) {
-    char path[1024], err[600] = "";
+    char err[600] = "";
     SweepConfig s;
     CellSource src;
-    snprintf(path, sizeof path, "%s/configs/sweeps/system.conf", root);
-    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
-    CHECK(cells_from_sweep(&s, &src, err, sizeof err) == 0 && src.n == 10, "system cells %d", src.n);
+    load_cells(root, "system", &s, &src);
+    CHECK(src.n == 10, "system cells %d", src.n);
     CHECK(cells_check_size(&src, NULL, NULL, err, sizeof err) == 0, "system size: %s", err);
     Cell c, c0, c9;
     if (src.n == 10 && !cell_make(&src, 3, &c) && !cell_make(&src, 0, &c0) && !cell_make(&src, 9, &c9)) {
@@ -82,12 +88,11 @@ static void test_tree(const char *root) {
 }
 
 static void test_random(const char *root) {
-    char path[1024], err[600] = "";
+    char err[600] = "";
     SweepConfig s;
-    snprintf(path, sizeof path, "%s/configs/sweeps/random.conf", root);
-    CHECK(config_load_sweep(path, &s, err, sizeof err) == 0, "%s", err);
     CellSource a;
-    CHECK(cells_from_sweep(&s, &a, err, sizeof err) == 0 && a.n == s.cells, "random");
+    load_cells(root, "random", &s, &a);
+    CHECK(a.n == s.cells, "random");
     int ragged = 0, in_range = 1, same = 1;
     for (int i = 0; i < a.n; i++) {
         Cell c, d;
