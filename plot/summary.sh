@@ -107,6 +107,15 @@ function listing(what, v, l, n, thr, note,    i, s) {
     for (i = 1; i <= n; i++) s = s (i > 1 ? "," : "") " " l[i] " " (thr == "gb" ? "+" gbf(-v[i]) " GB" : below(v[i], thr))
     return s
 }
+# the cells where strategy b (1-4) needs more peak GB than strategy a, both ok, as a listing
+function mem_above(a, b, what,    r, i, nm) {
+    nm = 0
+    for (r = 1; r <= n; r++) {
+        i = ord[r]
+        if (ok(i, a) && ok(i, b) && gb[i, a] != "NaN" && gb[i, b] != "NaN" && gb[i, b] > gb[i, a]) { mv[++nm] = gb[i, a] - gb[i, b]; ml[nm] = lab(i) }
+    }
+    return listing(what, mv, ml, nm, "gb")
+}
 function nv(x) { return x == "NaN" ? x : x + 0 }   # a number, or the string NaN
 FILENAME == reffile {
     rk = k4($1, $2, $3, $4)
@@ -240,20 +249,8 @@ END {
 
     # 4. memory
     print "- **Memory** (peak GB)"
-    nm = 0
-    for (r = 1; r <= n; r++) {
-        i = ord[r]
-        if (ok(i, 1) && ok(i, 3) && gb[i, 1] != "NaN" && gb[i, 3] != "NaN" && gb[i, 3] > gb[i, 1]) { mv[++nm] = gb[i, 1] - gb[i, 3]; ml[nm] = lab(i) }
-    }
-    print "  - " listing("prefix above padded", mv, ml, nm, "gb")
-    if (tree) {
-        nm = 0
-        for (r = 1; r <= n; r++) {
-            i = ord[r]
-            if (ok(i, 3) && ok(i, 4) && gb[i, 3] != "NaN" && gb[i, 4] != "NaN" && gb[i, 4] > gb[i, 3]) { mv[++nm] = gb[i, 3] - gb[i, 4]; ml[nm] = lab(i) }
-        }
-        print "  - " listing("tree above prefix", mv, ml, nm, "gb")
-    }
+    print "  - " mem_above(1, 3, "prefix above padded")
+    if (tree) print "  - " mem_above(3, 4, "tree above prefix")
     if (haveref) {
         np = 0; nless = 0; bs = ""; be = ""
         for (r = 1; r <= n; r++) {
