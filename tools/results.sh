@@ -73,13 +73,10 @@ case "$gpus" in ''|*[!0-9]*|0) usage "--gpus '$gpus' is not a positive number" ;
 
 mkdir -p "$dir" || exit 3
 touch "$dir/done.txt"
-queue="$dir/.queue.$$" lock="$dir/.lock.$$"
+queue="$dir/.queue.$$" lock="$dir/.lock.$$" asked="$dir/.asked.$$"
+if [ $# -gt 0 ]; then printf '%s\n' "$@"; else job_list | cut -d'|' -f1; fi > "$asked" # the jobs asked for
 job_list | while IFS='|' read -r name need csv args; do
-    if [ $# -gt 0 ]; then
-        keep=0
-        for j in "$@"; do [ "$j" = "$name" ] && keep=1; done
-        [ $keep -eq 1 ] || continue
-    fi
+    grep -qx -- "$name" "$asked" || continue
     grep -qx -- "$name" "$dir/done.txt" || echo "$name|$need|$csv|$args"
 done > "$queue"
 start=$(date +%s)
@@ -131,15 +128,10 @@ while [ $g -lt "$gpus" ]; do
     g=$((g + 1))
 done
 wait
-rm -f "$queue"
 status=0
-for j in $(job_list | cut -d'|' -f1); do
-    if [ $# -gt 0 ]; then
-        asked=0
-        for a in "$@"; do [ "$a" = "$j" ] && asked=1; done
-        [ $asked -eq 1 ] || continue
-    fi
+while read -r j; do
     grep -qx -- "$j" "$dir/done.txt" || status=1
-done
+done < "$asked"
+rm -f "$queue" "$asked"
 [ -e "$dir/.failed.$$" ] && { rm -f "$dir/.failed.$$"; status=3; }
 exit $status
