@@ -102,8 +102,8 @@ static void rope_launch(RopeOperand q, RopeOperand k, const int32_t *pos, size_t
         checkFail("rope: head dim %d is not a positive even number", D);
     }
     const int half = D / 2;
-    int vec8 = half % 8 == 0 && operand_vec8(&q, T, D);
-    if (k.H) vec8 = operand_vec8(&k, T, D) && vec8;
+    const int q8 = operand_vec8(&q, T, D), k8 = k.H ? operand_vec8(&k, T, D) : 1; // both checked, always
+    const int vec8 = half % 8 == 0 && q8 && k8;
     const int G = vec8 ? half / 8 : half;
     int S = G >= ROPE_SLOT_THREADS ? 1 : ROPE_SLOT_THREADS / G;
     if (S > H) S = H;
