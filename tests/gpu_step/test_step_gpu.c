@@ -141,6 +141,20 @@ static void check_levels(Step *s, const ModelConfig *m, const Recompute *rc, uns
     CHECK(what[0] && (rc->levels || !strncmp(what, rc->policy ? rc->policy : "full", 4)), "recompute reported '%s'", what);
 }
 
+// Layouts 1 .. n-1 against padded (0) on the GPU: the loss to 1e-3, every gradient to the
+// tolerances of compare_grads; ran[li]: layout li ran.
+static void layouts_vs_padded(const ModelConfig *m, const char *label, float *const *g, const double *loss,
+                              const int *ran, int n) {
+    for (int li = 1; li < n; li++) {
+        CHECK(ran[li] && ran[0], "%s: %s or padded did not run", label, layout_label(li));
+        if (!ran[li] || !ran[0]) continue;
+        double e = fabs(loss[li] - loss[0]) / fabs(loss[0]);
+        printf(" %s gpu %s vs padded: loss rel %.1e\n", label, layout_label(li), e);
+        CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", layout_label(li), loss[li], loss[0]);
+        compare_grads(m, g[li], g[0], layout_label(li), 4e-2, 2e-2);
+    }
+}
+
 // One batch in all four layouts and prefix-auto: GPU vs CPU, then across layouts on the GPU.
 // want_shared >= 0: prefix-auto must share that many groups.
 static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char *label, const char *attention,
@@ -208,14 +222,7 @@ static void run_batch(Step *s, const ModelConfig *m, const Forest *f, const char
         gpu_step_backend.release(s);
         layout_free(&l);
     }
-    for (int li = 1; li < N_LAYOUTS; li++) {
-        CHECK(ran[li] && ran[0], "%s: %s or padded did not run", label, layout_label(li));
-        if (!ran[li] || !ran[0]) continue;
-        double e = fabs(gpu_loss[li] - gpu_loss[0]) / fabs(gpu_loss[0]);
-        printf(" %s gpu %s vs padded: loss rel %.1e\n", label, layout_label(li), e);
-        CHECK(e <= 1e-3, "gpu loss %s %.6f vs padded %.6f", layout_label(li), gpu_loss[li], gpu_loss[0]);
-        compare_grads(m, gpu_g[li], gpu_g[0], layout_label(li), 4e-2, 2e-2);
-    }
+    layouts_vs_padded(m, label, gpu_g, gpu_loss, ran, N_LAYOUTS);
     for (int li = 0; li < N_LAYOUTS; li++) free(gpu_g[li]);
 }
 
@@ -307,9 +314,10 @@ static void check_layouts_chunked(const ModelConfig *m, const char *attention) {
     Forest f;
     CHECK(groups_make(&g, 3, 2, pl, cl, m->vocab, 2027) == 0 && forest_from_groups(&f, &g) == 0, "chunked batch");
     groups_free(&g);
-    float *grads[STRATEGY_TREE + 1] = {0};
-    double loss[STRATEGY_TREE + 1] = {0};
-    for (int st = STRATEGY_PADDED; st <= STRATEGY_TREE; st++) {
+    float *grads[STRATEGY_COUNT] = {0};
+    double loss[STRATEGY_COUNT] = {0};
+    int ran[STRATEGY_COUNT] = {0};
+    for (int st = STRATEGY_PADDED; st < STRATEGY_COUNT; st++) {
         Layout l;
         CHECK(layout_build_forest_share(&l, (Strategy)st, &f, NULL) == 0, "layout");
         double ms = 0;
@@ -320,18 +328,13 @@ static void check_layouts_chunked(const ModelConfig *m, const char *attention) {
             CHECK(gpu_step_backend.run(s, &ms, &loss[st], err, sizeof err) == PB_OK, "run: %s", err);
             CHECK(gpu_step_backend.grads(s, grads[st]) == 0, "grads()");
             printf(" chunked %-6s T %6zu loss %.6f, %.1f ms\n", strategy_name((Strategy)st), l.n_slots, loss[st], ms);
+            ran[st] = 1;
         }
         gpu_step_backend.release(s);
         layout_free(&l);
     }
-    for (int st = STRATEGY_PACKED; st <= STRATEGY_TREE; st++) {
-        double e = fabs(loss[st] - loss[0]) / fabs(loss[0]);
-        char what[64];
-        snprintf(what, sizeof what, "chunked %s vs padded (loss rel %.1e)", strategy_name((Strategy)st), e);
-        CHECK(e <= 1e-3, "chunked loss %s %.6f vs padded %.6f", strategy_name((Strategy)st), loss[st], loss[0]);
-        compare_grads(m, grads[st], grads[0], what, 4e-2, 2e-2);
-    }
-    for (int st = 0; st <= STRATEGY_TREE; st++) free(grads[st]);
+    layouts_vs_padded(m, "chunked", grads, loss, ran, STRATEGY_COUNT);
+    for (int st = 0; st < STRATEGY_COUNT; st++) free(grads[st]);
     forest_free(&f);
     gpu_step_backend.destroy(s);
 }
