@@ -87,7 +87,7 @@ static int estimate_cell(const ModelConfig *m, unsigned strategies, const Measur
         e->s[st] = estimate_strategy_s(&one, t_ms, noise, excess, &e->steps[st]) + overhead;
         e->warm_s[st] = one.warmup * (t_ms + fmax(excess, 0)) * 1e-3;
         e->total += e->s[st];
-        if (one.warmup_auto) warmup_auto_seen(&warm[st], one.warmup ? t_ms + excess : NAN, t_ms * (1 - noise / 2), rate);
+        if (one.warmup_auto) warmup_auto_seen(warm, STRATEGY_COUNT, st, one.warmup ? t_ms + excess : NAN, t_ms * (1 - noise / 2), rate);
     }
     return 0;
 }

@@ -143,9 +143,12 @@ int warmup_auto_skip(const WarmupAuto *w, double noise, double flop) {
     return w->max_excess_ms <= WARMUP_AUTO_SHARE * noise * predicted_ms;
 }
 
-void warmup_auto_seen(WarmupAuto *w, double warmup_ms, double min_ms, double tflops) {
+void warmup_auto_seen(WarmupAuto *all, int n, int st, double warmup_ms, double min_ms, double tflops) {
+    int first = 1; // no strategy has timed a step in this process yet
+    for (int i = 0; i < n; i++) first &= !(all[i].last_tflops > 0);
+    WarmupAuto *w = &all[st];
     if (tflops > 0) w->last_tflops = tflops;
-    if (!isfinite(warmup_ms) || !(min_ms > 0)) return;
+    if (first || !isfinite(warmup_ms) || !(min_ms > 0)) return;
     double excess = warmup_ms - min_ms;
     if (!w->seen++ || excess > w->max_excess_ms) w->max_excess_ms = excess;
 }

@@ -86,14 +86,19 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
  * largest of it is at most WARMUP_AUTO_SHARE of the noise target of the step's predicted time
  * (its FLOPs at the strategy's last TFLOP/s). So long steps, where plans and first launches
  * weigh nothing, are not run twice; where the one-time work grows with the shapes (e.g.
- * --gemm-select timed) nothing is skipped. Never without a noise target.
+ * --gemm-select timed) nothing is skipped. Never without a noise target. The process's first
+ * warm-up is not counted as a cell's one-time work (its rate is): it also pays for the
+ * process's first launches (module loading, library handles), 81-113 ms at the first cell of
+ * each of the five processes behind results/nll_2_qwen7b.csv against at most 31 ms for any
+ * later warm-up, and it would keep that strategy's warm-up on every cell.
  */
 #define WARMUP_AUTO_SEEN 3
 #define WARMUP_AUTO_SHARE 0.25
 typedef struct WarmupAuto { int seen; double max_excess_ms, last_tflops; } WarmupAuto;
 // 1: skip the warm-up of a step of flop model FLOPs.
 int warmup_auto_skip(const WarmupAuto *w, double noise, double flop);
-// After a strategy's timing: warmup_ms (NaN when skipped), its fastest step and TFLOP/s.
-void warmup_auto_seen(WarmupAuto *w, double warmup_ms, double min_ms, double tflops);
+// After strategy st's timing: warmup_ms (NaN when skipped), its fastest step and TFLOP/s; w
+// holds every strategy's record (n of them), so the process's first warm-up is known.
+void warmup_auto_seen(WarmupAuto *w, int n, int st, double warmup_ms, double min_ms, double tflops);
 
 #endif

@@ -97,7 +97,7 @@ static void prefix_choice(const RunPlan *p, const Forest *g, const Layout *l, Re
 // *flop: the model FLOPs of the layout run; *ideal_flop: those of the strategy's ideal (prefix:
 // every group shared; the others: the layout run).
 static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, ResultRow *r, double *flop,
-                             double *ideal_flop, double *samples, CellProfile *cp, WarmupAuto *wa, const volatile sig_atomic_t *stop) {
+                             double *ideal_flop, double *samples, CellProfile *cp, WarmupAuto warm[STRATEGY_COUNT], const volatile sig_atomic_t *stop) {
     StrategyResult *out = &r->s[st];
     Layout l;
     char err[512] = "";
@@ -122,7 +122,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
     MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
-    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(wa, mc.noise, f.total) ? 0 : 1;
+    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(&warm[st], mc.noise, f.total) ? 0 : 1;
     if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
     if (rc == PB_OK) rc = profile_strategy(p, st, &l, levels, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss, levels};
@@ -147,7 +147,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
-    if (mc.warmup_auto) warmup_auto_seen(wa, ms.warmup_ms, ms.min_ms, out->tflops);
+    if (mc.warmup_auto) warmup_auto_seen(warm, STRATEGY_COUNT, st, ms.warmup_ms, ms.min_ms, out->tflops);
     out->hw_tflops = ms.median_ms > 0 ? hw_flop / (ms.median_ms * 1e-3) * 1e-12 : NAN;
     if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
         RoofCosts costs;
@@ -374,7 +374,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         CellProfile prof[STRATEGY_COUNT] = {{0}};
         for (int s = 0; s < STRATEGY_COUNT && !interrupted && !device_lost && !too_big; s++) {
             if (!(p->strategies & (1u << s))) { snprintf(r->s[s].status, sizeof r->s[s].status, "skipped"); continue; }
-            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], &ideal_flop[s], samples, &prof[s], &warm[s], stop);
+            PbStatus rc = run_strategy(p, &g, (Strategy)s, r, &flop[s], &ideal_flop[s], samples, &prof[s], warm, stop);
             failed |= rc != PB_OK && rc != PB_NO_MEMORY;
             device_lost = rc == PB_DEVICE_ERROR;
             interrupted = stop && *stop;
