@@ -74,7 +74,9 @@ static int estimate_cell(const ModelConfig *m, unsigned strategies, const Measur
             const StrategyResult *r = &row->s[st];
             rate = r->tflops;
             if (r->ms > 0 && r->iqr_ms >= 0) noise = r->iqr_ms / r->ms;
-            if (isfinite(r->warmup_ms) && r->min_ms > 0) excess = r->warmup_ms - r->min_ms;
+            // a warm-up that opened its process also paid for the process's first launches
+            if (isfinite(r->warmup_ms) && r->min_ms > 0 && strcmp(row->warmup_first, strategy_name((Strategy)st)))
+                excess = r->warmup_ms - r->min_ms;
         }
         if (!(rate > 0)) {
             fprintf(stderr, "bench estimate: no TFLOP/s in the rates file for %s of cell %d (%d x %d) nor any other\n",
@@ -83,7 +85,7 @@ static int estimate_cell(const ModelConfig *m, unsigned strategies, const Measur
         }
         double t_ms = flop / (rate * 1e12) * 1e3;
         MeasureConfig one = *mc;
-        if (one.warmup_auto) one.warmup = warmup_auto_skip(&warm[st], one.noise, flop) ? 0 : 1;
+        if (one.warmup_auto) one.warmup = warmup_auto_skip(warm, STRATEGY_COUNT, st, one.noise, flop) ? 0 : 1;
         e->s[st] = estimate_strategy_s(&one, t_ms, noise, excess, &e->steps[st]) + overhead;
         e->warm_s[st] = one.warmup * (t_ms + fmax(excess, 0)) * 1e-3;
         e->total += e->s[st];

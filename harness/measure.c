@@ -137,18 +137,29 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
     return PB_OK;
 }
 
-int warmup_auto_skip(const WarmupAuto *w, double noise, double flop) {
-    if (w->seen < WARMUP_AUTO_SEEN || !(noise > 0) || !(w->last_tflops > 0)) return 0;
+static int none_timed(const WarmupAuto *all, int n) {
+    for (int i = 0; i < n; i++)
+        if (all[i].timed) return 0;
+    return 1;
+}
+
+int warmup_auto_skip(const WarmupAuto *all, int n, int st, double noise, double flop) {
+    const WarmupAuto *w = &all[st];
+    if (none_timed(all, n) || w->seen < WARMUP_AUTO_SEEN || !(noise > 0) || !(w->last_tflops > 0)) return 0;
     double predicted_ms = flop / (w->last_tflops * 1e12) * 1e3;
     return w->max_excess_ms <= WARMUP_AUTO_SHARE * noise * predicted_ms;
 }
 
-void warmup_auto_seen(WarmupAuto *all, int n, int st, double warmup_ms, double min_ms, double tflops) {
-    int first = 1; // no strategy has timed a step in this process yet
-    for (int i = 0; i < n; i++) first &= !(all[i].last_tflops > 0);
-    WarmupAuto *w = &all[st];
+void warmup_auto_seed(WarmupAuto *w, double warmup_ms, double min_ms, double tflops, int process_first) {
     if (tflops > 0) w->last_tflops = tflops;
-    if (first || !isfinite(warmup_ms) || !(min_ms > 0)) return;
+    if (process_first || !isfinite(warmup_ms) || !(min_ms > 0)) return;
     double excess = warmup_ms - min_ms;
     if (!w->seen++ || excess > w->max_excess_ms) w->max_excess_ms = excess;
+}
+
+int warmup_auto_seen(WarmupAuto *all, int n, int st, double warmup_ms, double min_ms, double tflops) {
+    int first = none_timed(all, n);
+    all[st].timed++;
+    warmup_auto_seed(&all[st], warmup_ms, min_ms, tflops, first);
+    return first;
 }

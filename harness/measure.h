@@ -86,19 +86,30 @@ PbStatus measure_run(const MeasureConfig *c, MeasureStepFn step, void *ctx, doub
  * largest of it is at most WARMUP_AUTO_SHARE of the noise target of the step's predicted time
  * (its FLOPs at the strategy's last TFLOP/s). So long steps, where plans and first launches
  * weigh nothing, are not run twice; where the one-time work grows with the shapes (e.g.
- * --gemm-select timed) nothing is skipped. Never without a noise target. The process's first
- * warm-up is not counted as a cell's one-time work (its rate is): it also pays for the
- * process's first launches (module loading, library handles), 81-113 ms at the first cell of
- * each of the five processes behind results/nll_2_qwen7b.csv against at most 31 ms for any
- * later warm-up, and it would keep that strategy's warm-up on every cell.
+ * --gemm-select timed) nothing is skipped. Never without a noise target.
+ * The process's first step always has a warm-up, and that warm-up is not counted as a cell's
+ * one-time work (its rate is): it also pays for the process's first launches (module loading,
+ * library handles), 81-113 ms at the first cell of each of the five processes behind
+ * results/nll_2_qwen7b.csv against at most 31 ms for any later warm-up, and it would keep that
+ * strategy's warm-up on every cell. With --resume the rows already in the file are earlier
+ * cells of the same sweep: they are counted first (warmup_auto_seed), each row's warmup_first
+ * strategy by its rate only, so a resumed sweep skips what one process would have skipped.
  */
 #define WARMUP_AUTO_SEEN 3
 #define WARMUP_AUTO_SHARE 0.25
-typedef struct WarmupAuto { int seen; double max_excess_ms, last_tflops; } WarmupAuto;
-// 1: skip the warm-up of a step of flop model FLOPs.
-int warmup_auto_skip(const WarmupAuto *w, double noise, double flop);
-// After strategy st's timing: warmup_ms (NaN when skipped), its fastest step and TFLOP/s; w
-// holds every strategy's record (n of them), so the process's first warm-up is known.
-void warmup_auto_seen(WarmupAuto *w, int n, int st, double warmup_ms, double min_ms, double tflops);
+typedef struct WarmupAuto {
+    int seen;            // warm-ups counted
+    int timed;           // timings in this process
+    double max_excess_ms, last_tflops;
+} WarmupAuto;
+// 1: skip the warm-up of strategy st's step of flop model FLOPs; all holds every strategy's
+// record (n of them), so the process's first step is known.
+int warmup_auto_skip(const WarmupAuto *all, int n, int st, double noise, double flop);
+// After strategy st's timing in this process: warmup_ms (NaN when skipped), its fastest step and
+// TFLOP/s. Returns 1 when it was the process's first timing (its warm-up not counted).
+int warmup_auto_seen(WarmupAuto *all, int n, int st, double warmup_ms, double min_ms, double tflops);
+// A timing of an earlier process (a row --resume keeps): counted as warmup_auto_seen would,
+// except that process_first (the row's warmup_first is this strategy) gives the rate only.
+void warmup_auto_seed(WarmupAuto *w, double warmup_ms, double min_ms, double tflops, int process_first);
 
 #endif

@@ -73,6 +73,8 @@ static const Column columns[] = {
     // the recompute policy (issue 11), last so that older files still read
     COL("recompute", C_STR, recompute), COL("memory_budget_gb", C_DBL, memory_budget_gb),
     RECOMPUTE_COLS("padded", 0), RECOMPUTE_COLS("packed", 1), RECOMPUTE_COLS("prefix", 2), RECOMPUTE_COLS("tree", 3),
+    // which strategy's warm-up opened the process (measure.h WarmupAuto), last so older files still read
+    COL("warmup_first", C_STR, warmup_first),
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 

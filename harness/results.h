@@ -73,6 +73,8 @@ typedef struct ResultRow {
     char time[32];                   // UTC, ISO 8601, when the row was written
     char recompute[16];              // the policy asked for (--recompute): full | selective | none | auto
     double memory_budget_gb;         // auto's budget (--memory-budget; the device's default where not given)
+    char warmup_first[16];           // the strategy that ran the bench process's first step, on that cell's row
+                                     // (its warm-up also paid for the process's first launches); "" elsewhere
     int line;                        // results_read: the row's line in its file (not a column)
 } ResultRow;
 

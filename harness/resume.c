@@ -44,6 +44,17 @@ ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow 
     return best;
 }
 
+void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, WarmupAuto warm[STRATEGY_COUNT]) {
+    for (size_t i = 0; i < n; i++) {
+        const ResultRow *r = &rows[i];
+        if (strcmp(r->model, k->model) || row_differs(r, k) != RESUME_DONE) continue;
+        for (int s = 0; s < STRATEGY_COUNT; s++)
+            if ((k->strategies & (1u << s)) && !strcmp(r->s[s].status, "ok"))
+                warmup_auto_seed(&warm[s], r->s[s].warmup_ms, r->s[s].min_ms, r->s[s].tflops,
+                                 !strcmp(r->warmup_first, strategy_name((Strategy)s)));
+    }
+}
+
 static void strategy_list(unsigned set, char *out, size_t len) {
     size_t o = 0;
     out[0] = '\0';

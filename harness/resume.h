@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "measure.h"
 #include "results.h"
 #include "sweep.h"
 
@@ -45,6 +46,10 @@ typedef struct ResumeKey {
 
 // How rows relate to cell c: RESUME_DONE, or why not (the first difference of the closest row).
 ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow *rows, size_t n);
+// --warmup auto across processes (measure.h): the timings of rows measured the way k asks (this
+// model, every requested strategy ok or oom, as resume_classify's RESUME_DONE), in file order,
+// added to warm[STRATEGY_COUNT] by warmup_auto_seed.
+void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, WarmupAuto warm[STRATEGY_COUNT]);
 // Prints one line per reason with a non-zero count (counts[RESUME_REASON_COUNT]).
 void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, const ResumeKey *k);
 

@@ -122,7 +122,7 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     double loss = NAN;
     StepCtx ctx = { .b = p->backend, .s = p->step };
     MeasureConfig mc = p->measure; // --warmup auto: this strategy's warm-up, decided from the cells before
-    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(&warm[st], mc.noise, f.total) ? 0 : 1;
+    if (mc.warmup_auto) mc.warmup = warmup_auto_skip(warm, STRATEGY_COUNT, st, mc.noise, f.total) ? 0 : 1;
     if (rc == PB_OK) rc = measure_run(&mc, step_once, &ctx, samples, &ms, &loss, stop, err, sizeof err);
     if (rc == PB_OK) rc = profile_strategy(p, st, &l, levels, cp, err, sizeof err);
     RoofShape shape = {l.n_slots, l.attn_pairs, l.n_loss, levels};
@@ -147,7 +147,8 @@ static PbStatus run_strategy(const RunPlan *p, const Forest *g, Strategy st, Res
     out->gb_accum = mem.predicted_accum ? (double)mem.predicted_accum * 1e-9 : NAN;
     out->driver_gb = mem.driver_used ? (double)mem.driver_used * 1e-9 : NAN;
     out->tflops = ms.median_ms > 0 ? f.total / (ms.median_ms * 1e-3) * 1e-12 : NAN;
-    if (mc.warmup_auto) warmup_auto_seen(warm, STRATEGY_COUNT, st, ms.warmup_ms, ms.min_ms, out->tflops);
+    if (warmup_auto_seen(warm, STRATEGY_COUNT, st, ms.warmup_ms, ms.min_ms, out->tflops))
+        snprintf(r->warmup_first, sizeof r->warmup_first, "%s", strategy_name(st));
     out->hw_tflops = ms.median_ms > 0 ? hw_flop / (ms.median_ms * 1e-3) * 1e-12 : NAN;
     if (!strcmp(p->backend->device, "gpu") && ms.median_ms > 0) { // the ceilings are the H200's
         RoofCosts costs;
@@ -331,7 +332,8 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
-    WarmupAuto warm[STRATEGY_COUNT] = {{0}}; // --warmup auto: what each strategy's warm-ups cost so far
+    WarmupAuto warm[STRATEGY_COUNT]; // --warmup auto: what each strategy's warm-ups cost so far
+    memcpy(warm, p->warm_start, sizeof warm);
     double *work = selected_work(p, &flop_left);
     int *order = work ? run_order(work, p->n_selected) : NULL;
     if (!rows || !samples || !work || !order) {

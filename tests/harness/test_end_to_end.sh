@@ -3,7 +3,8 @@
 # columns agree (relative 1e-5) and loss_check says ok; --resume skips done cells; --shard
 # splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV;
 # one progress line with an ETA per cell; the clock and --max-time columns; the stopping
-# rule's columns; cells run cheapest first.
+# rule's columns; cells run cheapest first; the row of each process's first cell names the
+# strategy whose warm-up opened the process (warmup_first).
 # Usage: test_end_to_end.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
@@ -68,6 +69,14 @@ check_losses "$tmp/tiny.csv" 4
 [ "$(cols cell "$tmp/shard.csv" | tr '\n' ' ')" = "1 3 " ] || fail "shard cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
 "$bench" $fast --resume --out "$tmp/shard.csv" > /dev/null 2>&1 || fail "shard resume exit"
 [ "$(cols cell "$tmp/shard.csv" | sort | tr '\n' ' ')" = "0 1 2 3 " ] || fail "resumed cells: $(cols cell "$tmp/shard.csv" | tr '\n' ' ')"
+# warmup_first: the first row of each process names the strategy that ran the process's first
+# step (padded: the first asked for), every other row is empty; the shard run's rows came
+# first in the file, the resumed run's after them
+[ "$(cols warmup_first "$tmp/shard.csv" | tr '\n' ' ')" = "padded NaN padded NaN " ] ||
+    fail "warmup_first over two processes: $(cols cell,warmup_first "$tmp/shard.csv" | tr '\t\n' ': ')"
+"$bench" $fast --cells 16x8,8x8 --strategy prefix,tree --out "$tmp/first.csv" > /dev/null 2>&1 || fail "first-strategy run exit"
+[ "$(cols warmup_first "$tmp/first.csv" | tr '\n' ' ')" = "prefix NaN " ] ||
+    fail "warmup_first with prefix first: $(cols warmup_first "$tmp/first.csv" | tr '\n' ' ')"
 
 # 3b. cheapest cell first (model FLOPs): the rows follow the run order, `cell` the given order
 "$bench" $fast --cells 64x32,16x8,32x16 --strategy padded,prefix --out "$tmp/order.csv" 2> "$tmp/stderr" > /dev/null ||

@@ -146,23 +146,37 @@ int main(void) {
 
     // --warmup auto's decision: three cells seen, the largest excess (warm-up - fastest step) at
     // most a quarter of the noise target of the predicted step (flop at the last TFLOP/s); the
-    // process's first warm-up (whichever strategy) gives its rate only
+    // process's first step always warms up, and its warm-up (whichever strategy) gives its rate only
     WarmupAuto all[2] = {{0}}, *wa = &all[0];
-    CHECK(!warmup_auto_skip(wa, 0.01, 1e15), "auto: skipped before any cell was seen");
-    warmup_auto_seen(all, 2, 1, 400, 100, 300);  // the process's first: excess 300 ms not counted
+    CHECK(!warmup_auto_skip(all, 2, 0, 0.01, 1e15), "auto: skipped before any cell was seen");
+    CHECK(warmup_auto_seen(all, 2, 1, 400, 100, 300) == 1, "auto: the process's first timing not reported"); // 300 ms
     CHECK(all[1].seen == 0 && all[1].last_tflops == 300, "auto: the process's first warm-up counted (seen %d)", all[1].seen);
-    warmup_auto_seen(all, 2, 1, 150, 100, 300);  // strategy 1's second: counted
+    CHECK(warmup_auto_seen(all, 2, 1, 150, 100, 300) == 0, "auto: a second timing reported as the first"); // counted
     CHECK(all[1].seen == 1 && all[1].max_excess_ms == 50, "auto: strategy 1 seen %d, max %g", all[1].seen, all[1].max_excess_ms);
-    warmup_auto_seen(all, 2, 0, 130, 100, 500);  // strategy 0's first, not the process's: 30 ms
+    warmup_auto_seen(all, 2, 0, 130, 100, 500);   // strategy 0's first, not the process's: 30 ms
     warmup_auto_seen(all, 2, 0, 1010, 1000, 500); // 10 ms
-    CHECK(!warmup_auto_skip(wa, 0.01, 1e16), "auto: skipped after two cells");
+    CHECK(!warmup_auto_skip(all, 2, 0, 0.01, 1e16), "auto: skipped after two cells");
     warmup_auto_seen(all, 2, 0, NAN, 900, 400);   // a cell without a warm-up: the rate only
     CHECK(wa->seen == 2 && wa->last_tflops == 400, "auto: a skipped warm-up counted as seen");
     warmup_auto_seen(all, 2, 0, 2020, 2000, 500); // 20 ms; largest 30
     CHECK(wa->seen == 3 && wa->max_excess_ms == 30, "auto: seen %d, max excess %g", wa->seen, wa->max_excess_ms);
     // 30 ms <= 0.25 * 0.01 * t: t >= 12 s, i.e. 6e15 FLOPs at 500 TFLOP/s
-    CHECK(warmup_auto_skip(wa, 0.01, 6.01e15) && !warmup_auto_skip(wa, 0.01, 5.99e15), "auto: the 12 s boundary");
-    CHECK(!warmup_auto_skip(wa, 0, 1e18), "auto: skipped without a noise target");
+    CHECK(warmup_auto_skip(all, 2, 0, 0.01, 6.01e15) && !warmup_auto_skip(all, 2, 0, 0.01, 5.99e15), "auto: the 12 s boundary");
+    CHECK(!warmup_auto_skip(all, 2, 0, 0, 1e18), "auto: skipped without a noise target");
+    // a later process seeded from the rows --resume keeps: three warm-ups of 30, 10, 20 ms (one
+    // row's 500 ms opened its process: rate only); its own first step still warms up
+    WarmupAuto next[2] = {{0}};
+    warmup_auto_seed(&next[0], 600, 100, 450, 1);
+    warmup_auto_seed(&next[0], 130, 100, 500, 0);
+    warmup_auto_seed(&next[0], 1010, 1000, 500, 0);
+    warmup_auto_seed(&next[0], 2020, 2000, 500, 0);
+    CHECK(next[0].seen == 3 && next[0].max_excess_ms == 30 && next[0].timed == 0, "seed: seen %d max %g timed %d",
+          next[0].seen, next[0].max_excess_ms, next[0].timed);
+    CHECK(!warmup_auto_skip(next, 2, 0, 0.01, 1e18), "seed: the process's first step skipped its warm-up");
+    CHECK(warmup_auto_seen(next, 2, 1, 200, 100, 300) == 1, "seed: the process's first timing not reported");
+    CHECK(next[1].seen == 0, "seed: the new process's first warm-up counted");
+    CHECK(warmup_auto_skip(next, 2, 0, 0.01, 6.01e15) && !warmup_auto_skip(next, 2, 0, 0.01, 5.99e15),
+          "seed: the 12 s boundary after the seeded rows");
     MeasureConfig ac = c;
     ac.warmup_auto = 1;
     measure_rule_text(&ac, rule, sizeof rule);

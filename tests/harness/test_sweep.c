@@ -176,6 +176,22 @@ static void test_random(const char *root) {
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_STRATEGIES, "resume: --strategy padded row taken as all");
     other.strategies = 1; // padded only: the row has it
     CHECK(resume_classify(&c0, &other, &row, 1) == RESUME_DONE, "resume: padded row not taken for padded");
+    // --warmup auto across processes: the rows measured the way the key asks give their
+    // warm-ups in file order (the one that opened its process its rate only); another model's
+    // row and a strategy not asked for give nothing. Shallow copies of row: freed once, by row.
+    ResultRow seeds[3] = { row, row, row };
+    seeds[0].s[0].warmup_ms = 600, seeds[0].s[0].min_ms = 100, seeds[0].s[0].tflops = 1;
+    snprintf(seeds[0].warmup_first, sizeof seeds[0].warmup_first, "padded");
+    seeds[1].s[0].warmup_ms = 130, seeds[1].s[0].min_ms = 100, seeds[1].s[0].tflops = 2;
+    seeds[2].s[0].warmup_ms = 1100, seeds[2].s[0].min_ms = 100, seeds[2].s[0].tflops = 3;
+    snprintf(seeds[2].model, sizeof seeds[2].model, "tiny");
+    for (int i = 0; i < 3; i++) seeds[i].s[2].warmup_ms = 500, seeds[i].s[2].min_ms = 100, seeds[i].s[2].tflops = 4;
+    WarmupAuto warm[STRATEGY_COUNT] = {{0}};
+    resume_seed_warmup(&other, seeds, 3, warm);
+    CHECK(warm[0].seen == 1 && warm[0].max_excess_ms == 30 && warm[0].last_tflops == 2 && warm[0].timed == 0,
+          "resume seed: padded seen %d max %g rate %g timed %d", warm[0].seen, warm[0].max_excess_ms, warm[0].last_tflops,
+          warm[0].timed);
+    CHECK(warm[2].seen == 0 && !(warm[2].last_tflops > 0), "resume seed: a strategy not asked for seeded");
     results_row_free(&row);
     cell_free(&c0);
     cell_free(&c1);
