@@ -252,6 +252,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
         p.share = share_rule(&p.model, share_mode);
         p.recompute = o.recompute;
         p.memory_budget_gb = o.memory_budget_gb;
+        p.time_limit_s = o.time_limit;
         if (o.profile && !p.backend->profile)
             fprintf(stderr, "bench: --profile: the %s step has no profiler (ignored)\n", p.backend->device);
         fprintf(stderr, "bench: %s on %s, sweep %s: %d cells -> %s\n", p.model.name, p.backend->device, sweep_name,

@@ -46,6 +46,8 @@ void cli_usage(FILE *fp) {
           "                        prefix attention, strategies), append the rest\n"
           "  --force               run cells over the cpu budget (the cpu step is for tiny models)\n"
           "  --shard i/n           run cells whose index % n == i (0 <= i < n)\n"
+          "  --time-limit S        start no cell that would end more than S seconds after the start (by\n"
+          "                        the last cell's seconds per FLOP); the rest are left for --resume (exit 130)\n"
           "  --warmup N|auto       untimed steps first (default 1); auto: none where this sweep measured\n"
           "                        the warm-up's one-time work below a quarter of --noise of the step\n"
           "  --min-reps N          timed steps at least, after the warm-up (default 3)\n"
@@ -102,6 +104,7 @@ static const char *const value_flags[] = {
     "--strategy", "--model", "--sweep", "--cells", "--lengths", "--completions", "--prompts", "--seed", "--out",
     "--device", "--attention", "--prefix-attention", "--prefix-share", "--gemm-select", "--shard", "--min-reps", "--min-time",
     "--max-time", "--mlp-chunk", "--max-reps", "--noise", "--rates", "--overhead", "--warmup", "--recompute", "--memory-budget",
+    "--time-limit",
 };
 
 static int apply(CliOptions *o, const char *flag, const char *v, char *err, size_t errlen) {
@@ -186,6 +189,8 @@ static int apply(CliOptions *o, const char *flag, const char *v, char *err, size
         if (parse_seconds(v, &o->min_time)) return bad(err, errlen, flag, v, "seconds >= 0");
     } else if (!strcmp(flag, "--max-time")) {
         if (parse_seconds(v, &o->max_time)) return bad(err, errlen, flag, v, "seconds >= 0");
+    } else if (!strcmp(flag, "--time-limit")) {
+        if (parse_seconds(v, &o->time_limit) || !(o->time_limit > 0)) return bad(err, errlen, flag, v, "seconds > 0");
     }
     return 0;
 }
@@ -200,6 +205,7 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     o->shard_i = 0;
     o->shard_n = 1;
     o->min_time = o->max_time = -1;
+    o->time_limit = -1;
     o->memory_budget_gb = -1;
     if (argc > 1 && !strcmp(argv[1], "compare")) {
         o->action = CLI_COMPARE;

@@ -39,6 +39,7 @@ typedef struct CliOptions {
     int warmup;             // --warmup N: untimed steps first; 0: auto (measure.h WarmupAuto); -1: unset (1)
     double noise;           // --noise: IQR / median target of the stopping rule; -1: unset
     double min_time, max_time; // -1: unset
+    double time_limit;      // --time-limit S: start no cell predicted to end after S s (run_sweep); -1: none
     const char *rates;      // bench estimate --rates FILE.csv: measured TFLOP/s per cell and strategy
     double overhead;        // bench estimate --overhead S: seconds per strategy and cell besides its steps; -1: unset
     int compare_argc;       // CLI_COMPARE: the arguments after "compare"

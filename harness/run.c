@@ -328,7 +328,8 @@ int *run_order(const double *work, int n) {
 }
 
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
-    int failed = 0, interrupted = 0, device_lost = 0, n_rows = 0;
+    int failed = 0, interrupted = 0, device_lost = 0, limited = 0, n_rows = 0;
+    double s_per_flop = 0; // the last cell's wall seconds per model FLOP (--time-limit)
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
@@ -343,6 +344,17 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     }
     for (int k = 0; k < p->n_selected && !interrupted && !device_lost; k++) {
         const int i = order[k];
+        if (p->time_limit_s > 0 && s_per_flop > 0) { // --time-limit: this cell's FLOPs at the last cell's pace
+            const double at = now_s() - t0, need = work[i] * s_per_flop;
+            if (at + need > p->time_limit_s) {
+                fprintf(p->progress, "bench: --time-limit %g s: cell %d would take about %.3g s with %.3g s left; "
+                        "%d cell(s) left for --resume\n", p->time_limit_s, p->selected[i], need, p->time_limit_s - at,
+                        p->n_selected - k);
+                limited = 1;
+                break;
+            }
+        }
+        const double t_cell = now_s();
         Cell cell;
         if (cell_make(p->cells, p->selected[i], &cell)) {
             fprintf(p->progress, "bench: out of memory for cell %d's lengths\n", p->selected[i]);
@@ -412,6 +424,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
         n_rows++;
         flop_done += work[i];
         flop_left -= work[i];
+        if (work[i] > 0) s_per_flop = (now_s() - t_cell) / work[i];
         progress_line(p, k + 1, flop_done, flop_left, t0);
     }
     if (device_lost)
@@ -427,5 +440,6 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     free(order);
     if (interrupted) return PB_EXIT_INTERRUPTED;
     if (device_lost) return PB_EXIT_DEVICE;
+    if (limited) return PB_EXIT_INTERRUPTED; // the cells left are for --resume
     return failed ? PB_EXIT_FAILED : PB_EXIT_OK;
 }

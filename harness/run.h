@@ -37,6 +37,7 @@ typedef struct RunPlan {
     PrefixShare share;         // prefix: which groups share their prompt (share_rule.h; --prefix-share)
     const char *recompute;     // the policy asked for (StepOptions.recompute; NULL: full), for the CSV
     double memory_budget_gb;   // auto's budget as given (--memory-budget); <= 0: the device's default
+    double time_limit_s;       // --time-limit: start no cell predicted to end later than this after the start; <= 0: none
     WarmupAuto warm_start[STRATEGY_COUNT]; // --warmup auto's record before the first cell (resume_seed_warmup)
     CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr

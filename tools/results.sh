@@ -8,8 +8,10 @@
 #
 # --bench: the packbench binary or ./bench (default ./bench); every row carries its git_commit.
 # --dir: where the CSVs and logs go (default out/results). --deadline S: stop starting jobs
-# that need more than the seconds left, and at S seconds interrupt the running ones (SIGINT:
-# bench stops after the current step and keeps every finished cell; KILL 25 s later).
+# that need more than the seconds left; a sweep is told the seconds left less 20
+# (bench --time-limit, where the bench has it: it starts no cell it predicts would end later,
+# so no cell is cut); at S seconds the running ones are interrupted (SIGINT: bench stops after
+# the current step and keeps every finished cell; KILL 25 s later).
 # --gpus N: workers (default the GPUs nvidia-smi lists, else 1). --list: print the jobs.
 # JOB ...: only these jobs. Exit status: 0 every job asked for is done, 1 some are left (the
 # deadline), 2 bad usage, 3 a job failed (its log says why).
@@ -71,6 +73,9 @@ if [ -z "$gpus" ]; then
 fi
 case "$gpus" in ''|*[!0-9]*|0) usage "--gpus '$gpus' is not a positive number" ;; esac
 
+# bench --time-limit (an older bench, e.g. 01453bd's, gets the SIGINT alone)
+has_limit=0
+"$bench" --help 2>/dev/null | grep -q -- '--time-limit' && has_limit=1
 mkdir -p "$dir" || exit 3
 touch "$dir/done.txt"
 queue="$dir/.queue.$$" lock="$dir/.lock.$$" asked="$dir/.asked.$$"
@@ -104,6 +109,10 @@ EOF
                 continue
             fi
             limit="timeout -s INT -k 25 $left"
+            case "$args" in
+                capacity*) ;;
+                *) if [ $has_limit -eq 1 ] && [ $((left - 20)) -gt 0 ]; then args="$args --time-limit $((left - 20))"; fi ;;
+            esac
         else
             limit=""
         fi

@@ -49,6 +49,9 @@ expect 2 "bad value 'b' for --prefix-attention" --prefix-attention b
 expect 2 "--prefix-attention needs a value" --prefix-attention
 expect 2 "bad value 'never' for --prefix-share" --prefix-share never
 expect 2 "bad value 'some' for --recompute" --recompute some
+expect 2 "bad value '0' for --time-limit" --time-limit 0
+expect 2 "bad value 'soon' for --time-limit" --time-limit soon
+expect 2 "--time-limit needs a value" --time-limit
 expect 2 "--recompute needs a value" --recompute
 expect 2 "bad value '0' for --memory-budget" --memory-budget 0
 expect 2 "bad value 'lots' for --memory-budget" --memory-budget lots

@@ -4,7 +4,8 @@
 # splits the cells; a ragged random sweep (real padding) agrees too; SIGINT leaves a valid CSV;
 # one progress line with an ETA per cell; the clock and --max-time columns; the stopping
 # rule's columns; cells run cheapest first; the row of each process's first cell names the
-# strategy whose warm-up opened the process (warmup_first).
+# strategy whose warm-up opened the process (warmup_first); --time-limit leaves the cells that
+# would end after it to --resume.
 # Usage: test_end_to_end.sh BENCH SOURCE_ROOT
 set -u
 bench=$1 root=$2
@@ -77,6 +78,17 @@ check_losses "$tmp/tiny.csv" 4
 "$bench" $fast --cells 16x8,8x8 --strategy prefix,tree --out "$tmp/first.csv" > /dev/null 2>&1 || fail "first-strategy run exit"
 [ "$(cols warmup_first "$tmp/first.csv" | tr '\n' ' ')" = "prefix NaN " ] ||
     fail "warmup_first with prefix first: $(cols warmup_first "$tmp/first.csv" | tr '\n' ' ')"
+
+# 3a. --time-limit: the first cell always runs; the next, predicted at the first one's pace,
+# would end after 1 ms: not started, exit 130, the rest left to --resume; a generous limit
+# changes nothing
+"$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 0.001 --out "$tmp/limit.csv" > /dev/null 2> "$tmp/stderr"
+rc=$?
+[ $rc -eq 130 ] && [ "$(cols cell "$tmp/limit.csv" | wc -l)" -eq 1 ] && grep -q "^bench: --time-limit 0.001 s: cell 1 would take about .* 2 cell(s) left for --resume$" "$tmp/stderr" ||
+    fail "--time-limit 0.001: exit $rc, $(cols cell "$tmp/limit.csv" | wc -l) rows: $(grep time-limit "$tmp/stderr")"
+"$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 1000 --resume --out "$tmp/limit.csv" > /dev/null 2>&1 ||
+    fail "--time-limit 1000 --resume: exit $?"
+[ "$(cols cell "$tmp/limit.csv" | tr '\n' ' ')" = "0 1 2 " ] || fail "--time-limit then --resume: cells $(cols cell "$tmp/limit.csv" | tr '\n' ' ')"
 
 # 3b. cheapest cell first (model FLOPs): the rows follow the run order, `cell` the given order
 "$bench" $fast --cells 64x32,16x8,32x16 --strategy padded,prefix --out "$tmp/order.csv" 2> "$tmp/stderr" > /dev/null ||

@@ -3,7 +3,8 @@
 # errors (exit 2), jobs run once with their CSV under --dir and --resume on sweeps, a finished
 # job skipped on the next run, a job that needs more time than the deadline leaves not started
 # (exit 1), an interrupted job is not done (exit 1), a failing one is exit 3, capacity starts
-# its CSV afresh, and two workers get GPUs 0 and 1.
+# its CSV afresh, under a deadline a sweep gets --time-limit (the seconds left less 20) and
+# capacity does not, and two workers get GPUs 0 and 1.
 # Usage: test_results_tool.sh SOURCE_ROOT
 set -u
 root=$1
@@ -12,8 +13,9 @@ tool="$root/tools/results.sh"
 stub="$tmp/bench"
 cat > "$stub" <<'STUB'
 #!/bin/sh
-# stand-in bench: logs "gpu ARGS", writes one line to --out; --model qwen3-8b fails, --model
-# llama-3.1-8b acts interrupted (130)
+# stand-in bench: --help names --time-limit; logs "gpu ARGS", writes one line to --out;
+# --model qwen3-8b fails, --model llama-3.1-8b acts interrupted (130)
+[ "$1" = --help ] && { echo "  --time-limit S        ..."; exit 0; }
 log=$(dirname "$0")/calls
 echo "gpu=$CUDA_VISIBLE_DEVICES $*" >> "$log"
 out=""
@@ -61,6 +63,11 @@ echo old > "$d/capacity_4096x4096.csv"
 rt capacity_4096x4096 || fail "capacity: exit $?"
 [ "$(cat "$d/capacity_4096x4096.csv")" = row ] || fail "capacity CSV not started afresh: $(cat "$d/capacity_4096x4096.csv")"
 tail -n 1 "$tmp/calls" | grep -q "^gpu=0 capacity --device gpu --cells 4096x4096 " || fail "capacity call: $(tail -n 1 "$tmp/calls")"
+
+rm -f "$tmp/calls"
+"$tool" --bench "$stub" --dir "$tmp/tl" --gpus 1 --deadline 600 random capacity_16384x128 2> "$tmp/err" || fail "deadline 600: exit $?"
+grep -q -- "--sweep random .*--time-limit 5[0-9][0-9] --out " "$tmp/calls" || fail "sweep under a deadline: $(grep random "$tmp/calls")"
+grep "^gpu=0 capacity" "$tmp/calls" | grep -q -- --time-limit && fail "capacity got --time-limit: $(grep capacity "$tmp/calls")"
 
 rm -f "$tmp/calls"
 "$tool" --bench "$stub" --dir "$tmp/two" --gpus 2 model_qwen2.5-0.5b model_mistral-7b-v0.3 grid_auto80 random 2> "$tmp/err" ||
