@@ -2,7 +2,8 @@
 # strategies.sh: the tree-sharing chart (system, multiturn, grpo sweeps, --lengths): per cell,
 # the measured speedup over padded of packed, prefix and tree beside each one's ideal (model
 # FLOPs padded / strategy), and the peak memory of all four strategies. A strategy that did
-# not run (oom, skipped) has no bar. x labels: the cell index and its mean shared / leaf length.
+# not run (oom, skipped) has no bar. x labels: the cell index, its mean shared / leaf length and
+# B x K (the CSV's batch_size x num_completions: for a forest, roots x paths per root).
 #   plot/strategies.sh IN.csv OUT.png
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,7 @@ awk -F '\t' -v dir="$tmp" '
       printf " %s %s %s %s\n", $16, $17, $18, $19 > (dir "/cells") }
     END {
         if (!n) { print "strategies: no cell with a padded or tree time" > "/dev/stderr"; exit 2 }
-        printf "chart_title = \"%s (%s): speedup over padded, measured and ideal (FLOPs), and peak memory; cell: shared/leaf length BxK\"\n", sweep, model > (dir "/vars")
+        printf "chart_title = \"%s (%s): speedup over padded, measured and ideal (FLOPs), and peak memory; cell: mean shared / leaf length, B x K (roots x paths per root)\"\n", sweep, model > (dir "/vars")
     }'
 gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/cells'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
 set terminal pngcairo size 1600,800 font "DejaVu Sans,11" noenhanced
