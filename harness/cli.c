@@ -225,9 +225,20 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         o->action = CLI_CAPACITY;
         first = 2;
     }
+    const char *sub_action = o->action == CLI_PLAN ? "plan" : o->action == CLI_ESTIMATE ? "estimate"
+                           : o->action == CLI_CAPACITY ? "capacity" : NULL; // bench plan|estimate|capacity
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
+        // what only a sweep run does: refused where it would be ignored
+        static const char *const run_only[] = { "--resume", "--shard", "--time-limit", "--profile" };
+        for (size_t f = 0; f < sizeof run_only / sizeof run_only[0] && sub_action; f++) {
+            size_t n = strlen(run_only[f]);
+            if (!strncmp(a, run_only[f], n) && (a[n] == '\0' || a[n] == '=')) {
+                snprintf(err, errlen, "%s is for a sweep run, not 'bench %s'", run_only[f], sub_action);
+                return 2;
+            }
+        }
         if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE && o->action != CLI_CAPACITY) {
             o->action = CLI_LIST;
             continue;

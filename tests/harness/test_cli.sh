@@ -52,6 +52,11 @@ expect 2 "bad value 'some' for --recompute" --recompute some
 expect 2 "bad value '0' for --time-limit" --time-limit 0
 expect 2 "bad value 'soon' for --time-limit" --time-limit soon
 expect 2 "--time-limit needs a value" --time-limit
+# what only a sweep run does is refused by plan, estimate and capacity, where it would be ignored
+expect 2 "--time-limit is for a sweep run, not 'bench capacity'" capacity --cells 16x16 --time-limit 5
+expect 2 "--resume is for a sweep run, not 'bench plan'" plan --resume
+expect 2 "--shard is for a sweep run, not 'bench estimate'" estimate --shard=0/2
+expect 2 "--profile is for a sweep run, not 'bench capacity'" capacity --profile
 expect 2 "--recompute needs a value" --recompute
 expect 2 "bad value '0' for --memory-budget" --memory-budget 0
 expect 2 "bad value 'lots' for --memory-budget" --memory-budget lots
