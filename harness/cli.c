@@ -230,14 +230,14 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->action = CLI_HELP; continue; }
+        const char *eq = strchr(a, '=');
+        size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         // what only a sweep run does: refused where it would be ignored
         static const char *const run_only[] = { "--resume", "--shard", "--time-limit", "--profile" };
         for (size_t f = 0; f < sizeof run_only / sizeof run_only[0] && sub_action; f++) {
-            size_t n = strlen(run_only[f]);
-            if (!strncmp(a, run_only[f], n) && (a[n] == '\0' || a[n] == '=')) {
-                snprintf(err, errlen, "%s is for a sweep run, not 'bench %s'", run_only[f], sub_action);
-                return 2;
-            }
+            if (strlen(run_only[f]) != flag_len || strncmp(a, run_only[f], flag_len)) continue;
+            snprintf(err, errlen, "%s is for a sweep run, not 'bench %s'", run_only[f], sub_action);
+            return 2;
         }
         if (!strcmp(a, "--list") && o->action != CLI_PLAN && o->action != CLI_ESTIMATE && o->action != CLI_CAPACITY) {
             o->action = CLI_LIST;
@@ -248,8 +248,6 @@ int cli_parse(int argc, char **argv, CliOptions *o, char *err, size_t errlen) {
         if (!strcmp(a, "--attention-phases")) { o->attention_phases = 1; continue; }
         if (!strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
-        const char *eq = strchr(a, '=');
-        size_t flag_len = eq ? (size_t)(eq - a) : strlen(a);
         int known = 0;
         for (size_t f = 0; f < sizeof value_flags / sizeof value_flags[0] && !known; f++) {
             if (strlen(value_flags[f]) != flag_len || strncmp(a, value_flags[f], flag_len)) continue;
