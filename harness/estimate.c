@@ -75,7 +75,7 @@ static int estimate_cell(const ModelConfig *m, unsigned strategies, const Measur
             rate = r->tflops;
             if (r->ms > 0 && r->iqr_ms >= 0) noise = r->iqr_ms / r->ms;
             // a warm-up that opened its process also paid for the process's first launches
-            if (isfinite(r->warmup_ms) && r->min_ms > 0 && strcmp(row->warmup_first, strategy_name((Strategy)st)))
+            if (isfinite(r->warmup_ms) && r->min_ms > 0 && !results_warmup_opened(row, (Strategy)st))
                 excess = r->warmup_ms - r->min_ms;
         }
         if (!(rate > 0)) {

@@ -417,3 +417,5 @@ int results_same_cell(const ResultRow *a, const ResultRow *b) {
     if ((fa || fb) && (!fa || !fb || strcmp(a->forest, b->forest))) return 0;
     return 1;
 }
+
+int results_warmup_opened(const ResultRow *r, Strategy s) { return !strcmp(r->warmup_first, strategy_name(s)); }

@@ -116,4 +116,8 @@ int results_check_figures(const char *shown, const ResultRow *rows, size_t n, ch
 // and the exact lengths where both rows have them).
 int results_same_cell(const ResultRow *a, const ResultRow *b);
 
+// Whether strategy s's warm-up in row r opened its bench process (the row's warmup_first): its
+// excess over the fastest step is then the process's start, not the cell's one-time work.
+int results_warmup_opened(const ResultRow *r, Strategy s);
+
 #endif

@@ -51,7 +51,7 @@ void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, War
         for (int s = 0; s < STRATEGY_COUNT; s++)
             if ((k->strategies & (1u << s)) && !strcmp(r->s[s].status, "ok"))
                 warmup_auto_seed(&warm[s], r->s[s].warmup_ms, r->s[s].min_ms, r->s[s].tflops,
-                                 !strcmp(r->warmup_first, strategy_name((Strategy)s)));
+                                 results_warmup_opened(r, (Strategy)s));
     }
 }
 
