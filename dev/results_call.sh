@@ -1,6 +1,6 @@
 #!/bin/bash
 # results_call.sh [DEADLINE_S]: one device call of the results runs (tools/results.sh) with the
-# binary B (default .device/cand_x/packbench: a clean build of deaed3f, dev/NOTES.md) into the
+# binary B (default .device/cand_x/packbench: a clean build of 45a2287, dev/NOTES.md) into the
 # folder R (default .device/runs_x), for DEADLINE_S seconds (default 540): the tree sweeps
 # first (issue 14), then results.sh's order (the grid, models, recompute, the 80 GB auto grid,
 # capacity, random); once the grid is done, the regression check against it (R/regress.txt).
