@@ -4,39 +4,55 @@
 # FLOPs padded / strategy), and the peak memory of all four strategies. A strategy that did
 # not run (oom, skipped) has no bar. x labels: the cell index, its mean shared / leaf length and
 # B x K (the CSV's batch_size x num_completions: for a forest, roots x paths per root).
+# A sweep run without tree (grpo_16_qwen7b: tree == prefix at two levels) or without packed
+# draws the strategies it has; the chart widens past 20 cells. Cells in cell-index order.
 #   plot/strategies.sh IN.csv OUT.png
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 plot_args "$@"
 cols=model,sweep,cell,prompt_len,completion_len,num_completions,batch_size
-cols=$cols,padded_ms,packed_ms,prefix_ms,tree_ms,padded_model_tflop,packed_model_tflop,prefix_model_tflop,tree_model_tflop
-cols=$cols,padded_gb,packed_gb,prefix_gb,tree_gb
+cols=$cols,padded_ms,packed_ms,prefix_ms,tree_ms?,padded_model_tflop,packed_model_tflop,prefix_model_tflop,tree_model_tflop?
+cols=$cols,padded_gb,packed_gb,prefix_gb,tree_gb?
 awk -v cols=$cols -f "$here/csvcols.awk" "$in" |
 awk -F '\t' -v dir="$tmp" '
     function ratio(a, b) { return (a == "NaN" || b == "NaN" || b <= 0) ? "NaN" : a / b }
     NR == 1 { model = $1; sweep = $2 }
     $8 == "NaN" && $11 == "NaN" { next }   # neither padded nor tree timed: nothing to show
     { n++
-      printf "\"%s: %s/%s %dx%d\"", $3, $4, $5, $7, $6 > (dir "/cells")
+      printf "%s\t\"%s: %s/%s %dx%d\"", $3, $3, $4, $5, $7, $6 > (dir "/cells")
       for (s = 0; s < 3; s++) printf " %s %s", ratio($8, $(9 + s)), ratio($12, $(13 + s)) > (dir "/cells")
-      printf " %s %s %s %s\n", $16, $17, $18, $19 > (dir "/cells") }
+      printf " %s %s %s %s\n", $16, $17, $18, $19 > (dir "/cells")
+      for (s = 0; s < 3; s++) if (ratio($8, $(9 + s)) != "NaN") has[s] = 1
+      for (s = 0; s < 4; s++) if ($(16 + s) != "NaN") hasgb[s] = 1 }
     END {
         if (!n) { print "strategies: no cell with a padded or tree time" > "/dev/stderr"; exit 2 }
+        # gnuplot refuses a histogram column without one valid point: plot the strategies that ran
+        split("packed prefix tree", nm, " "); split("#9E9AC8 #A11A5B #1B7837", lc, " ")
+        split("#DADAEB #F69C73 #A6DBA0", lci, " ")
+        for (s = 0; s < 3; s++) if (has[s])
+            speed = speed sprintf("%s using %d%s title \"%s\" lc rgb \"%s\", datafile using %d title \"%s ideal\" lc rgb \"%s\"",
+                speed == "" ? "datafile" : ", datafile", 2 + 2 * s, speed == "" ? ":xtic(1)" : "", nm[s + 1], lc[s + 1], 3 + 2 * s, nm[s + 1], lci[s + 1])
+        split("padded packed prefix tree", nm, " "); split("#395D9C #9E9AC8 #A11A5B #1B7837", lc, " ")
+        for (s = 0; s < 4; s++) if (hasgb[s])
+            mem = mem sprintf("%s using %d%s title \"%s\" lc rgb \"%s\"",
+                mem == "" ? "datafile" : ", datafile", 8 + s, mem == "" ? ":xtic(1)" : "", nm[s + 1], lc[s + 1])
+        if (speed == "" || mem == "") { print "strategies: no strategy beside padded timed, or no peak memory" > "/dev/stderr"; exit 2 }
+        printf "speed_plot = \x27plot %s\x27\nmem_plot = \x27plot %s\x27\n", speed, mem > (dir "/vars")
+        printf "chart_width = %d\n", (n > 20 ? 80 * n : 1600) > (dir "/vars")
         printf "chart_title = \"%s (%s): speedup over padded, measured and ideal (FLOPs), and peak memory; cell: mean shared / leaf length, B x K (roots x paths per root)\"\n", sweep, model > (dir "/vars")
     }'
-gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/cells'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
-set terminal pngcairo size 1600,800 font "DejaVu Sans,11" noenhanced
+# cells in the sweep's order (its cell index), not the order they ran in (cheapest first)
+sort -s -n -k1,1 "$tmp/cells" | cut -f2- > "$tmp/cells_sorted"
+gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/cells_sorted'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
+set terminal pngcairo size chart_width,800 font "DejaVu Sans,11" noenhanced
 set output outfile
 set multiplot layout 2,1 title chart_title font ",12"
 load bars_gp
 set key top left maxrows 2
 set ylabel "speedup over padded"
-plot datafile using 2:xtic(1) title "packed" lc rgb "#9E9AC8", '' using 3 title "packed ideal" lc rgb "#DADAEB", \
-     '' using 4 title "prefix" lc rgb "#A11A5B", '' using 5 title "prefix ideal" lc rgb "#F69C73", \
-     '' using 6 title "tree" lc rgb "#1B7837", '' using 7 title "tree ideal" lc rgb "#A6DBA0"
+eval speed_plot
 set ylabel "peak memory (GB)"
-plot datafile using 8:xtic(1) title "padded" lc rgb "#395D9C", '' using 9 title "packed" lc rgb "#9E9AC8", \
-     '' using 10 title "prefix" lc rgb "#A11A5B", '' using 11 title "tree" lc rgb "#1B7837"
+eval mem_plot
 unset multiplot
 GP

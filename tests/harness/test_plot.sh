@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_plot.sh: plot/heatmap.sh renders the reference CSV to a real, non-trivial PNG, and
 # rejects a CSV without the columns it needs; plot/bars.sh renders a random-lengths sweep
-# (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep;
+# (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep
+# and a sweep without tree;
 # plot/capacity.sh a timed and a plan-only capacity CSV; plot/budget.sh a sweep at a budget.
 # Usage: test_plot.sh SOURCE_ROOT
 set -u
@@ -27,6 +28,10 @@ fi
 "$root/plot/strategies.sh" "$root/tests/harness/data/tree_tiny.csv" "$tmp/tree.png" || { echo "FAIL: strategies.sh exit $?"; fails=1; }
 [ "$(od -An -c -N 4 "$tmp/tree.png" 2>/dev/null | tr -d ' ')" = "211PNG" ] || { echo "FAIL: strategies.sh wrote no PNG"; fails=1; }
 [ "$(wc -c < "$tmp/tree.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: strategies PNG too small: empty chart?"; fails=1; }
+# a sweep without tree (as grpo_16_qwen7b runs, or a CSV without the tree columns) draws the
+# strategies it has: gnuplot refuses a histogram column without one valid point
+"$root/plot/strategies.sh" "$root/tests/harness/data/random_tiny.csv" "$tmp/notree.png" || { echo "FAIL: strategies.sh without tree, exit $?"; fails=1; }
+[ "$(wc -c < "$tmp/notree.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: strategies.sh without tree: no chart"; fails=1; }
 if "$root/plot/strategies.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad3.png" 2>/dev/null; then
     echo "FAIL: strategies.sh accepted a garbage CSV"; fails=1
 fi
