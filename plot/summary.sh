@@ -5,7 +5,8 @@
 # reference's numbers in parentheses, matched on prompt_len, completion_len, num_completions,
 # batch_size), then bullets computed from every row with status ok: model TFLOP/s per strategy
 # and the speedup over the reference, prefix (and tree) against the FLOP ideal, memory, the
-# loss check, and the commits and stopping rules the rows came from.
+# loss check, and the commits and stopping rules the rows came from. Cells with the same
+# lengths, K and B (a tree sweep's cells whose turns differ) are told apart by their cell index.
 #   plot/summary.sh [--ref REF.csv] [--cells PxC,PxC,...] IN.csv
 # Prints to stdout; bad usage, an unreadable file or a CSV without the columns: one line on
 # stderr, exit 2. A strategy whose status is not ok shows its status (oom, error, skipped);
@@ -41,7 +42,7 @@ c=$key,padded_ms,packed_ms,prefix_ms,tree_ms?,padded_gb,packed_gb,prefix_gb,tree
 c=$c,padded_status,packed_status,prefix_status,tree_status?
 c=$c,padded_tflops,packed_tflops,prefix_tflops,tree_tflops?
 c=$c,speedup_pad_prefix,ideal_speedup_pad_prefix,ideal_speedup_pad_tree?
-c=$c,loss_max_rel_diff,loss_check?,git_commit,measure_rule?
+c=$c,loss_max_rel_diff,loss_check?,git_commit,measure_rule?,cell?
 awk -v cols="$c" -f "$here/csvcols.awk" "$in" > "$tmp/in" || exit 2
 [ -s "$tmp/in" ] || { echo "summary: $in has no data rows" >&2; exit 2; }
 : > "$tmp/ref"
@@ -70,14 +71,18 @@ function refv(rk, s, isgb) {   # s: 1-3 ms, 4-6 GB
     if (!(rk in R)) return "-"
     return isgb ? gbf(Rv[rk, s]) : num(Rv[rk, s])
 }
-function lab(i) { return P[i] "x" C[i] (multi ? " K" K[i] " B" B[i] : "") }
-function tlab(i) { return P[i] " x " C[i] (multi ? ", K " K[i] ", B " B[i] : "") }
-# before(i, j): row i sorts before row j (prompt, completion, K, B; then file order)
+# a cell label; rows with the same lengths, K and B (a tree sweep: the same path / leaf lengths
+# from other turn lengths) add their cell index
+function twin(i) { return dup[k4(P[i], C[i], K[i], B[i])] > 1 && cl[i] != "NaN" }
+function lab(i) { return P[i] "x" C[i] (multi ? " K" K[i] " B" B[i] : "") (twin(i) ? "#" cl[i] : "") }
+function tlab(i) { return P[i] " x " C[i] (multi ? ", K " K[i] ", B " B[i] : "") (twin(i) ? " (cell " cl[i] ")" : "") }
+# before(i, j): row i sorts before row j (prompt, completion, K, B, cell index; then file order)
 function before(i, j) {
     if (P[i] != P[j]) return P[i] < P[j]
     if (C[i] != C[j]) return C[i] < C[j]
     if (K[i] != K[j]) return K[i] < K[j]
     if (B[i] != B[j]) return B[i] < B[j]
+    if (cl[i] != "NaN" && cl[j] != "NaN" && cl[i] != cl[j]) return cl[i] + 0 < cl[j] + 0
     return i < j
 }
 # sorts v[1..n] ascending with its labels l (insertion sort: stable, small n)
@@ -127,6 +132,7 @@ FILENAME == reffile {
     P[n] = $1 + 0; C[n] = $2 + 0; K[n] = $3 + 0; B[n] = $4 + 0
     for (s = 1; s <= 4; s++) { ms[n, s] = nv($(4 + s)); gb[n, s] = nv($(8 + s)); st[n, s] = $(12 + s); tf[n, s] = nv($(16 + s)) }
     sp[n] = nv($21); id[n] = nv($22); idt[n] = nv($23); loss[n] = nv($24); lc[n] = $25; commit[n] = $26; rule[n] = $27
+    cl[n] = $28 == "" ? "NaN" : $28; dup[k4(P[n], C[n], K[n], B[n])]++
     if (st[n, 4] == "ok") tree = 1
     if (n > 1 && (K[n] != K[1] || B[n] != B[1])) multi = 1
 }

@@ -12,6 +12,7 @@
 # - data/summary_tree.csv: tree_tiny.csv's two rows (a file from before measure_rule) with
 #   round numbers: 56x6 has tree slower than prefix and at 0.667 of its ideal, 32x6 tree at
 #   0.9497 of it and 0.0005 GB above prefix.
+# - data/summary_twins.csv: three rows of results/multiturn.csv, two with the same lengths.
 # Usage: test_summary.sh SOURCE_ROOT
 set -u
 root=$1
@@ -102,6 +103,19 @@ has "$tmp/tree" \
     '  - prefix above padded: none' \
     '  - tree above prefix (1 cell): 32x6 +0.0005 GB' \
     '- **Stopping rules** (measure_rule): not recorded (2 rows)'
+
+# twins (data/summary_twins.csv: results/multiturn.csv's cells 0, 4, 2 in that file order):
+# cells 2 and 4 have the same path / leaf lengths (3328 / 512, the long turn above or below the
+# branch), so their labels add the cell index and they sort by it; cell 0's label has none
+"$S" "$D/summary_twins.csv" > "$tmp/twins" 2> "$tmp/err" || fail "twins: exit $?"
+table "$tmp/twins" <<'EOF'
+| cell | padded ms | packed ms | prefix ms | tree ms | pad/prefix (ideal) | pad/tree (ideal) | padded / prefix / tree GB |
+|---|---|---|---|---|---|---|---|
+| 1792 x 512 | 3155 | 3194 | 1975 | 1488 | 1.60 (1.62) | 2.12 (2.19) | 32.41 / 31.58 / 31.29 |
+| 3328 x 512 (cell 2) | 5511 | 5543 | 3151 | 2714 | 1.75 (1.75) | 2.03 (2.09) | 33.91 / 32.25 / 31.90 |
+| 3328 x 512 (cell 4) | 5514 | 5493 | 3151 | 1860 | 1.75 (1.75) | 2.96 (3.07) | 33.91 / 32.25 / 31.28 |
+EOF
+has "$tmp/twins" '  - tree slower than prefix: none'
 
 # errors: exit 2, one line on stderr, nothing on stdout
 head -1 "$D/summary_grid.csv" > "$tmp/header_only.csv"
