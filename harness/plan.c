@@ -99,6 +99,22 @@ static FILE *open_csv(const char *path) {
     return fp;
 }
 
+/* The cell's FLOP-ideal speedups over padded (model FLOPs padded / the strategy's, from the
+ * lengths alone: run_cell_flop, the sweep's unit of work; prefix with every group shared, as
+ * the CSV's ideal_speedup_pad_prefix) for the strategies asked besides padded: what sharing
+ * could save on this batch before anything runs. */
+static void print_ideal(const ModelConfig *m, const Cell *c, unsigned strategies, FILE *out) {
+    const double pad = run_cell_flop(m, 1u << STRATEGY_PADDED, c);
+    int any = 0;
+    for (int st = 0; st < STRATEGY_COUNT; st++) {
+        if (st == STRATEGY_PADDED || !(strategies & (1u << st))) continue;
+        const double f = run_cell_flop(m, 1u << st, c);
+        fprintf(out, "%s %s ", any++ ? "," : "  FLOP-ideal speedup over padded:", strategy_name((Strategy)st));
+        if (pad > 0 && f > 0) fprintf(out, "%.3f", pad / f); else fputc('-', out);
+    }
+    if (any) fputc('\n', out);
+}
+
 int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
     SweepConfig sw;
     ModelConfig m;
@@ -222,6 +238,7 @@ int plan_main(const CliOptions *o, const StepBackend *gpu, FILE *out) {
             gpu_memory_plan_free(&p[1]);
             layout_free(&l);
         }
+        if (!failed) print_ideal(&m, c, o->strategies, out);
         forest_free(&g);
         cell_free(&cell);
     }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_plan.sh: `bench plan` without a GPU: the planned peaks of Qwen2.5-7B per strategy and the
-# largest buffers at the peak, for --cells / --prompts / --completions; the CSV rows (--out,
+# largest buffers at the peak, and the FLOP-ideal speedups over padded, for --cells / --prompts /
+# --completions / --lengths; the CSV rows (--out,
 # appended, one header); prefix at most padded; bad input exits 2 with one line; --device gpu
 # in a build without a GPU step exits 1.
 # Usage: test_plan.sh BENCH SOURCE_ROOT
@@ -24,6 +25,20 @@ awk -F, 'NR > 1 && $7 == "padded" { pad[$3 "x" $4] = $9 } NR > 1 && $7 == "prefi
 # the issue's aim for 4096 x 4096: at most 34 / 34 / 33 GB
 awk -F, 'NR > 1 && $3 == 4096 && $4 == 4096 && (($7 == "prefix" && $9 > 33) || ($7 != "prefix" && $9 > 34)) { bad = 1 }
          END { exit bad }' "$tmp/plan.csv" || fail "4096 x 4096 above the aim"
+
+# the FLOP-ideal speedups over padded per cell (model FLOPs, DESIGN.md section 3): 512 x 512
+# 3 x 2 shares 1.312 (the grid's ideal_speedup_pad_prefix there); a system prompt of 2048
+# above 2 prompts of 256 with 2 completions of 256 each: padded 4 rows of 2560, tree 3584
+# slots, so tree's ideal is well above prefix's (which repeats the system prompt per prompt);
+# padded alone: no line
+grep -qx "  FLOP-ideal speedup over padded: packed 1.000, prefix 1.312, tree 1.312" "$tmp/out" ||
+    fail "512 x 512: no ideal speedup line, or not 1.000 / 1.312 / 1.312"
+printf 'batch,id,parent,length,loss\n0,0,,2048,0\n0,1,0,256,0\n0,2,1,256,1\n0,3,1,256,1\n0,4,0,256,0\n0,5,4,256,1\n0,6,4,256,1\n' > "$tmp/sys.csv"
+"$bench" plan --lengths "$tmp/sys.csv" --strategy prefix,tree > "$tmp/sys" 2>&1 || fail "plan --lengths: exit $?"
+awk '/FLOP-ideal speedup over padded: prefix/ { gsub(",", ""); p = $6; t = $8; found = 1 }
+     END { exit !(found && p > 1.7 && p < 1.9 && t > 2.7 && t < 2.9) }' "$tmp/sys" ||
+    fail "plan --lengths (system prompt): want prefix about 1.8 and tree about 2.8: $(grep ideal "$tmp/sys")"
+"$bench" plan --cells 512x512 --strategy padded 2>&1 | grep -q "FLOP-ideal" && fail "padded alone: an ideal line"
 
 "$bench" plan --cells 12x > /dev/null 2> "$tmp/err"
 [ $? -eq 2 ] && head -n 1 "$tmp/err" | grep -q -- "--cells" || fail "bad --cells: want exit 2 and a first line naming it"
