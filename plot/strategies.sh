@@ -17,6 +17,11 @@ cols=$cols,padded_gb,packed_gb,prefix_gb,tree_gb?
 awk -v cols=$cols -f "$here/csvcols.awk" "$in" |
 awk -F '\t' -v dir="$tmp" '
     function ratio(a, b) { return (a == "NaN" || b == "NaN" || b <= 0) ? "NaN" : a / b }
+    # a plot term over the cells file; the first one carries the x labels
+    function term(list, col, title, colour) {
+        return list (list == "" ? "datafile using " col ":xtic(1)" : ", datafile using " col) \
+            " title \"" title "\" lc rgb \"" colour "\""
+    }
     NR == 1 { model = $1; sweep = $2 }
     $8 == "NaN" && $11 == "NaN" { next }   # neither padded nor tree timed: nothing to show
     { n++
@@ -30,13 +35,9 @@ awk -F '\t' -v dir="$tmp" '
         # gnuplot refuses a histogram column without one valid point: plot the strategies that ran
         split("packed prefix tree", nm, " "); split("#9E9AC8 #A11A5B #1B7837", lc, " ")
         split("#DADAEB #F69C73 #A6DBA0", lci, " ")
-        for (s = 0; s < 3; s++) if (has[s])
-            speed = speed sprintf("%s using %d%s title \"%s\" lc rgb \"%s\", datafile using %d title \"%s ideal\" lc rgb \"%s\"",
-                speed == "" ? "datafile" : ", datafile", 2 + 2 * s, speed == "" ? ":xtic(1)" : "", nm[s + 1], lc[s + 1], 3 + 2 * s, nm[s + 1], lci[s + 1])
+        for (s = 1; s <= 3; s++) if (has[s - 1]) speed = term(term(speed, 2 * s, nm[s], lc[s]), 2 * s + 1, nm[s] " ideal", lci[s])
         split("padded packed prefix tree", nm, " "); split("#395D9C #9E9AC8 #A11A5B #1B7837", lc, " ")
-        for (s = 0; s < 4; s++) if (hasgb[s])
-            mem = mem sprintf("%s using %d%s title \"%s\" lc rgb \"%s\"",
-                mem == "" ? "datafile" : ", datafile", 8 + s, mem == "" ? ":xtic(1)" : "", nm[s + 1], lc[s + 1])
+        for (s = 1; s <= 4; s++) if (hasgb[s - 1]) mem = term(mem, 7 + s, nm[s], lc[s])
         if (speed == "" || mem == "") { print "strategies: no strategy beside padded timed, or no peak memory" > "/dev/stderr"; exit 2 }
         printf "speed_plot = \x27plot %s\x27\nmem_plot = \x27plot %s\x27\n", speed, mem > (dir "/vars")
         printf "chart_width = %d\n", (n > 20 ? 80 * n : 1600) > (dir "/vars")
