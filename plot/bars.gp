@@ -7,4 +7,6 @@ set boxwidth 0.9
 set grid ytics
 set key top left
 set xtics rotate by -30 font ",9"
+# room on the right for the last cell's label, which the rotation sends past its bar
+set rmargin 12
 set yrange [0:*]
