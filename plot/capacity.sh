@@ -3,12 +3,26 @@
 # K completions), the completions per second each strategy trains at its capacity (top, when
 # the CSV was timed), and that capacity B, the most prompts whose step fits the budget
 # (bottom). The x labels carry prefix's gain over padded in each panel's measure.
-# A plan-only CSV (no device: status planned) draws the bottom panel alone.
-#   plot/capacity.sh IN.csv OUT.png
+# A plan-only CSV (no device: status planned) draws the bottom panel alone. Several CSVs
+# (tools/results.sh writes one per capacity cell) draw their cells side by side; they must
+# have the same columns.
+#   plot/capacity.sh IN.csv [IN.csv ...] OUT.png
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-plot_args "$@"
+if [ $# -lt 2 ]; then echo "usage: $0 IN.csv [IN.csv ...] OUT.png" >&2; exit 2; fi
+plot_scratch
+in=$tmp/in.csv
+first=$1
+for f in "$@"; do out=$f; done # the last argument
+while [ $# -gt 1 ]; do
+    [ -r "$1" ] || { echo "capacity: cannot read '$1'" >&2; exit 2; }
+    if [ "$1" = "$first" ]; then cat "$1"
+    elif [ "$(head -n 1 "$1")" = "$(head -n 1 "$first")" ]; then tail -n +2 "$1"
+    else echo "capacity: '$1' has other columns than '$first'" >&2; exit 2
+    fi
+    shift
+done > "$in"
 awk -v cols=model,strategy,prompt_len,completion_len,num_completions,budget_gb,recompute,status,batch_size,completions_per_s \
     -f "$here/csvcols.awk" "$in" |
 awk -F '\t' -v dir="$tmp" '
@@ -52,6 +66,7 @@ set output outfile
 if (timed) { set multiplot layout 2,1 title chart_title font ",13" } else { set multiplot layout 1,1 title chart_title font ",13" }
 load bars_gp
 set xtics norotate font ",10"
+set rmargin -1
 set bmargin 4
 if (timed) { set ylabel "completions / s at capacity"; set yrange [0:cmax]; eval plot_top }
 set ylabel "capacity B (prompts that fit)"

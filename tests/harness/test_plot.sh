@@ -3,7 +3,7 @@
 # rejects a CSV without the columns it needs; plot/bars.sh renders a random-lengths sweep
 # (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep
 # and a sweep without tree;
-# plot/capacity.sh a timed and a plan-only capacity CSV; plot/budget.sh a sweep at a budget.
+# plot/capacity.sh a timed and a plan-only capacity CSV, and two CSVs as one; plot/budget.sh a sweep at a budget.
 # Usage: test_plot.sh SOURCE_ROOT
 set -u
 root=$1
@@ -47,6 +47,17 @@ done
     { echo "FAIL: capacity.sh: the timed chart is not larger than the plan-only one"; fails=1; }
 if "$root/plot/capacity.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad4.png" 2>/dev/null; then
     echo "FAIL: capacity.sh accepted a garbage CSV"; fails=1
+fi
+# several capacity CSVs (results.sh writes one per cell) draw as the one CSV holding their rows;
+# CSVs with other columns are refused
+d=$root/tests/harness/data/capacity_tiny.csv
+head -n 5 "$d" > "$tmp/cap_a.csv"
+{ head -n 1 "$d"; tail -n +6 "$d"; } > "$tmp/cap_b.csv"
+"$root/plot/capacity.sh" "$tmp/cap_a.csv" "$tmp/cap_b.csv" "$tmp/cap_ab.png" || { echo "FAIL: capacity.sh with two CSVs, exit $?"; fails=1; }
+cmp -s "$tmp/cap_ab.png" "$tmp/capacity_tiny.png" || { echo "FAIL: capacity.sh: two CSVs do not draw as their rows in one"; fails=1; }
+cut -d, -f1-9 "$tmp/cap_b.csv" > "$tmp/cap_c.csv"
+if "$root/plot/capacity.sh" "$tmp/cap_a.csv" "$tmp/cap_c.csv" "$tmp/bad6.png" 2>/dev/null; then
+    echo "FAIL: capacity.sh drew CSVs with different columns together"; fails=1
 fi
 # plot/budget.sh: a sweep CSV (the random one; its budget and policy parsed from the command
 # and the optional recompute column, here a copy that has both)
