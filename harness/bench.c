@@ -234,6 +234,7 @@ int bench_main(int argc, char **argv, const StepBackend *gpu) {
                       o.memory_budget_gb, o.prefix_share ? o.prefix_share : "auto" };
     if (!rc) rc = select_cells(&o, &cells, &key, done, n_done, csv.shown, &selected, &p.n_selected);
     resume_seed_warmup(&key, done, n_done, p.warm_start); // the rows kept are this sweep's earlier cells
+    p.pace_start = resume_pace(&key, done, n_done);
     results_rows_free(done, n_done);
     if (!rc && !(command = cli_command_line(argc, argv))) { fprintf(stderr, "bench: out of memory\n"); rc = 1; }
     if (!rc) {

@@ -55,6 +55,26 @@ void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, War
     }
 }
 
+double resume_pace(const ResumeKey *k, const ResultRow *rows, size_t n) {
+    double best_flop = 0, pace = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ResultRow *r = &rows[i];
+        if (strcmp(r->model, k->model) || row_differs(r, k) != RESUME_DONE) continue;
+        double ms = 0, flop = 0, first_ms = NAN;
+        for (int s = 0; s < STRATEGY_COUNT; s++) {
+            const StrategyResult *x = &r->s[s];
+            if (!(k->strategies & (1u << s)) || strcmp(x->status, "ok") || !(x->ms > 0) || x->reps < 1 ||
+                !(x->model_tflop > 0))
+                continue;
+            ms += x->ms * x->reps + (x->warmup_ms > 0 ? x->warmup_ms : 0);
+            flop += x->model_tflop * 1e12;
+            if (isnan(first_ms)) first_ms = x->warmup_ms > 0 ? 0 : x->ms; // its warm-up is counted already
+        }
+        if (flop > best_flop) { best_flop = flop; pace = 1e-3 * (ms + first_ms) / flop; }
+    }
+    return pace;
+}
+
 static void strategy_list(unsigned set, char *out, size_t len) {
     size_t o = 0;
     out[0] = '\0';

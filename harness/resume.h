@@ -50,6 +50,11 @@ ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow 
 // model, every requested strategy ok or oom, as resume_classify's RESUME_DONE), in file order,
 // added to warm[STRATEGY_COUNT] by warmup_auto_seed.
 void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, WarmupAuto warm[STRATEGY_COUNT]);
+// --time-limit's pace before this process has timed a cell (run.h time_limit_s): wall seconds
+// per model FLOP of the kept row (measured the way k asks) with the most model FLOPs: its timed
+// steps and warm-ups, plus one step of its first strategy (a new process warms up once), over
+// its strategies' model FLOPs. 0 without such a row (the first cell then always starts).
+double resume_pace(const ResumeKey *k, const ResultRow *rows, size_t n);
 // Prints one line per reason with a non-zero count (counts[RESUME_REASON_COUNT]).
 void resume_report(FILE *fp, const char *shown, const int *counts, int n_cells, const ResumeKey *k);
 

@@ -329,7 +329,7 @@ int *run_order(const double *work, int n) {
 
 int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     int failed = 0, interrupted = 0, device_lost = 0, limited = 0, n_rows = 0;
-    double s_per_flop = 0; // the last cell's wall seconds per model FLOP (--time-limit)
+    double s_per_flop = p->pace_start; // the last cell's wall seconds per model FLOP (--time-limit)
     ResultRow *rows = malloc((size_t)(p->n_selected ? p->n_selected : 1) * sizeof *rows);
     double *samples = malloc((size_t)p->measure.max_reps * sizeof *samples);
     double flop_left = 0, flop_done = 0, t0 = now_s();
@@ -344,7 +344,7 @@ int run_sweep(const RunPlan *p, const volatile sig_atomic_t *stop) {
     }
     for (int k = 0; k < p->n_selected && !interrupted && !device_lost; k++) {
         const int i = order[k];
-        if (p->time_limit_s > 0 && s_per_flop > 0) { // --time-limit: this cell's FLOPs at the last cell's pace
+        if (p->time_limit_s > 0 && s_per_flop > 0) { // --time-limit: this cell's FLOPs at the last cell's (or the file's) pace
             const double at = now_s() - t0, need = work[i] * s_per_flop;
             if (at + need > p->time_limit_s) {
                 fprintf(p->progress, "bench: --time-limit %g s: cell %d would take about %.3g s with %.3g s left; "

@@ -39,6 +39,7 @@ typedef struct RunPlan {
     double memory_budget_gb;   // auto's budget as given (--memory-budget); <= 0: the device's default
     double time_limit_s;       // --time-limit: start no cell predicted to end later than this after the start; <= 0: none
     WarmupAuto warm_start[STRATEGY_COUNT]; // --warmup auto's record before the first cell (resume_seed_warmup)
+    double pace_start;         // --time-limit's seconds per model FLOP before a cell is timed (--resume: resume_pace); 0: none
     CsvOut *csv;               // open and locked (header already there)
     FILE *progress;            // stderr
     FILE *table;               // stdout
