@@ -44,10 +44,16 @@ ResumeReason resume_classify(const Cell *c, const ResumeKey *k, const ResultRow 
     return best;
 }
 
+// A row of this model measured the way k asks: an earlier cell of this sweep (the seed and pace
+// below read only these).
+static int row_kept(const ResultRow *r, const ResumeKey *k) {
+    return !strcmp(r->model, k->model) && row_differs(r, k) == RESUME_DONE;
+}
+
 void resume_seed_warmup(const ResumeKey *k, const ResultRow *rows, size_t n, WarmupAuto warm[STRATEGY_COUNT]) {
     for (size_t i = 0; i < n; i++) {
         const ResultRow *r = &rows[i];
-        if (strcmp(r->model, k->model) || row_differs(r, k) != RESUME_DONE) continue;
+        if (!row_kept(r, k)) continue;
         for (int s = 0; s < STRATEGY_COUNT; s++)
             if ((k->strategies & (1u << s)) && !strcmp(r->s[s].status, "ok"))
                 warmup_auto_seed(&warm[s], r->s[s].warmup_ms, r->s[s].min_ms, r->s[s].tflops,
@@ -59,7 +65,7 @@ double resume_pace(const ResumeKey *k, const ResultRow *rows, size_t n) {
     double best_flop = 0, pace = 0;
     for (size_t i = 0; i < n; i++) {
         const ResultRow *r = &rows[i];
-        if (strcmp(r->model, k->model) || row_differs(r, k) != RESUME_DONE) continue;
+        if (!row_kept(r, k)) continue;
         double ms = 0, flop = 0, first_ms = NAN;
         for (int s = 0; s < STRATEGY_COUNT; s++) {
             const StrategyResult *x = &r->s[s];

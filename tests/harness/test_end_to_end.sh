@@ -82,15 +82,15 @@ check_losses "$tmp/tiny.csv" 4
 # 3a. --time-limit: the first cell always runs; the next, predicted at the first one's pace,
 # would end after 1 ms: not started, exit 130, the rest left to --resume (a resumed process
 # predicts its first cell from the file); a generous limit changes nothing
-"$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 0.001 --out "$tmp/limit.csv" > /dev/null 2> "$tmp/stderr"
-rc=$?
-[ $rc -eq 130 ] && [ "$(cols cell "$tmp/limit.csv" | wc -l)" -eq 1 ] && grep -q "^bench: --time-limit 0.001 s: cell 1 would take about .* 2 cell(s) left for --resume$" "$tmp/stderr" ||
-    fail "--time-limit 0.001: exit $rc, $(cols cell "$tmp/limit.csv" | wc -l) rows: $(grep time-limit "$tmp/stderr")"
+limit_holds_cell_1() { # ARGS...: --time-limit 0.001 ARGS holds cell 1 back, cell 0 the only row
+    "$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 0.001 "$@" --out "$tmp/limit.csv" > /dev/null 2> "$tmp/stderr"
+    rc=$?
+    [ $rc -eq 130 ] && [ "$(cols cell "$tmp/limit.csv" | wc -l)" -eq 1 ] && grep -q "^bench: --time-limit 0.001 s: cell 1 would take about .* 2 cell(s) left for --resume$" "$tmp/stderr" ||
+        fail "--time-limit 0.001 $*: exit $rc, $(cols cell "$tmp/limit.csv" | wc -l) rows: $(grep time-limit "$tmp/stderr")"
+}
+limit_holds_cell_1
 # a resumed process predicts its first cell too, at the pace of the largest row kept
-"$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 0.001 --resume --out "$tmp/limit.csv" > /dev/null 2> "$tmp/stderr"
-rc=$?
-[ $rc -eq 130 ] && [ "$(cols cell "$tmp/limit.csv" | wc -l)" -eq 1 ] && grep -q "^bench: --time-limit 0.001 s: cell 1 would take about .* 2 cell(s) left for --resume$" "$tmp/stderr" ||
-    fail "--time-limit 0.001 --resume: exit $rc, $(cols cell "$tmp/limit.csv" | wc -l) rows: $(grep time-limit "$tmp/stderr")"
+limit_holds_cell_1 --resume
 "$bench" $fast --cells 8x8,16x16,32x32 --strategy padded --time-limit 1000 --resume --out "$tmp/limit.csv" > /dev/null 2>&1 ||
     fail "--time-limit 1000 --resume: exit $?"
 [ "$(cols cell "$tmp/limit.csv" | tr '\n' ' ')" = "0 1 2 " ] || fail "--time-limit then --resume: cells $(cols cell "$tmp/limit.csv" | tr '\n' ' ')"
