@@ -10,20 +10,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-if [ $# -lt 2 ]; then echo "usage: $0 IN.csv [IN.csv ...] OUT.png" >&2; exit 2; fi
-plot_scratch
-in=$tmp/in.csv
-first=$1 n=0
-for f in "$@"; do out=$f; done # the last argument
-while [ $# -gt 1 ]; do
-    [ -r "$1" ] || { echo "capacity: cannot read '$1'" >&2; exit 2; }
-    n=$((n + 1))
-    if [ $n -eq 1 ]; then cat "$1"
-    elif [ "$(head -n 1 "$1")" = "$(head -n 1 "$first")" ]; then tail -n +2 "$1"
-    else echo "capacity: '$1' has other columns than '$first'" >&2; exit 2
-    fi
-    shift
-done > "$in"
+plot_inputs capacity "$@"
 awk -v cols=model,strategy,prompt_len,completion_len,num_completions,budget_gb,recompute,status,batch_size,completions_per_s \
     -f "$here/csvcols.awk" "$in" |
 awk -F '\t' -v dir="$tmp" '

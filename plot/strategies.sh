@@ -6,11 +6,14 @@
 # B x K (the CSV's batch_size x num_completions: for a forest, roots x paths per root).
 # A sweep run without tree (grpo_16_qwen7b: tree == prefix at two levels) or without packed
 # draws the strategies it has; the chart widens past 20 cells. Cells in cell-index order.
-#   plot/strategies.sh IN.csv OUT.png
+# Several CSVs (the same columns) draw as one; when their rows come from more than one model
+# (tools/results.sh's one cell per model family), each x label starts with its model and the
+# cells keep the files' order.
+#   plot/strategies.sh IN.csv [IN.csv ...] OUT.png
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-plot_args "$@"
+plot_inputs strategies "$@"
 cols=model,sweep,cell,prompt_len,completion_len,num_completions,batch_size
 cols=$cols,padded_ms,packed_ms,prefix_ms,tree_ms?,padded_model_tflop,packed_model_tflop,prefix_model_tflop,tree_model_tflop?
 cols=$cols,padded_gb,packed_gb,prefix_gb,tree_gb?
@@ -25,13 +28,18 @@ awk -F '\t' -v dir="$tmp" '
     NR == 1 { model = $1; sweep = $2 }
     $8 == "NaN" && $11 == "NaN" { next }   # neither padded nor tree timed: nothing to show
     { n++
-      printf "%s\t\"%s: %s/%s %dx%d\"", $3, $3, $4, $5, $7, $6 > (dir "/cells")
-      for (s = 0; s < 3; s++) printf " %s %s", ratio($8, $(9 + s)), ratio($12, $(13 + s)) > (dir "/cells")
-      printf " %s %s %s %s\n", $16, $17, $18, $19 > (dir "/cells")
+      if (!($1 in models)) { models[$1] = 1; nmodels++ }
+      cellno[n] = $3; label[n] = sprintf("%s/%s %dx%d", $4, $5, $7, $6); mod[n] = $1
+      row[n] = ""
+      for (s = 0; s < 3; s++) row[n] = row[n] sprintf(" %s %s", ratio($8, $(9 + s)), ratio($12, $(13 + s)))
+      row[n] = row[n] sprintf(" %s %s %s %s", $16, $17, $18, $19)
       for (s = 0; s < 3; s++) if (ratio($8, $(9 + s)) != "NaN") has[s] = 1
       for (s = 0; s < 4; s++) if ($(16 + s) != "NaN") hasgb[s] = 1 }
     END {
         if (!n) { print "strategies: no cell with a padded or tree time" > "/dev/stderr"; exit 2 }
+        # one model: cells by their index; several: by model, in the order of the files
+        for (i = 1; i <= n; i++)
+            printf "%s\t\"%s: %s\"%s\n", (nmodels > 1 ? i : cellno[i]), (nmodels > 1 ? mod[i] : cellno[i]), label[i], row[i] > (dir "/cells")
         # gnuplot refuses a histogram column without one valid point: plot the strategies that ran
         split("packed prefix tree", nm, " "); split("#9E9AC8 #A11A5B #1B7837", lc, " ")
         split("#DADAEB #F69C73 #A6DBA0", lci, " ")
@@ -41,9 +49,11 @@ awk -F '\t' -v dir="$tmp" '
         if (speed == "" || mem == "") { print "strategies: no strategy beside padded timed, or no peak memory" > "/dev/stderr"; exit 2 }
         printf "speed_plot = \x27plot %s\x27\nmem_plot = \x27plot %s\x27\n", speed, mem > (dir "/vars")
         printf "chart_width = %d\n", (n > 20 ? 80 * n : 1600) > (dir "/vars")
+        if (nmodels > 1) model = nmodels " models"
         printf "chart_title = \"%s (%s): speedup over padded, measured and ideal (FLOPs), and peak memory; cell: mean shared / leaf length, B x K (roots x paths per root)\"\n", sweep, model > (dir "/vars")
     }'
-# cells in the sweep's order (its cell index), not the order they ran in (cheapest first)
+# cells in the sweep's order (its cell index), not the order they ran in (cheapest first), or
+# the files' order (several models)
 sort -s -n -k1,1 "$tmp/cells" | cut -f2- > "$tmp/cells_sorted"
 gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/cells_sorted'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
 set terminal pngcairo size chart_width,800 font "DejaVu Sans,11" noenhanced

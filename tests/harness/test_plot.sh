@@ -2,7 +2,7 @@
 # test_plot.sh: plot/heatmap.sh renders the reference CSV to a real, non-trivial PNG, and
 # rejects a CSV without the columns it needs; plot/bars.sh renders a random-lengths sweep
 # (data/random_tiny.csv, made by bench on the CPU); plot/strategies.sh renders a tree sweep
-# and a sweep without tree;
+# and a sweep without tree, and several models' CSVs as one chart;
 # plot/capacity.sh a timed and a plan-only capacity CSV, and two CSVs as one; plot/budget.sh a sweep at a budget.
 # Usage: test_plot.sh SOURCE_ROOT
 set -u
@@ -34,6 +34,17 @@ fi
 [ "$(wc -c < "$tmp/notree.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: strategies.sh without tree: no chart"; fails=1; }
 if "$root/plot/strategies.sh" "$root/tests/harness/data/garbage.csv" "$tmp/bad3.png" 2>/dev/null; then
     echo "FAIL: strategies.sh accepted a garbage CSV"; fails=1
+fi
+# several CSVs from other models (results.sh's one cell per model family) draw as one chart,
+# labelled by model: not the chart of either file alone; CSVs with other columns are refused
+awk -F, -v OFS=, 'NR > 1 { $1 = "tiny-b" } { print }' "$root/tests/harness/data/random_tiny.csv" > "$tmp/model_b.csv"
+"$root/plot/strategies.sh" "$root/tests/harness/data/random_tiny.csv" "$tmp/model_b.csv" "$tmp/models.png" ||
+    { echo "FAIL: strategies.sh with two models, exit $?"; fails=1; }
+[ "$(wc -c < "$tmp/models.png" 2>/dev/null || echo 0)" -gt 20000 ] || { echo "FAIL: strategies.sh with two models: no chart"; fails=1; }
+cmp -s "$tmp/models.png" "$tmp/notree.png" && { echo "FAIL: strategies.sh: the second model is not in the chart"; fails=1; }
+cut -d, -f1-9 "$tmp/model_b.csv" > "$tmp/model_c.csv"
+if "$root/plot/strategies.sh" "$root/tests/harness/data/random_tiny.csv" "$tmp/model_c.csv" "$tmp/bad7.png" 2>/dev/null; then
+    echo "FAIL: strategies.sh drew CSVs with different columns together"; fails=1
 fi
 # plot/capacity.sh: a capacity CSV timed on the cpu (data/capacity_tiny.csv, bench capacity
 # --device cpu --model tiny) and a plan-only one (data/capacity_host.csv, Qwen2.5-7B at 141 GB)
