@@ -20,7 +20,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bench="$root/bench" dir=out/results deadline=0 gpus="" list=0
 
 # name, seconds a job needs before it is started (a sweep: about its largest cell; capacity
-# runs whole), CSV, bench arguments. Rule: --warmup auto --max-time 3 (README, Timing).
+# runs whole), CSV, bench arguments, or a script under tools/ that takes --bench and --out and
+# runs whole (memory_plan.sh: the plan against the allocator, bench plan --device gpu). Rule:
+# --warmup auto --max-time 3 (README, Timing).
 R="--warmup auto --max-time 3 --resume"
 C="--memory-budget 141 --min-reps 1 --min-time 0 --max-time 0"
 M="--cells 2048x512 --prompts 3 --completions 2 --strategy padded,packed,prefix $R"
@@ -43,6 +45,7 @@ capacity_4096x4096|420|capacity_4096x4096.csv|capacity --device gpu --cells 4096
 capacity_1024x8192|420|capacity_1024x8192.csv|capacity --device gpu --cells 1024x8192 --completions 2 --strategy padded,packed,prefix $C
 capacity_16384x128|420|capacity_16384x128.csv|capacity --device gpu --cells 16384x128 --completions 2 --strategy padded,packed,prefix $C
 random|90|random_2_qwen7b.csv|--device gpu --sweep random --strategy padded,packed,prefix $R
+memory_plan|300|memory_plan.csv|tools/memory_plan.sh
 EOF
 }
 
@@ -110,18 +113,29 @@ EOF
             fi
             limit="timeout -s INT -k 25 $left"
             case "$args" in
-                capacity*) ;;
+                capacity*|tools/*) ;;
                 *) if [ $has_limit -eq 1 ] && [ $((left - 20)) -gt 0 ]; then args="$args --time-limit $((left - 20))"; fi ;;
             esac
         else
             limit=""
         fi
         case "$args" in capacity*) rm -f "$dir/$csv" ;; esac # capacity appends: start the cell afresh
-        echo "=== $(date -u +%FT%TZ) gpu $g: $bench $args --out $dir/$csv" >> "$log"
         t0=$(date +%s)
-        # shellcheck disable=SC2086 # args is a list of words
-        CUDA_VISIBLE_DEVICES=$g $limit "$bench" $args --out "$dir/$csv" >> "$log" 2>&1
-        rc=$?
+        case "$args" in
+            tools/*) # a script (it starts its CSV afresh), given absolute paths: it runs from the root
+                b=$bench o=$dir/$csv
+                case "$b" in /*) ;; *) b=$PWD/$b ;; esac
+                case "$o" in /*) ;; *) o=$PWD/$o ;; esac
+                echo "=== $(date -u +%FT%TZ) gpu $g: $root/$args --bench $b --out $o" >> "$log"
+                # shellcheck disable=SC2086 # limit is a list of words
+                CUDA_VISIBLE_DEVICES=$g $limit "$root/$args" --bench "$b" --out "$o" >> "$log" 2>&1
+                rc=$? ;;
+            *)
+                echo "=== $(date -u +%FT%TZ) gpu $g: $bench $args --out $dir/$csv" >> "$log"
+                # shellcheck disable=SC2086 # args is a list of words
+                CUDA_VISIBLE_DEVICES=$g $limit "$bench" $args --out "$dir/$csv" >> "$log" 2>&1
+                rc=$? ;;
+        esac
         case $rc in
             0) echo "$name" >> "$dir/done.txt"; what=done ;;
             124|130|137) what="stopped at the deadline" ;;

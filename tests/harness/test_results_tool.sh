@@ -4,7 +4,8 @@
 # job skipped on the next run, a job that needs more time than the deadline leaves not started
 # (exit 1), an interrupted job is not done (exit 1), a failing one is exit 3, capacity starts
 # its CSV afresh, under a deadline a sweep gets --time-limit (the seconds left less 20) and
-# capacity does not, and two workers get GPUs 0 and 1.
+# capacity does not, the memory plan job runs tools/memory_plan.sh with this bench and an
+# absolute CSV path, and two workers get GPUs 0 and 1.
 # Usage: test_results_tool.sh SOURCE_ROOT
 set -u
 root=$1
@@ -32,7 +33,7 @@ chmod +x "$stub"
 d="$tmp/res"
 rt() { "$tool" --bench "$stub" --dir "$d" --gpus 1 "$@" 2> "$tmp/err"; }
 
-[ "$("$tool" --list | wc -l)" -eq 17 ] || fail "--list: not 17 jobs"
+[ "$("$tool" --list | wc -l)" -eq 18 ] || fail "--list: not 18 jobs"
 "$tool" --list | grep -q '^grid_full .*nll_2_qwen7b.csv$' || fail "--list lacks grid_full"
 "$tool" --bench "$stub" --dir "$d" nope 2> /dev/null; [ $? -eq 2 ] || fail "unknown job not exit 2"
 "$tool" --bogus 2> /dev/null; [ $? -eq 2 ] || fail "unknown option not exit 2"
@@ -63,6 +64,17 @@ echo old > "$d/capacity_4096x4096.csv"
 rt capacity_4096x4096 || fail "capacity: exit $?"
 [ "$(cat "$d/capacity_4096x4096.csv")" = row ] || fail "capacity CSV not started afresh: $(cat "$d/capacity_4096x4096.csv")"
 tail -n 1 "$tmp/calls" | grep -q "^gpu=0 capacity --device gpu --cells 4096x4096 " || fail "capacity call: $(tail -n 1 "$tmp/calls")"
+
+# memory_plan: the script, with the bench and the CSV as absolute paths (it runs from the root),
+# its three bench plan calls under GPU 0, no --time-limit, done when it exits 0
+rm -f "$tmp/calls"
+abs=$(cd "$(dirname "$tool")" && pwd)/results.sh
+(cd "$tmp" && "$abs" --bench ./bench --dir mp --gpus 1 --deadline 600 memory_plan 2> "$tmp/err") || fail "memory_plan: exit $? ($(cat "$tmp/err"))"
+[ "$(grep -c "^gpu=0 plan --device gpu --strategy padded,packed,prefix .*--out $tmp/mp/memory_plan.csv" "$tmp/calls")" -eq 3 ] ||
+    fail "memory_plan calls: $(cat "$tmp/calls")"
+grep -q -- --time-limit "$tmp/calls" && fail "memory_plan got --time-limit"
+grep -qx memory_plan "$tmp/mp/done.txt" || fail "memory_plan not done"
+[ "$(wc -l < "$tmp/mp/memory_plan.csv")" -eq 3 ] || fail "memory_plan CSV: $(cat "$tmp/mp/memory_plan.csv")"
 
 rm -f "$tmp/calls"
 "$tool" --bench "$stub" --dir "$tmp/tl" --gpus 1 --deadline 600 random capacity_16384x128 2> "$tmp/err" || fail "deadline 600: exit $?"
