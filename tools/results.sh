@@ -37,6 +37,8 @@ model_llama-3.1-8b|40|models_llama-3.1-8b.csv|--device gpu --model llama-3.1-8b 
 model_mistral-7b-v0.3|40|models_mistral-7b-v0.3.csv|--device gpu --model mistral-7b-v0.3 $M
 model_qwen3-8b|40|models_qwen3-8b.csv|--device gpu --model qwen3-8b $M
 model_qwen2.5-14b|40|models_qwen2.5-14b.csv|--device gpu --model qwen2.5-14b $M
+rows_2048x1024x8|60|rows_2048x1024x8.csv|--device gpu --cells 2048x1024 --prompts 2 --completions 8 --strategy padded,packed,prefix $R
+rows_4096x512x16|60|rows_4096x512x16.csv|--device gpu --cells 4096x512 --prompts 1 --completions 16 --strategy padded,packed,prefix $R
 recompute_none|60|recompute_none_512_2048.csv|--device gpu --cells 512x512,2048x512 --prompts 3 --completions 2 --strategy padded,packed,prefix --recompute none $R
 recompute_auto|60|recompute_auto_512_2048.csv|--device gpu --cells 512x512,2048x512 --prompts 3 --completions 2 --strategy padded,packed,prefix --recompute auto $R
 grid_auto80|90|nll_2_qwen7b_auto80.csv|--device gpu --sweep nll_2_qwen7b --strategy padded,packed,prefix --recompute auto --memory-budget 80 $R

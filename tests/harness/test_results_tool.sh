@@ -33,7 +33,7 @@ chmod +x "$stub"
 d="$tmp/res"
 rt() { "$tool" --bench "$stub" --dir "$d" --gpus 1 "$@" 2> "$tmp/err"; }
 
-[ "$("$tool" --list | wc -l)" -eq 18 ] || fail "--list: not 18 jobs"
+[ "$("$tool" --list | wc -l)" -eq 20 ] || fail "--list: not 20 jobs"
 "$tool" --list | grep -q '^grid_full .*nll_2_qwen7b.csv$' || fail "--list lacks grid_full"
 "$tool" --bench "$stub" --dir "$d" nope 2> /dev/null; [ $? -eq 2 ] || fail "unknown job not exit 2"
 "$tool" --bogus 2> /dev/null; [ $? -eq 2 ] || fail "unknown option not exit 2"
