@@ -86,34 +86,36 @@ def each(xs, ok):
     return verdict(len(good) == len(xs)) + ("" if len(good) in (0, len(xs)) else " (met by " + ", ".join(good) + ")")
 
 
+def aim_table(title, head, by, aims, cols):
+    """One Markdown table: a line per aimed cell, cols(row, aim) the cells after its name ("not run")."""
+    print(title + "\n")
+    print("| cell | B x K | " + " | ".join(head) + " |")
+    print("|---" * (len(head) + 2) + "|")
+    for k, aim in aims.items():
+        r = by.get(k)
+        cells = cols(r, aim) if r is not None else ["not run", fmt(aim, "%g")] + ["-"] * (len(head) - 2)
+        print("| %d x %d | %d x %d | %s |" % (k[0], k[1], k[2], k[3], " | ".join(cells)))
+
+
+def memory_cols(r, aim):
+    gb = [num(r, s + "_gb") for s in STRATS]
+    return [fmt(gb), fmt(aim, "%g"), verdict(all(g is not None and g <= a for g, a in zip(gb, aim)))]
+
+
+def speed_cols(r, torch):
+    ms = [num(r, s + "_ms") for s in STRATS]
+    sp = [t / m for t, m in zip(torch, ms)]
+    return [fmt(ms, "%.0f"), fmt(torch, "%g"), fmt(sp), each(sp, lambda x: x >= 1.3)]
+
+
 def issue10_12(grid, extra):
     by = {key(r): r for r in grid + extra}
-    print("## Issue 10 (memory): peak GB padded / packed / prefix against the aim (at most)\n")
-    print("| cell | B x K | measured | aim | |")
-    print("|---|---|---|---|---|")
-    for k, aim in MEM_AIMS.items():
-        r = by.get(k)
-        if r is None:
-            print("| %d x %d | %d x %d | not run | %s | - |" % (k[0], k[1], k[2], k[3], fmt(aim, "%g")))
-            continue
-        gb = [num(r, s + "_gb") for s in STRATS]
-        ok = all(g is not None and g <= a for g, a in zip(gb, aim))
-        print("| %d x %d | %d x %d | %s | %s | %s |" % (k[0], k[1], k[2], k[3], fmt(gb), fmt(aim, "%g"), verdict(ok)))
+    aim_table("## Issue 10 (memory): peak GB padded / packed / prefix against the aim (at most)",
+              ["measured", "aim", ""], by, MEM_AIMS, memory_cols)
     above = [r for r in grid if num(r, "prefix_gb") > num(r, "padded_gb")]
     print("\nPrefix above padded in the grid: %s.\n" % (", ".join("%sx%s" % (r["prompt_len"], r["completion_len"]) for r in above) or "no cell"))
-
-    print("## Issue 12 (speed): ms padded / packed / prefix against 1.3x PyTorch\n")
-    print("| cell | B x K | measured | PyTorch | speedup over PyTorch | aim (1.3x) |")
-    print("|---|---|---|---|---|---|")
-    for k, torch in TORCH_MS.items():
-        r = by.get(k)
-        if r is None:
-            print("| %d x %d | %d x %d | not run | %s | - | - |" % (k[0], k[1], k[2], k[3], fmt(torch, "%g")))
-            continue
-        ms = [num(r, s + "_ms") for s in STRATS]
-        sp = [t / m for t, m in zip(torch, ms)]
-        print("| %d x %d | %d x %d | %s | %s | %s | %s |" % (k[0], k[1], k[2], k[3], fmt(ms, "%.0f"), fmt(torch, "%g"),
-                                                           fmt(sp), each(sp, lambda x: x >= 1.3)))
+    aim_table("## Issue 12 (speed): ms padded / packed / prefix against 1.3x PyTorch",
+              ["measured", "PyTorch", "speedup over PyTorch", "aim (1.3x)"], by, TORCH_MS, speed_cols)
     slower = [r for r in grid if num(r, "padded_ms") < num(r, "prefix_ms")]
     eff = sorted((num(r, "speedup_pad_prefix") / num(r, "ideal_speedup_pad_prefix"), r) for r in grid)
     low = [(e, r) for e, r in eff if e < 0.97]
