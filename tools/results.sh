@@ -125,19 +125,18 @@ EOF
         t0=$(date +%s)
         case "$args" in
             tools/*) # a script (it starts its CSV afresh), given absolute paths: it runs from the root
-                b=$bench o=$dir/$csv
+                prog=$root/$args b=$bench o=$dir/$csv
                 case "$b" in /*) ;; *) b=$PWD/$b ;; esac
                 case "$o" in /*) ;; *) o=$PWD/$o ;; esac
-                echo "=== $(date -u +%FT%TZ) gpu $g: $root/$args --bench $b --out $o" >> "$log"
-                # shellcheck disable=SC2086 # limit is a list of words
-                CUDA_VISIBLE_DEVICES=$g $limit "$root/$args" --bench "$b" --out "$o" >> "$log" 2>&1
-                rc=$? ;;
-            *)
-                echo "=== $(date -u +%FT%TZ) gpu $g: $bench $args --out $dir/$csv" >> "$log"
+                set -- --bench "$b" --out "$o" ;;
+            *) prog=$bench
                 # shellcheck disable=SC2086 # args is a list of words
-                CUDA_VISIBLE_DEVICES=$g $limit "$bench" $args --out "$dir/$csv" >> "$log" 2>&1
-                rc=$? ;;
+                set -- $args --out "$dir/$csv" ;;
         esac
+        echo "=== $(date -u +%FT%TZ) gpu $g: $prog $*" >> "$log"
+        # shellcheck disable=SC2086 # limit is a list of words
+        CUDA_VISIBLE_DEVICES=$g $limit "$prog" "$@" >> "$log" 2>&1
+        rc=$?
         case $rc in
             0) echo "$name" >> "$dir/done.txt"; what=done ;;
             124|130|137) what="stopped at the deadline" ;;
