@@ -10,3 +10,5 @@ set xtics rotate by -30 font ",9"
 # room on the right for the last cell's label, which the rotation sends past its bar
 set rmargin 12
 set yrange [0:*]
+# headroom above the tallest bar for the key, which sits inside the top left corner
+set offsets 0, 0, graph 0.2, 0

@@ -27,13 +27,16 @@ awk -F '\t' -v dir="$tmp" '
         if (!n) { print "budget: no cell with both speedup_pad_prefix and ideal_speedup_pad_prefix" > "/dev/stderr"; exit 2 }
         printf "chart_title = \"%s, %s prompts x %s completions: prefix over padded at an equal memory budget (%s, recompute %s)\"\n",
                model, bsz, k, budget, policy > (dir "/vars")
-        printf "ymax = %g\nemax = %g\n", 1.15 * ymax, (emax > 1.1 ? 1.1 * emax : 1.2) > (dir "/vars")
+        printf "ymax = %g\nemax = %g\n", 1.25 * ymax, (emax > 1.1 ? 1.2 * emax : 1.3) > (dir "/vars")
+        # a grid of 64 cells: 30 px a cell and upright labels, so no two labels overlap
+        printf "chart_width = %d\nlabel_angle = %d\n", (n > 40 ? 30 * n : 1600), (n > 40 ? 90 : 30) > (dir "/vars")
     }'
 gnuplot -e "bars_gp = '$here/bars.gp'; datafile = '$tmp/bars'; outfile = '$out'; load '$tmp/vars'" - <<'GP'
-set terminal pngcairo size 1600,800 font "DejaVu Sans,11" noenhanced
+set terminal pngcairo size chart_width,800 font "DejaVu Sans,11" noenhanced
 set output outfile
 set multiplot layout 2,1 title chart_title font ",13"
 load bars_gp
+set xtics rotate by -label_angle
 set ylabel "speedup padded / prefix"
 set yrange [0:ymax]
 plot datafile using 2:xtic(1) title "measured at the budget" lc rgb "#A11A5B", \
