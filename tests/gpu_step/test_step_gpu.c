@@ -37,8 +37,9 @@
  * same keep / recompute path), with the NaN poisoning on, which fails a kept line that dies early
  * or a recomputed line read before it is written; auto over a budget nothing fits is "no memory".
  * argv[1]: attention backend (default "simple"); "--quick": the tiny configs only (memcheck);
- * "--part i/n": only the configs whose index % n == i (one process per part, run side by side;
- * part 0 also runs the auto budget checks and the default-backend checks).
+ * "--part i/n": only the configs whose index % n == i (one process per part: meson runs 3, one
+ * after another; part 0 also runs the auto budget and chunked-layout checks, every part the
+ * default- and unknown-backend checks).
  */
 #include <math.h>
 #include <stdio.h>
